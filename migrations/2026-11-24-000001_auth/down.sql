@@ -1,0 +1,4 @@
+DROP TABLE login_failures;
+DROP TABLE refresh_tokens;
+DROP TABLE users;
+DROP TABLE workspaces;

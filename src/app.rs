@@ -1,0 +1,21 @@
+//! The composition root: configuration, the pool and the domain services one process shares.
+//! Transport layers hold an `Arc<App>`; domains never see it.
+
+use std::sync::Arc;
+
+use crate::auth::AuthService;
+use crate::config::Config;
+use crate::db::DbPool;
+
+pub struct App {
+    pub config: Config,
+    pub db: DbPool,
+    pub auth: AuthService,
+}
+
+impl App {
+    pub fn new(config: Config, db: DbPool, jwt_secret: &[u8]) -> Arc<Self> {
+        let auth = AuthService::new(db.clone(), jwt_secret, config.auth.clone());
+        Arc::new(App { config, db, auth })
+    }
+}

@@ -1,0 +1,44 @@
+//! Accounts and sessions: workspaces (tenants), users and roles, password login, JWT access
+//! tokens, rotating refresh tokens and login throttling. No transport code here.
+
+pub mod bootstrap;
+pub mod passwords;
+pub mod rate_limit;
+pub mod secret;
+pub mod sessions;
+pub mod tokens;
+pub mod users;
+pub mod validation;
+pub mod viewer;
+pub mod workspaces;
+
+pub use sessions::Session;
+pub use users::{CreateUser, UpdateUser, User, UserFilter};
+pub use viewer::{Role, UserId, Viewer, WorkspaceId};
+pub use workspaces::{SignUp, Workspace};
+
+use crate::config::AuthConfig;
+use crate::db::DbPool;
+use tokens::TokenKeys;
+
+/// The accounts service. Cheap to clone (the pool and keys are shared).
+#[derive(Clone)]
+pub struct AuthService {
+    db: DbPool,
+    keys: TokenKeys,
+    config: AuthConfig,
+}
+
+impl AuthService {
+    pub fn new(db: DbPool, jwt_secret: &[u8], config: AuthConfig) -> Self {
+        AuthService {
+            db,
+            keys: TokenKeys::new(jwt_secret, config.access_token_ttl),
+            config,
+        }
+    }
+
+    pub fn allows_sign_up(&self) -> bool {
+        self.config.allow_sign_up
+    }
+}

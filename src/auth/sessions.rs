@@ -1,0 +1,359 @@
+//! Login sessions: login, refresh-token rotation with reuse detection, logout, password change,
+//! and turning an access token back into a [`Viewer`].
+
+use chrono::{DateTime, Utc};
+use diesel::{
+    BoolExpressionMethods, ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable,
+    SelectableHelper,
+};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::tokens::{digest, new_refresh_token};
+use super::users::{active_user, credentials_by_email, credentials_by_id, User};
+use super::viewer::{UserId, Viewer, WorkspaceId};
+use super::{passwords, rate_limit, AuthService};
+use crate::db::schema::{refresh_tokens, users};
+use crate::error::{AppError, AppResult};
+
+/// What a successful login, sign-up, refresh or password change hands out.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub refresh_token_expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+struct StoredRefreshToken {
+    id: i64,
+    user_id: UserId,
+    family_id: Uuid,
+    expires_at: DateTime<Utc>,
+    rotated_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+}
+
+/// How a refresh attempt ended; reuse must commit the family's revocation before failing.
+enum Rotation {
+    Rotated(Session),
+    ReuseDetected,
+}
+
+const INVALID_CREDENTIALS: &str = "invalid email or password";
+const INVALID_REFRESH: &str = "invalid refresh token";
+
+/// Revokes every live session of a user (password change, deactivation, "log out everywhere").
+pub(super) async fn revoke_all_sessions(
+    conn: &mut AsyncPgConnection,
+    user: UserId,
+    reason: &str,
+) -> AppResult<usize> {
+    let families: Vec<Uuid> = diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set((
+        refresh_tokens::revoked_at.eq(diesel::dsl::now),
+        refresh_tokens::revoked_reason.eq(reason),
+    ))
+    .returning(refresh_tokens::family_id)
+    .get_results(conn)
+    .await?;
+    Ok(distinct_count(families))
+}
+
+async fn revoke_family(
+    conn: &mut AsyncPgConnection,
+    family: Uuid,
+    reason: &str,
+) -> AppResult<usize> {
+    let revoked: Vec<Uuid> = diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set((
+        refresh_tokens::revoked_at.eq(diesel::dsl::now),
+        refresh_tokens::revoked_reason.eq(reason),
+    ))
+    .returning(refresh_tokens::family_id)
+    .get_results(conn)
+    .await?;
+    Ok(distinct_count(revoked))
+}
+
+fn distinct_count(mut families: Vec<Uuid>) -> usize {
+    families.sort();
+    families.dedup();
+    families.len()
+}
+
+impl AuthService {
+    /// Issues a new session (refresh-token family) for `user`.
+    pub(super) async fn start_session(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user: User,
+    ) -> AppResult<Session> {
+        self.issue(conn, user, Uuid::new_v4()).await
+    }
+
+    /// Stores a new refresh token in `family` and signs an access token for it.
+    async fn issue(
+        &self,
+        conn: &mut AsyncPgConnection,
+        user: User,
+        family: Uuid,
+    ) -> AppResult<Session> {
+        let refresh_token = new_refresh_token();
+        let refresh_expires = Utc::now()
+            + chrono::Duration::from_std(self.config.refresh_token_ttl)
+                .map_err(AppError::internal)?;
+        diesel::insert_into(refresh_tokens::table)
+            .values((
+                refresh_tokens::user_id.eq(user.id),
+                refresh_tokens::family_id.eq(family),
+                refresh_tokens::token_hash.eq(digest(&refresh_token)),
+                refresh_tokens::expires_at.eq(refresh_expires),
+            ))
+            .execute(conn)
+            .await?;
+        let (access_token, access_expires) =
+            self.keys.issue_access(user.id, user.workspace_id, family)?;
+        Ok(Session {
+            access_token,
+            access_token_expires_at: access_expires,
+            refresh_token,
+            refresh_token_expires_at: refresh_expires,
+            user,
+        })
+    }
+
+    /// Checks an access token and that its user and session are still live. Role and status
+    /// come from the database, so changes apply to the very next request.
+    pub async fn authenticate(&self, access_token: &str) -> AppResult<Viewer> {
+        let claims = self.keys.decode_access(access_token)?;
+        let user = self
+            .live_user(claims.user_id()?, WorkspaceId(claims.wid), claims.sid)
+            .await?;
+        Ok(Viewer {
+            user_id: user.id,
+            workspace_id: user.workspace_id,
+            role: user.role,
+            email: user.email,
+            session_id: claims.sid,
+        })
+    }
+
+    /// Re-checks a viewer held for a long time (a WebSocket connection): the user is still
+    /// active and the session not revoked. Returns the user as it is now.
+    pub async fn recheck(&self, viewer: &Viewer) -> AppResult<User> {
+        self.live_user(viewer.user_id, viewer.workspace_id, viewer.session_id)
+            .await
+    }
+
+    async fn live_user(
+        &self,
+        user_id: UserId,
+        workspace: WorkspaceId,
+        session: Uuid,
+    ) -> AppResult<User> {
+        let mut conn = self.db.get().await?;
+        let live_session = diesel::dsl::exists(
+            refresh_tokens::table
+                .filter(refresh_tokens::family_id.eq(session))
+                .filter(refresh_tokens::user_id.eq(user_id))
+                .filter(refresh_tokens::revoked_at.is_null()),
+        );
+        users::table
+            .filter(users::id.eq(user_id))
+            .filter(users::workspace_id.eq(workspace))
+            .filter(users::is_active.eq(true))
+            .filter(live_session)
+            .select(User::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?
+            .ok_or_else(|| {
+                AppError::unauthenticated("access token is no longer valid; log in again")
+            })
+    }
+
+    /// Email + password login, throttled per account and per client address. A wrong email and
+    /// a wrong password get the same answer after the same amount of work.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client_ip: &str,
+    ) -> AppResult<Session> {
+        let email = email.trim().to_lowercase();
+        let mut conn = self.db.get().await?;
+        rate_limit::check(&mut conn, &self.config, &email, client_ip).await?;
+        let credentials = credentials_by_email(&mut conn, &email).await?;
+        let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
+        if !passwords::verify(password, stored_hash).await? {
+            rate_limit::record_failure(&mut conn, &email, client_ip).await?;
+            return Err(AppError::unauthenticated(INVALID_CREDENTIALS));
+        }
+        let credentials =
+            credentials.ok_or_else(|| AppError::unauthenticated(INVALID_CREDENTIALS))?;
+        if !credentials.is_active {
+            return Err(AppError::unauthenticated("this account is deactivated"));
+        }
+        rate_limit::clear_account(&mut conn, &email).await?;
+        let user = diesel::update(users::table.find(credentials.id))
+            .set(users::last_login_at.eq(diesel::dsl::now))
+            .returning(User::as_returning())
+            .get_result(&mut conn)
+            .await?;
+        self.start_session(&mut conn, user).await
+    }
+
+    /// Exchanges a refresh token for a new pair. Each refresh token works once: presenting an
+    /// already-rotated one means it was copied, so the whole session is revoked.
+    pub async fn refresh(&self, refresh_token: &str) -> AppResult<Session> {
+        let hash = digest(refresh_token.trim());
+        let mut conn = self.db.get().await?;
+        let outcome = conn
+            .transaction::<_, AppError, _>(async move |conn| {
+                let stored: StoredRefreshToken = refresh_tokens::table
+                    .filter(refresh_tokens::token_hash.eq(&hash))
+                    .select(StoredRefreshToken::as_select())
+                    .for_update()
+                    .first(conn)
+                    .await
+                    .optional()?
+                    .ok_or_else(|| AppError::unauthenticated(INVALID_REFRESH))?;
+                if stored.revoked_at.is_some() {
+                    return Err(AppError::unauthenticated(
+                        "this session has been revoked; log in again",
+                    ));
+                }
+                if stored.rotated_at.is_some() {
+                    revoke_family(conn, stored.family_id, "reuse_detected").await?;
+                    return Ok(Rotation::ReuseDetected);
+                }
+                if stored.expires_at <= Utc::now() {
+                    return Err(AppError::unauthenticated(
+                        "refresh token expired; log in again",
+                    ));
+                }
+                let Some(user) = active_user(conn, stored.user_id).await? else {
+                    revoke_family(conn, stored.family_id, "user_deactivated").await?;
+                    return Err(AppError::unauthenticated("this account is deactivated"));
+                };
+                diesel::update(refresh_tokens::table.find(stored.id))
+                    .set(refresh_tokens::rotated_at.eq(diesel::dsl::now))
+                    .execute(conn)
+                    .await?;
+                Ok(Rotation::Rotated(
+                    self.issue(conn, user, stored.family_id).await?,
+                ))
+            })
+            .await?;
+        match outcome {
+            Rotation::Rotated(session) => Ok(session),
+            Rotation::ReuseDetected => {
+                tracing::warn!("refresh token reuse detected; session revoked");
+                Err(AppError::unauthenticated(
+                    "this refresh token was already used; the session has been revoked, log in again",
+                ))
+            }
+        }
+    }
+
+    /// Ends the session of `refresh_token`, or of the caller's access token when no refresh token
+    /// is given; with `everywhere`, every session of that user. Returns how many sessions ended.
+    pub async fn logout(
+        &self,
+        viewer: Option<&Viewer>,
+        refresh_token: Option<&str>,
+        everywhere: bool,
+    ) -> AppResult<usize> {
+        let mut conn = self.db.get().await?;
+        let (user, family) = match (refresh_token, viewer) {
+            (Some(token), _) => {
+                let stored: StoredRefreshToken = refresh_tokens::table
+                    .filter(refresh_tokens::token_hash.eq(digest(token.trim())))
+                    .select(StoredRefreshToken::as_select())
+                    .first(&mut conn)
+                    .await
+                    .optional()?
+                    .ok_or_else(|| AppError::bad_input("refreshToken", INVALID_REFRESH))?;
+                (stored.user_id, stored.family_id)
+            }
+            (None, Some(viewer)) => (viewer.user_id, viewer.session_id),
+            (None, None) => {
+                return Err(AppError::unauthenticated(
+                    "log out needs a refresh token or an access token",
+                ))
+            }
+        };
+        if everywhere {
+            revoke_all_sessions(&mut conn, user, "logout_everywhere").await
+        } else {
+            revoke_family(&mut conn, family, "logout").await
+        }
+    }
+
+    /// Changes the caller's password after checking the current one (throttled like login).
+    /// Every session ends; the answer is a fresh session for the caller.
+    pub async fn change_password(
+        &self,
+        viewer: &Viewer,
+        current_password: String,
+        new_password: String,
+        client_ip: &str,
+    ) -> AppResult<Session> {
+        passwords::validate_new_password("newPassword", &new_password)?;
+        let mut conn = self.db.get().await?;
+        rate_limit::check(&mut conn, &self.config, &viewer.email, client_ip).await?;
+        let credentials = credentials_by_id(&mut conn, viewer.user_id).await?;
+        if !passwords::verify(current_password, Some(credentials.password_hash)).await? {
+            rate_limit::record_failure(&mut conn, &viewer.email, client_ip).await?;
+            return Err(AppError::bad_input(
+                "currentPassword",
+                "the current password is wrong",
+            ));
+        }
+        let hash = passwords::hash(new_password).await?;
+        let user_id = viewer.user_id;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            let user = diesel::update(users::table.find(user_id))
+                .set((
+                    users::password_hash.eq(hash),
+                    users::password_changed_at.eq(diesel::dsl::now),
+                    users::updated_at.eq(diesel::dsl::now),
+                ))
+                .returning(User::as_returning())
+                .get_result(conn)
+                .await?;
+            revoke_all_sessions(conn, user_id, "password_changed").await?;
+            self.start_session(conn, user).await
+        })
+        .await
+    }
+
+    /// Deletes refresh tokens expired or revoked more than `keep` ago (maintenance).
+    pub async fn purge_dead_sessions(&self, keep: chrono::Duration) -> AppResult<usize> {
+        let mut conn = self.db.get().await?;
+        let cutoff = Utc::now() - keep;
+        let sessions = diesel::delete(
+            refresh_tokens::table.filter(
+                refresh_tokens::expires_at
+                    .lt(cutoff)
+                    .or(refresh_tokens::revoked_at.lt(cutoff)),
+            ),
+        )
+        .execute(&mut conn)
+        .await?;
+        let failures = rate_limit::purge_older_than(&mut conn, keep).await?;
+        Ok(sessions + failures)
+    }
+}

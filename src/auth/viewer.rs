@@ -1,0 +1,52 @@
+//! Who is asking: the authenticated caller every domain function takes for scoping.
+
+use crate::error::{AppError, AppResult};
+
+crate::id_type!(
+    /// A user's ID.
+    UserId
+);
+crate::id_type!(
+    /// A workspace (tenant) ID.
+    WorkspaceId
+);
+
+crate::text_enum!(
+    /// What a user may do in their workspace.
+    Role {
+        /// Everything, including managing users.
+        Admin => "admin",
+        /// Sees and edits every record of the workspace.
+        Manager => "manager",
+        /// Works on the records they own or are assigned.
+        Member => "member",
+    }
+);
+
+/// The authenticated caller. Built only by `AuthService::authenticate` from a valid access token
+/// of an active user, so holding one means the checks were made.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub user_id: UserId,
+    pub workspace_id: WorkspaceId,
+    /// The role as stored now (not as it was when the token was issued).
+    pub role: Role,
+    pub email: String,
+    /// The login session (refresh-token family) the access token belongs to.
+    pub session_id: uuid::Uuid,
+}
+
+impl Viewer {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// The one place that says "admins only".
+    pub fn require_admin(&self) -> AppResult<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(AppError::forbidden("only workspace admins may do this"))
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! Workspaces (tenants): sign-up creates one with its first admin.
+
+use chrono::{DateTime, Utc};
+use diesel::{ExpressionMethods, QueryDsl, Queryable, Selectable, SelectableHelper};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::sessions::Session;
+use super::users::{insert_user, NewUser, User};
+use super::validation::{normalize_email, validate_name};
+use super::viewer::{Role, Viewer, WorkspaceId};
+use super::{passwords, AuthService};
+use crate::db::schema::workspaces;
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = workspaces)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `signUp` input, unvalidated.
+#[derive(Debug, Clone)]
+pub struct SignUp {
+    pub workspace_name: String,
+    pub name: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// A validated new workspace with its admin, ready to insert.
+pub(super) struct NewWorkspaceWithAdmin {
+    pub workspace_name: String,
+    pub name: String,
+    pub email: String,
+    pub password_hash: String,
+}
+
+impl NewWorkspaceWithAdmin {
+    pub async fn validate(input: SignUp) -> AppResult<Self> {
+        let workspace_name = validate_name("workspaceName", &input.workspace_name)?;
+        let name = validate_name("name", &input.name)?;
+        let email = normalize_email("email", &input.email)?;
+        passwords::validate_new_password("password", &input.password)?;
+        let password_hash = passwords::hash(input.password).await?;
+        Ok(NewWorkspaceWithAdmin {
+            workspace_name,
+            name,
+            email,
+            password_hash,
+        })
+    }
+
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> AppResult<User> {
+        let workspace: WorkspaceId = diesel::insert_into(workspaces::table)
+            .values(workspaces::name.eq(&self.workspace_name))
+            .returning(workspaces::id)
+            .get_result(conn)
+            .await?;
+        insert_user(
+            conn,
+            NewUser {
+                workspace_id: workspace,
+                email: &self.email,
+                name: &self.name,
+                role: Role::Admin,
+                password_hash: &self.password_hash,
+            },
+        )
+        .await
+    }
+}
+
+impl AuthService {
+    /// Creates a workspace and its admin, and logs the admin in.
+    pub async fn sign_up(&self, input: SignUp) -> AppResult<Session> {
+        if !self.config.allow_sign_up {
+            return Err(AppError::forbidden("sign-up is disabled on this server"));
+        }
+        let new = NewWorkspaceWithAdmin::validate(input).await?;
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            let admin = new.insert(conn).await?;
+            self.start_session(conn, admin).await
+        })
+        .await
+    }
+
+    /// Finds a workspace by ID or exact name (case-insensitive); without a selector, the only
+    /// workspace there is. For operators (`mycrm user create --workspace`).
+    pub async fn find_workspace(&self, selector: Option<&str>) -> AppResult<Workspace> {
+        let mut conn = self.db.get().await?;
+        let all: Vec<Workspace> = workspaces::table
+            .select(Workspace::as_select())
+            .order(workspaces::id.asc())
+            .load(&mut conn)
+            .await?;
+        let names = || {
+            all.iter()
+                .map(|w| format!("{} ({})", w.id, w.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let found = match selector.map(str::trim) {
+            None => match all.as_slice() {
+                [only] => Some(only.clone()),
+                [] => None,
+                _ => {
+                    return Err(AppError::bad_input(
+                        "workspace",
+                        format!("several workspaces exist; choose one of: {}", names()),
+                    ))
+                }
+            },
+            Some(wanted) => all
+                .iter()
+                .find(|w| w.id.0.to_string() == wanted || w.name.eq_ignore_ascii_case(wanted))
+                .cloned(),
+        };
+        found.ok_or_else(|| {
+            AppError::bad_input(
+                "workspace",
+                format!("no such workspace; existing: {}", names()),
+            )
+        })
+    }
+
+    /// Workspaces by ID, limited to the caller's own (the only one a caller may see).
+    pub async fn workspaces_by_ids(
+        &self,
+        viewer: &Viewer,
+        ids: &[WorkspaceId],
+    ) -> AppResult<Vec<Workspace>> {
+        if !ids.contains(&viewer.workspace_id) {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.db.get().await?;
+        Ok(workspaces::table
+            .filter(workspaces::id.eq(viewer.workspace_id))
+            .select(Workspace::as_select())
+            .load(&mut conn)
+            .await?)
+    }
+}

@@ -1,0 +1,289 @@
+//! The `mycrm` command line. Every option has an environment variable (12-factor); secrets are
+//! never echoed (`hide_env_values`).
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::auth::{CreateUser, Role};
+use crate::config::{AuthConfig, BootstrapConfig, Config, GraphqlLimits, HttpConfig};
+use crate::server::{self, build_app, startup_error, with_database};
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mycrm",
+    version,
+    about = "MyCRM: a self-hostable CRM backend (GraphQL over PostgreSQL)"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Options of `serve`, the default command.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP server (the default): GraphQL, subscriptions, GraphiQL, REST, workers.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(StoreArgs),
+    /// Print the GraphQL schema (SDL) to stdout.
+    ExportSchema,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Create a user. The password comes from MYCRM_PASSWORD or is asked for.
+    Create(UserCreateArgs),
+}
+
+/// Where the data lives.
+#[derive(Args, Debug, Clone)]
+struct StoreArgs {
+    /// Directory for the embedded PostgreSQL cluster and generated secrets.
+    #[arg(long, env = "MYCRM_DATA_DIR", default_value = "./var")]
+    data_dir: PathBuf,
+    /// Use this PostgreSQL database instead of the embedded one.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Database connections per process.
+    #[arg(long, env = "MYCRM_DB_POOL_SIZE", default_value_t = 16)]
+    db_pool_size: usize,
+    /// Log format on stderr.
+    #[arg(long, env = "MYCRM_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ServeArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "MYCRM_BIND", default_value = "127.0.0.1:8000")]
+    bind: SocketAddr,
+    /// Do not run background workers in this process.
+    #[arg(long)]
+    no_workers: bool,
+    /// HS256 signing secret for access tokens (at least 32 bytes). Default: generated once and
+    /// kept in the data dir. Set the same value on every server of a cluster.
+    #[arg(long, env = "MYCRM_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Access token lifetime in seconds.
+    #[arg(long, env = "MYCRM_ACCESS_TOKEN_TTL_SECS", default_value_t = 1800)]
+    access_token_ttl_secs: u64,
+    /// Refresh token lifetime in days.
+    #[arg(long, env = "MYCRM_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    refresh_token_ttl_days: u64,
+    /// Whether `signUp` may create new workspaces.
+    #[arg(long, env = "MYCRM_ALLOW_SIGN_UP", default_value_t = true, action = ArgAction::Set)]
+    allow_sign_up: bool,
+    /// Failed logins per account within the window before logins are refused.
+    #[arg(long, env = "MYCRM_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    login_max_failures: u32,
+    /// Failed logins per client address within the window.
+    #[arg(long, env = "MYCRM_LOGIN_MAX_FAILURES_PER_IP", default_value_t = 50)]
+    login_max_failures_per_ip: u32,
+    /// The failed-login window in seconds.
+    #[arg(long, env = "MYCRM_LOGIN_FAILURE_WINDOW_SECS", default_value_t = 900)]
+    login_failure_window_secs: u64,
+    /// Largest request body in bytes (GraphQL, REST, WebSocket messages).
+    #[arg(long, env = "MYCRM_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    body_limit_bytes: usize,
+    /// Trust X-Forwarded-For for the client address (only behind your own reverse proxy).
+    #[arg(long, env = "MYCRM_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
+    trust_forwarded_for: bool,
+    /// Deepest field nesting a GraphQL query may have (introspection not counted).
+    #[arg(long, env = "MYCRM_MAX_QUERY_DEPTH", default_value_t = 12)]
+    max_query_depth: usize,
+    /// Highest complexity score a GraphQL query may have.
+    #[arg(long, env = "MYCRM_MAX_QUERY_COMPLEXITY", default_value_t = 1000)]
+    max_query_complexity: usize,
+    /// Email of the admin created on first start.
+    #[arg(long, env = "MYCRM_ADMIN_EMAIL")]
+    admin_email: Option<String>,
+    /// Password of the admin created on first start (generated and printed once when unset).
+    #[arg(long, env = "MYCRM_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct UserCreateArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Login email.
+    #[arg(long)]
+    email: String,
+    /// admin, manager or member.
+    #[arg(long, value_parser = parse_role)]
+    role: Role,
+    /// Display name (default: the part of the email before @).
+    #[arg(long)]
+    name: Option<String>,
+    /// Workspace ID or name (default: the only workspace).
+    #[arg(long)]
+    workspace: Option<String>,
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(&text.to_lowercase()).ok_or_else(|| "expected admin, manager or member".to_string())
+}
+
+impl StoreArgs {
+    fn config(&self) -> Config {
+        let mut config = Config::new(self.data_dir.clone());
+        config.database.url = self.database_url.clone().filter(|u| !u.trim().is_empty());
+        config.database.pool_size = self.db_pool_size.max(1);
+        config
+    }
+}
+
+impl ServeArgs {
+    fn config(&self) -> Config {
+        let mut config = self.store.config();
+        config.run_workers = !self.no_workers;
+        config.auth = AuthConfig {
+            jwt_secret: self.jwt_secret.clone().filter(|s| !s.is_empty()),
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs.max(1)),
+            refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_days.max(1) * 24 * 3600),
+            allow_sign_up: self.allow_sign_up,
+            max_login_failures_per_account: self.login_max_failures.max(1),
+            max_login_failures_per_ip: self.login_max_failures_per_ip.max(1),
+            login_failure_window: Duration::from_secs(self.login_failure_window_secs.max(1)),
+        };
+        config.http = HttpConfig {
+            bind: self.bind,
+            body_limit_bytes: self.body_limit_bytes.max(1024),
+            trust_forwarded_for: self.trust_forwarded_for,
+        };
+        config.graphql = GraphqlLimits {
+            max_depth: self.max_query_depth.max(1),
+            max_complexity: self.max_query_complexity.max(1),
+        };
+        config.bootstrap = BootstrapConfig {
+            admin_email: self.admin_email.clone().filter(|e| !e.trim().is_empty()),
+            admin_password: self.admin_password.clone().filter(|p| !p.is_empty()),
+        };
+        config
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Some(Command::Serve(args)) => args.store.log_format,
+        Some(Command::Migrate(store)) => store.log_format,
+        Some(Command::User {
+            command: UserCommand::Create(args),
+        }) => args.store.log_format,
+        Some(Command::ExportSchema) => LogFormat::Text,
+        None => cli.serve.store.log_format,
+    };
+    telemetry::init(log_format);
+    if let Some(Command::ExportSchema) = cli.command {
+        print!("{}", crate::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => server::serve(cli.serve.config()).await,
+        Some(Command::Serve(args)) => server::serve(args.config()).await,
+        Some(Command::Migrate(store)) => {
+            with_database(&store.config(), |_| async {
+                println!("migrations are up to date");
+                Ok(())
+            })
+            .await
+        }
+        Some(Command::User {
+            command: UserCommand::Create(args),
+        }) => create_user(args).await,
+        Some(Command::ExportSchema) => Ok(()),
+    }
+}
+
+async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
+    let password = read_password()?;
+    let config = args.store.config();
+    with_database(&config.clone(), |url| async move {
+        let app = build_app(&config, &url)?;
+        let workspace = app
+            .auth
+            .find_workspace(args.workspace.as_deref())
+            .await
+            .map_err(startup_error)?;
+        let name = args
+            .name
+            .clone()
+            .unwrap_or_else(|| args.email.split('@').next().unwrap_or("").to_string());
+        let user = app
+            .auth
+            .create_user_in(
+                workspace.id,
+                CreateUser {
+                    email: args.email.clone(),
+                    name,
+                    role: args.role,
+                    password,
+                },
+            )
+            .await
+            .map_err(startup_error)?;
+        println!(
+            "created {} user {} (id {}) in workspace \"{}\"",
+            user.role, user.email, user.id, workspace.name
+        );
+        app.db.close();
+        Ok(())
+    })
+    .await
+}
+
+/// MYCRM_PASSWORD, or asked twice on the terminal.
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("MYCRM_PASSWORD") {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("set MYCRM_PASSWORD (no terminal to ask for the password on)");
+    }
+    let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+    let second = rpassword::prompt_password("Repeat password: ").context("reading the password")?;
+    if first != second {
+        bail!("the passwords differ");
+    }
+    Ok(first)
+}

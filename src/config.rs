@@ -1,0 +1,115 @@
+//! Runtime configuration as plain structs. `cli` fills them from flags and environment
+//! variables; tests build them directly with [`Config::for_tests`]-style overrides.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where the database is: a URL given by the operator, or the private cluster under the data dir.
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`. When `None`, an embedded cluster is started in `<data_dir>/postgres`.
+    pub url: Option<String>,
+    /// Connections kept by the pool of one process.
+    pub pool_size: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// HS256 signing secret. `None` means "use the one generated in the data dir".
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    /// Whether `signUp` may create new workspaces.
+    pub allow_sign_up: bool,
+    /// Failed logins for one account within `login_failure_window` before further attempts are refused.
+    pub max_login_failures_per_account: u32,
+    /// Failed logins from one client address within `login_failure_window`.
+    pub max_login_failures_per_ip: u32,
+    pub login_failure_window: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_secret: None,
+            access_token_ttl: Duration::from_secs(30 * 60),
+            refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            allow_sign_up: true,
+            max_login_failures_per_account: 5,
+            max_login_failures_per_ip: 50,
+            login_failure_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub bind: SocketAddr,
+    /// Largest request body accepted on the GraphQL and REST routes.
+    pub body_limit_bytes: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            body_limit_bytes: 1024 * 1024,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct GraphqlLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+impl Default for GraphqlLimits {
+    fn default() -> Self {
+        GraphqlLimits {
+            max_depth: 12,
+            max_complexity: 1000,
+        }
+    }
+}
+
+/// First-start bootstrap: the workspace and admin created when the database has no user.
+#[derive(Clone, Debug, Default)]
+pub struct BootstrapConfig {
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub http: HttpConfig,
+    pub graphql: GraphqlLimits,
+    pub bootstrap: BootstrapConfig,
+    /// Run the in-process background workers (`--no-workers` turns them off).
+    pub run_workers: bool,
+}
+
+impl Config {
+    /// Defaults for everything; used by the CLI as a base and by tests.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Config {
+            data_dir,
+            database: DatabaseConfig {
+                url: None,
+                pool_size: 16,
+            },
+            auth: AuthConfig::default(),
+            http: HttpConfig::default(),
+            graphql: GraphqlLimits::default(),
+            bootstrap: BootstrapConfig::default(),
+            run_workers: true,
+        }
+    }
+}

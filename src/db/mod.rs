@@ -1,0 +1,106 @@
+//! Database access: the connection pool, the embedded cluster, migrations and the generated
+//! diesel schema. Domains get a [`DbPool`] and write their own queries against `schema`.
+
+pub mod embedded;
+pub mod migrations;
+pub mod schema;
+pub mod types;
+
+use anyhow::Context;
+use diesel::sql_types::{Bool, Text};
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use crate::config::DatabaseConfig;
+use embedded::EmbeddedPostgres;
+
+pub type DbPool = Pool<AsyncPgConnection>;
+pub type DbConn = Object<AsyncPgConnection>;
+
+/// Name of the application database inside the embedded cluster.
+pub const EMBEDDED_DATABASE: &str = "mycrm";
+
+pub fn build_pool(url: &str, max_size: usize) -> anyhow::Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    Pool::builder(manager)
+        .max_size(max_size)
+        .build()
+        .context("building the database pool")
+}
+
+/// The database this process uses: an operator-given URL, or the private cluster we run.
+pub struct Database {
+    pub url: String,
+    embedded: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// Connects to `DATABASE_URL`, or starts the embedded cluster under `data_dir` and makes
+    /// sure its application database exists.
+    pub async fn open(config: &DatabaseConfig, data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        if let Some(url) = &config.url {
+            return Ok(Database {
+                url: url.clone(),
+                embedded: None,
+            });
+        }
+        let dir = data_dir.to_path_buf();
+        let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir)).await??;
+        create_database_if_missing(&cluster.url("postgres"), EMBEDDED_DATABASE).await?;
+        Ok(Database {
+            url: cluster.url(EMBEDDED_DATABASE),
+            embedded: Some(cluster),
+        })
+    }
+
+    /// Stops the embedded cluster, if we started one. Close pools first.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        if let Some(cluster) = self.embedded {
+            tokio::task::spawn_blocking(move || cluster.stop()).await??;
+        }
+        Ok(())
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Exists {
+    #[diesel(sql_type = Bool)]
+    exists: bool,
+}
+
+/// `CREATE DATABASE` has no `IF NOT EXISTS`; check the catalog first. `name` is ours, never a
+/// user's, but it is still quoted as an identifier.
+pub async fn create_database_if_missing(server_url: &str, name: &str) -> anyhow::Result<()> {
+    let mut conn = AsyncPgConnection::establish(server_url)
+        .await
+        .context("connecting to the PostgreSQL server")?;
+    let found: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<Text, _>(name)
+            .get_result(&mut conn)
+            .await?;
+    if !found.exists {
+        diesel::sql_query(format!("CREATE DATABASE {}", quote_ident(name)))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+    }
+    Ok(())
+}
+
+/// Quotes an SQL identifier (doubling embedded quotes).
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `true` when the database answers a trivial query.
+pub async fn ping(pool: &DbPool) -> bool {
+    let Ok(mut conn) = pool.get().await else {
+        return false;
+    };
+    diesel::sql_query("SELECT 1")
+        .execute(&mut conn)
+        .await
+        .is_ok()
+}

@@ -1,0 +1,78 @@
+//! What a resolver can know about its request: the app, the caller and the client address.
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Data};
+
+use super::errors::to_graphql_error;
+use super::loaders::WorkspaceLoader;
+use crate::app::App;
+use crate::auth::Viewer;
+use crate::error::AppError;
+
+/// The outcome of checking the request's access token, decided once per request (or per
+/// WebSocket connection) by the HTTP layer.
+#[derive(Clone, Debug)]
+pub enum AuthState {
+    /// No token was sent: public fields work, the others answer UNAUTHENTICATED.
+    Anonymous,
+    Authenticated(Viewer),
+    /// A token was sent but refused (expired, bad signature, revoked session...). Public
+    /// fields such as `login` or `refreshToken` still work, so a client can recover.
+    Rejected(String),
+}
+
+/// Facts about the client, for throttling and audit.
+#[derive(Clone, Debug)]
+pub struct ClientInfo {
+    pub ip: String,
+}
+
+/// Everything the schema needs per request or per WebSocket connection.
+pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data {
+    let viewer = match &auth {
+        AuthState::Authenticated(viewer) => Some(viewer.clone()),
+        _ => None,
+    };
+    let mut data = Data::default();
+    data.insert(DataLoader::new(
+        WorkspaceLoader::new(app.clone(), viewer),
+        tokio::spawn,
+    ));
+    data.insert(app);
+    data.insert(auth);
+    data.insert(client);
+    data
+}
+
+pub fn app<'a>(ctx: &Context<'a>) -> &'a Arc<App> {
+    ctx.data_unchecked::<Arc<App>>()
+}
+
+/// The caller, or UNAUTHENTICATED.
+pub fn viewer<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Viewer> {
+    match ctx.data_opt::<AuthState>() {
+        Some(AuthState::Authenticated(viewer)) => Ok(viewer),
+        Some(AuthState::Rejected(reason)) => {
+            Err(to_graphql_error(AppError::unauthenticated(reason.clone())))
+        }
+        _ => Err(to_graphql_error(AppError::unauthenticated(
+            "authentication required: send an access token as `Authorization: Bearer <token>`",
+        ))),
+    }
+}
+
+/// The caller when there is one (public fields that behave better for a known caller).
+pub fn optional_viewer<'a>(ctx: &Context<'a>) -> Option<&'a Viewer> {
+    match ctx.data_opt::<AuthState>() {
+        Some(AuthState::Authenticated(viewer)) => Some(viewer),
+        _ => None,
+    }
+}
+
+pub fn client_ip<'a>(ctx: &Context<'a>) -> &'a str {
+    ctx.data_opt::<ClientInfo>()
+        .map(|c| c.ip.as_str())
+        .unwrap_or("unknown")
+}

@@ -1,0 +1,46 @@
+//! The GraphQL API: schema assembly, per-domain query/mutation/subscription objects, wrapper
+//! types and error mapping. Thin: parse arguments, call a service, shape the answer.
+
+pub mod auth;
+pub mod context;
+pub mod errors;
+pub mod extension;
+pub mod heartbeat;
+pub mod ids;
+pub mod loaders;
+pub mod users;
+
+use async_graphql::{MergedObject, MergedSubscription, Schema};
+
+use crate::config::GraphqlLimits;
+
+/// Queries: read what you may see.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(auth::AuthQuery, users::UserQuery);
+
+/// Mutations: each takes its arguments or an `input` and returns a payload.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(auth::AuthMutation, users::UserMutation);
+
+/// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(heartbeat::HeartbeatSubscription);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Builds the schema. Request data (app, caller, loaders) is attached per request by
+/// [`context::request_data`], so the same schema serves every tenant.
+pub fn build_schema(limits: &GraphqlLimits) -> AppSchema {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .extension(extension::Limits(limits.clone()))
+    .finish()
+}
+
+/// The SDL `mycrm export-schema` prints and `schema.graphql` holds.
+pub fn sdl() -> String {
+    build_schema(&GraphqlLimits::default()).sdl()
+}

@@ -1,0 +1,55 @@
+//! AppError → HTTP response for the REST routes, in one place:
+//! `{"error": {"code", "message", "field"?}}` with a matching status.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::body::BodyError;
+use crate::error::{AppError, ErrorCode};
+
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log_if_internal();
+        let code = self.code();
+        let mut error = json!({ "code": code.as_str(), "message": self.to_string() });
+        if let Some(field) = self.field() {
+            error["field"] = json!(field);
+        }
+        let mut response = (status_of(code), Json(json!({ "error": error }))).into_response();
+        if let AppError::RateLimited {
+            retry_after_secs, ..
+        } = self
+        {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert("retry-after", value);
+            }
+        }
+        response
+    }
+}
+
+/// A body that could not be read, as a REST error.
+pub fn rest_body_error(err: BodyError) -> Response {
+    match err {
+        BodyError::TooLarge { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Json(json!({ "error": { "code": "PAYLOAD_TOO_LARGE", "message": err.message() } })),
+        )
+            .into_response(),
+        other => AppError::bad_input("body", other.message()).into_response(),
+    }
+}

@@ -1,0 +1,91 @@
+//! The HTTP surface: GraphQL over HTTP and WebSocket, GraphiQL, health checks and the REST shim.
+
+pub mod body;
+pub mod client;
+pub mod errors;
+pub mod graphql;
+pub mod health;
+pub mod playground;
+pub mod rest_auth;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::graphql::{build_schema, AppSchema};
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub app: Arc<App>,
+    pub schema: AppSchema,
+    /// Cancelled when the server shuts down; long-lived WebSocket connections end on it.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(app: Arc<App>, shutdown: CancellationToken) -> Self {
+        let schema = build_schema(&app.config.graphql);
+        AppState {
+            app,
+            schema,
+            shutdown,
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.app.config.http.body_limit_bytes;
+    Router::new()
+        .route(
+            "/graphql",
+            get(graphql::get_graphql).post(graphql::post_graphql),
+        )
+        .route("/graphql/ws", get(ws::subscriptions))
+        .route("/playground/vendor/{file}", get(playground::vendor_file))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/auth/login/", post(rest_auth::login))
+        .route("/api/auth/refresh/", post(rest_auth::refresh))
+        // Handlers read bodies themselves with this limit (http::body); this covers the rest.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                // The path only: query strings may carry GraphQL variables.
+                tracing::info_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = %request_id,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves until `state.shutdown` is cancelled, then lets in-flight requests finish.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let shutdown = state.shutdown.clone();
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}

@@ -1,0 +1,15 @@
+//! MyCRM: a self-hostable CRM backend. See DESIGN.md for the layers:
+//! `http` → `graphql` → domains (`auth`, ...) → `db`. Arrows point down only.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod pagination;
+pub mod server;
+pub mod telemetry;
+pub mod workers;

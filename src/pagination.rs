@@ -1,0 +1,140 @@
+//! Keyset pagination shared by every list: `first/after` and `last/before` over ascending IDs.
+//! The GraphQL layer turns cursors into IDs and back; this module only knows numbers.
+
+use crate::error::{AppError, AppResult};
+
+pub const DEFAULT_PAGE_SIZE: i32 = 20;
+pub const MAX_PAGE_SIZE: i32 = 500;
+
+/// The caller's paging arguments, cursors already decoded to IDs.
+#[derive(Debug, Clone, Default)]
+pub struct PageArgs {
+    pub first: Option<i32>,
+    pub after: Option<i64>,
+    pub last: Option<i32>,
+    pub before: Option<i64>,
+}
+
+/// What to fetch: `limit + 1` rows past `after` (ascending) or before `before` (descending when
+/// paging backward), so that one extra row tells whether there is more.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub limit: i64,
+    pub backward: bool,
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+}
+
+/// One page of results.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next_page: bool,
+    pub has_previous_page: bool,
+    pub total_count: i64,
+}
+
+fn check_size(field: &str, size: i32) -> AppResult<i64> {
+    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(AppError::bad_input(
+            field,
+            format!("page size must be between 1 and {MAX_PAGE_SIZE}"),
+        ));
+    }
+    Ok(i64::from(size))
+}
+
+impl PageArgs {
+    pub fn window(&self) -> AppResult<Window> {
+        if self.first.is_some() && self.last.is_some() {
+            return Err(AppError::bad_input(
+                "last",
+                "pass either first or last, not both",
+            ));
+        }
+        let (limit, backward) = match (self.first, self.last) {
+            (_, Some(last)) => (check_size("last", last)?, true),
+            (Some(first), None) => (check_size("first", first)?, false),
+            (None, None) => (i64::from(DEFAULT_PAGE_SIZE), false),
+        };
+        Ok(Window {
+            limit,
+            backward,
+            after: self.after,
+            before: self.before,
+        })
+    }
+}
+
+impl Window {
+    /// Rows to ask the database for.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    /// Turns the fetched rows (in query order) into a page in ascending order.
+    pub fn finish<T>(self, mut rows: Vec<T>, total_count: i64) -> Page<T> {
+        let has_more = rows.len() as i64 > self.limit;
+        rows.truncate(self.limit as usize);
+        if self.backward {
+            rows.reverse();
+            Page {
+                items: rows,
+                has_next_page: self.before.is_some(),
+                has_previous_page: has_more,
+                total_count,
+            }
+        } else {
+            Page {
+                items: rows,
+                has_next_page: has_more,
+                has_previous_page: self.after.is_some(),
+                total_count,
+            }
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern.
+pub fn like_pattern(search: &str) -> String {
+    let escaped = search
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_bounded() {
+        let args = PageArgs {
+            first: Some(0),
+            ..Default::default()
+        };
+        assert!(args.window().is_err());
+        let args = PageArgs {
+            first: Some(501),
+            ..Default::default()
+        };
+        assert!(args.window().is_err());
+        assert_eq!(PageArgs::default().window().unwrap().limit, 20);
+    }
+
+    #[test]
+    fn backward_pages_come_back_ascending() {
+        let window = PageArgs {
+            last: Some(2),
+            before: Some(10),
+            ..Default::default()
+        }
+        .window()
+        .unwrap();
+        let page = window.finish(vec![9, 8, 7], 9);
+        assert_eq!(page.items, vec![8, 9]);
+        assert!(page.has_previous_page);
+        assert!(page.has_next_page);
+    }
+}
