@@ -110,7 +110,7 @@ struct ServeArgs {
     #[arg(long, env = "MYCRM_MAX_QUERY_DEPTH", default_value_t = 12)]
     max_query_depth: usize,
     /// Highest complexity score a GraphQL query may have.
-    #[arg(long, env = "MYCRM_MAX_QUERY_COMPLEXITY", default_value_t = 1000)]
+    #[arg(long, env = "MYCRM_MAX_QUERY_COMPLEXITY", default_value_t = 20_000)]
     max_query_complexity: usize,
     /// Email of the admin created on first start.
     #[arg(long, env = "MYCRM_ADMIN_EMAIL")]

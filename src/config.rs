@@ -72,7 +72,7 @@ impl Default for GraphqlLimits {
     fn default() -> Self {
         GraphqlLimits {
             max_depth: 12,
-            max_complexity: 1000,
+            max_complexity: 20_000,
         }
     }
 }

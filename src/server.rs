@@ -64,7 +64,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", config.http.bind))?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        tokio::spawn(cancel_on_signal(shutdown.clone()));
+        cancel_on_signal(shutdown.clone())?;
         let workers = config
             .run_workers
             .then(|| workers::spawn(app.clone(), shutdown.clone()));
@@ -108,22 +108,21 @@ fn announce_first_admin(admin: &bootstrap::BootstrappedAdmin) {
     }
 }
 
-async fn cancel_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT/SIGTERM handlers at once (before the server announces itself, so an
+/// early signal is never fatal) and cancels `shutdown` when one arrives.
+fn cancel_on_signal(shutdown: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            _ = shutdown.cancelled() => return,
         }
-    };
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
-        _ = shutdown.cancelled() => return,
-    }
-    tracing::info!("stop signal received; shutting down");
-    shutdown.cancel();
+        tracing::info!("stop signal received; shutting down");
+        shutdown.cancel();
+    });
+    Ok(())
 }

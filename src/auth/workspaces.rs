@@ -7,7 +7,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::sessions::Session;
 use super::users::{insert_user, NewUser, User};
 use super::validation::{normalize_email, validate_name};
-use super::viewer::{Role, Viewer, WorkspaceId};
+use super::viewer::{Role, WorkspaceId};
 use super::{passwords, AuthService};
 use crate::db::schema::workspaces;
 use crate::error::{AppError, AppResult};
@@ -127,18 +127,12 @@ impl AuthService {
         })
     }
 
-    /// Workspaces by ID, limited to the caller's own (the only one a caller may see).
-    pub async fn workspaces_by_ids(
-        &self,
-        viewer: &Viewer,
-        ids: &[WorkspaceId],
-    ) -> AppResult<Vec<Workspace>> {
-        if !ids.contains(&viewer.workspace_id) {
-            return Ok(Vec::new());
-        }
+    /// Workspaces by ID, for the workspace of user records the caller already holds (users
+    /// are scoped when fetched; see `graphql::loaders::WorkspaceLoader`).
+    pub async fn workspaces_by_ids(&self, ids: &[WorkspaceId]) -> AppResult<Vec<Workspace>> {
         let mut conn = self.db.get().await?;
         Ok(workspaces::table
-            .filter(workspaces::id.eq(viewer.workspace_id))
+            .filter(workspaces::id.eq_any(ids))
             .select(Workspace::as_select())
             .load(&mut conn)
             .await?)

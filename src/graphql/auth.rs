@@ -90,7 +90,7 @@ impl AuthMutation {
     async fn sign_up(
         &self,
         ctx: &Context<'_>,
-        input: SignUpInput,
+        #[graphql(desc = "The workspace and its admin.")] input: SignUpInput,
     ) -> async_graphql::Result<AuthPayload> {
         let input = auth::SignUp {
             workspace_name: input.workspace_name,
@@ -106,8 +106,8 @@ impl AuthMutation {
     async fn login(
         &self,
         ctx: &Context<'_>,
-        email: String,
-        password: String,
+        #[graphql(desc = "Login email (case-insensitive).")] email: String,
+        #[graphql(desc = "Password.")] password: String,
     ) -> async_graphql::Result<AuthPayload> {
         app(ctx)
             .auth
@@ -122,7 +122,7 @@ impl AuthMutation {
     async fn refresh_token(
         &self,
         ctx: &Context<'_>,
-        token: String,
+        #[graphql(desc = "The refresh token from login or the last refresh.")] token: String,
     ) -> async_graphql::Result<AuthPayload> {
         app(ctx).auth.refresh(&token).await.map(Into::into).gql()
     }
@@ -154,7 +154,7 @@ impl AuthMutation {
     async fn change_password(
         &self,
         ctx: &Context<'_>,
-        input: ChangePasswordInput,
+        #[graphql(desc = "The current and the new password.")] input: ChangePasswordInput,
     ) -> async_graphql::Result<AuthPayload> {
         let viewer = viewer(ctx)?;
         app(ctx)

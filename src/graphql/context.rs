@@ -31,13 +31,9 @@ pub struct ClientInfo {
 
 /// Everything the schema needs per request or per WebSocket connection.
 pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data {
-    let viewer = match &auth {
-        AuthState::Authenticated(viewer) => Some(viewer.clone()),
-        _ => None,
-    };
     let mut data = Data::default();
     data.insert(DataLoader::new(
-        WorkspaceLoader::new(app.clone(), viewer),
+        WorkspaceLoader::new(app.clone()),
         tokio::spawn,
     ));
     data.insert(app);

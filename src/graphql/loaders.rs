@@ -7,16 +7,18 @@ use async_graphql::dataloader::Loader;
 
 use super::errors::to_graphql_error;
 use crate::app::App;
-use crate::auth::{Viewer, Workspace, WorkspaceId};
+use crate::auth::{Workspace, WorkspaceId};
 
+/// Loads the workspace of a `User` object. Users are scoped when they are fetched, so the
+/// workspace of a user the caller holds is visible to the caller (also right after `login`,
+/// when the request itself carried no token).
 pub struct WorkspaceLoader {
     app: Arc<App>,
-    viewer: Option<Viewer>,
 }
 
 impl WorkspaceLoader {
-    pub fn new(app: Arc<App>, viewer: Option<Viewer>) -> Self {
-        WorkspaceLoader { app, viewer }
+    pub fn new(app: Arc<App>) -> Self {
+        WorkspaceLoader { app }
     }
 }
 
@@ -28,13 +30,10 @@ impl Loader<WorkspaceId> for WorkspaceLoader {
         &self,
         keys: &[WorkspaceId],
     ) -> Result<HashMap<WorkspaceId, Workspace>, Self::Error> {
-        let Some(viewer) = &self.viewer else {
-            return Ok(HashMap::new());
-        };
         let found = self
             .app
             .auth
-            .workspaces_by_ids(viewer, keys)
+            .workspaces_by_ids(keys)
             .await
             .map_err(to_graphql_error)?;
         Ok(found.into_iter().map(|w| (w.id, w)).collect())

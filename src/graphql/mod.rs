@@ -2,6 +2,7 @@
 //! types and error mapping. Thin: parse arguments, call a service, shape the answer.
 
 pub mod auth;
+pub mod connection;
 pub mod context;
 pub mod errors;
 pub mod extension;

@@ -1,14 +1,15 @@
 //! Users, workspaces and roles: the `User` and `Workspace` types, the `users` list and the
 //! admin mutations on users.
 
-use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
+
+use super::connection::connection_types;
 use chrono::{DateTime, Utc};
 
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
-use super::ids::{encode_cursor, page_args, parse_id, to_id};
+use super::ids::{page_args, parse_id, to_id};
 use super::loaders::WorkspaceLoader;
 use crate::auth::{self, UserId};
 use crate::error::AppError;
@@ -25,9 +26,9 @@ pub enum RoleValue {
     Member,
 }
 
-/// A person who can log in to a workspace.
 pub struct User(pub auth::User);
 
+/// A person who can log in to a workspace.
 #[Object]
 impl User {
     /// Unique ID of the user.
@@ -77,9 +78,9 @@ impl User {
     }
 }
 
-/// A tenant: a team's own, isolated CRM.
 pub struct Workspace(pub auth::Workspace);
 
+/// A tenant: a team's own, isolated CRM.
 #[Object]
 impl Workspace {
     /// Unique ID of the workspace.
@@ -96,12 +97,7 @@ impl Workspace {
     }
 }
 
-/// Totals of a list, whatever page is shown.
-#[derive(SimpleObject)]
-pub struct ListTotals {
-    /// Number of items matching the filter across all pages.
-    pub total_count: i64,
-}
+connection_types!(UserConnection, UserEdge, User);
 
 /// Narrows the `users` list.
 #[derive(InputObject, Default)]
@@ -153,7 +149,11 @@ pub struct UserQuery;
 #[Object]
 impl UserQuery {
     /// A user of your workspace.
-    async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
+    async fn user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's ID.")] id: ID,
+    ) -> async_graphql::Result<User> {
         let viewer = viewer(ctx)?;
         let id = UserId(parse_id("id", &id).gql()?);
         app(ctx).auth.user(viewer, id).await.map(User).gql()
@@ -169,7 +169,7 @@ impl UserQuery {
         #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
         #[graphql(desc = "Page size from the end (1-500).")] last: Option<i32>,
         #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
-    ) -> async_graphql::Result<Connection<String, User, ListTotals, EmptyFields>> {
+    ) -> async_graphql::Result<UserConnection> {
         let viewer = viewer(ctx)?;
         let page = page_args(first, after, last, before).gql()?;
         let filter = filter.unwrap_or_default();
@@ -183,19 +183,7 @@ impl UserQuery {
             .list_users(viewer, &filter, &page)
             .await
             .gql()?;
-        let mut connection = Connection::with_additional_fields(
-            page.has_previous_page,
-            page.has_next_page,
-            ListTotals {
-                total_count: page.total_count,
-            },
-        );
-        connection.edges.extend(
-            page.items
-                .into_iter()
-                .map(|user| Edge::new(encode_cursor(user.id.0), User(user))),
-        );
-        Ok(connection)
+        Ok(UserConnection::from_page(page, |user| user.id.0, User))
     }
 }
 
@@ -208,7 +196,7 @@ impl UserMutation {
     async fn create_user(
         &self,
         ctx: &Context<'_>,
-        input: CreateUserInput,
+        #[graphql(desc = "The new user.")] input: CreateUserInput,
     ) -> async_graphql::Result<UserPayload> {
         let viewer = viewer(ctx)?;
         let input = auth::CreateUser {
@@ -225,7 +213,7 @@ impl UserMutation {
     async fn update_user(
         &self,
         ctx: &Context<'_>,
-        input: UpdateUserInput,
+        #[graphql(desc = "The user and the changes.")] input: UpdateUserInput,
     ) -> async_graphql::Result<UserPayload> {
         let viewer = viewer(ctx)?;
         let id = UserId(parse_id("id", &input.id).gql()?);
@@ -242,7 +230,7 @@ impl UserMutation {
     async fn deactivate_user(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The user to deactivate.")] id: ID,
     ) -> async_graphql::Result<UserPayload> {
         let viewer = viewer(ctx)?;
         let id = UserId(parse_id("id", &id).gql()?);
@@ -254,7 +242,7 @@ impl UserMutation {
     async fn reactivate_user(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The user to reactivate.")] id: ID,
     ) -> async_graphql::Result<UserPayload> {
         let viewer = viewer(ctx)?;
         let id = UserId(parse_id("id", &id).gql()?);

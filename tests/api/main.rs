@@ -1,0 +1,10 @@
+//! The integration tests: one binary (one link, one PostgreSQL) with a module per area.
+
+mod harness;
+
+mod auth;
+mod graphql_http;
+mod process;
+mod schema;
+mod subscriptions;
+mod users;

@@ -1,0 +1,310 @@
+//! The real `mycrm` binary: zero-config start with its own PostgreSQL, first-start bootstrap,
+//! restart on the same data, SIGTERM, stale postmaster.pid, crash of the parent, and the
+//! operator subcommands.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "process-test-password";
+
+struct Server {
+    child: Child,
+    base: String,
+    stdout: Vec<String>,
+}
+
+fn data_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir()
+        .join(format!("mycrm-test-{}", std::process::id()))
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn mycrm(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mycrm"));
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("MYCRM_JWT_SECRET")
+        .env("MYCRM_DATA_DIR", dir)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+/// Starts `mycrm serve` and waits for its "listening" line.
+fn start(dir: &Path, admin_env: bool) -> Server {
+    let mut cmd = mycrm(dir);
+    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if admin_env {
+        cmd.env("MYCRM_ADMIN_EMAIL", "boss@example.com")
+            .env("MYCRM_ADMIN_PASSWORD", PASSWORD);
+    } else {
+        cmd.env_remove("MYCRM_ADMIN_EMAIL")
+            .env_remove("MYCRM_ADMIN_PASSWORD");
+    }
+    let mut child = cmd.spawn().expect("spawning mycrm");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut lines = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("mycrm did not start; output: {lines:#?}"));
+        if let Some(rest) = line.strip_prefix("mycrm listening on ") {
+            let base = rest.split_whitespace().next().unwrap().to_string();
+            lines.push(line);
+            return Server {
+                child,
+                base,
+                stdout: lines,
+            };
+        }
+        lines.push(line);
+    }
+}
+
+impl Server {
+    async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    async fn login(&self, email: &str, password: &str) -> Value {
+        self.gql(
+            None,
+            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken user { email } } }",
+            json!({ "e": email, "p": password }),
+        )
+        .await
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> std::process::ExitStatus {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+        wait_with_timeout(&mut self.child, Duration::from_secs(60))
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit in time");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until no postmaster runs for `dir` (its postmaster.pid is removed on a clean stop).
+fn assert_cluster_stopped(dir: &Path) {
+    let pidfile = dir.join("postgres/postmaster.pid");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pidfile.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "PostgreSQL still running for {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_bootstrap_restart_and_stop() {
+    let dir = data_dir("lifecycle");
+    let server = start(&dir, true);
+    assert!(server
+        .stdout
+        .iter()
+        .any(|l| l.contains("First start") && l.contains("boss@example.com")));
+    let session = server.login("boss@example.com", PASSWORD).await;
+    let token = session["data"]["login"]["accessToken"]
+        .as_str()
+        .expect("login")
+        .to_string();
+    let me = server
+        .gql(Some(&token), "{ me { email role } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["role"], "ADMIN");
+    assert!(!dir.join("run").join(".s.PGSQL.5432").as_os_str().is_empty());
+    let status = server.stop();
+    assert!(status.success(), "exit status {status}");
+    assert_cluster_stopped(&dir);
+
+    // Second start: same data, no new admin, and the signing secret was kept so the token
+    // from the first run still works.
+    let server = start(&dir, true);
+    assert!(!server.stdout.iter().any(|l| l.contains("First start")));
+    let me = server
+        .gql(Some(&token), "{ me { email } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["email"], "boss@example.com", "{me}");
+    assert!(server.stop().success());
+    assert_cluster_stopped(&dir);
+
+    // A stale postmaster.pid from a crash (its PID now dead, or reused by an unrelated
+    // process) does not prevent the next start.
+    let mut finished = Command::new("true").spawn().unwrap();
+    let dead_pid = finished.id();
+    finished.wait().unwrap();
+    for pid in [dead_pid, std::process::id()] {
+        std::fs::write(
+            dir.join("postgres/postmaster.pid"),
+            format!(
+                "{pid}\n{}\n1700000000\n5432\n\n\n  0  0\nready\n",
+                dir.join("postgres").display()
+            ),
+        )
+        .unwrap();
+        let server = start(&dir, true);
+        assert!(server.login("boss@example.com", PASSWORD).await["errors"].is_null());
+        assert!(server.stop().success());
+        assert_cluster_stopped(&dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_server_leaves_no_cluster_behind() {
+    let dir = data_dir("killed");
+    let mut server = start(&dir, true);
+    kill(Pid::from_raw(server.child.id() as i32), Signal::SIGKILL).unwrap();
+    wait_with_timeout(&mut server.child, Duration::from_secs(10));
+    // The cluster got SIGINT from the kernel when its parent died.
+    assert_cluster_stopped(&dir);
+    let server = start(&dir, true);
+    assert!(server.login("boss@example.com", PASSWORD).await["errors"].is_null());
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_admin_password_is_printed_once() {
+    let dir = data_dir("generated");
+    let server = start(&dir, false);
+    let at = server
+        .stdout
+        .iter()
+        .position(|l| l.contains("admin@localhost with password"))
+        .expect("the first-start banner");
+    let password = server.stdout[at + 2].trim().to_string();
+    assert!(password.len() >= 16);
+    let session = server.login("admin@localhost", &password).await;
+    assert!(session["errors"].is_null(), "{session}");
+    assert!(server.stop().success());
+    let server = start(&dir, false);
+    assert!(!server.stdout.iter().any(|l| l.contains("with password")));
+    assert!(server.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_commands() {
+    let dir = data_dir("operator");
+    let migrate = mycrm(&dir).arg("migrate").output().unwrap();
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert_cluster_stopped(&dir);
+
+    // No workspace yet: user create says so and exits 1.
+    let no_workspace = mycrm(&dir)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "sam@example.com",
+            "--role",
+            "member",
+        ])
+        .env("MYCRM_PASSWORD", "sam-password-1")
+        .output()
+        .unwrap();
+    assert_eq!(no_workspace.status.code(), Some(1));
+
+    let server = start(&dir, true);
+    assert!(server.stop().success());
+    let created = mycrm(&dir)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "sam@example.com",
+            "--role",
+            "manager",
+        ])
+        .env("MYCRM_PASSWORD", "sam-password-1")
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let weak = mycrm(&dir)
+        .args([
+            "user",
+            "create",
+            "--email",
+            "weak@example.com",
+            "--role",
+            "member",
+        ])
+        .env("MYCRM_PASSWORD", "short")
+        .output()
+        .unwrap();
+    assert_eq!(weak.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+
+    let server = start(&dir, true);
+    let session = server.login("sam@example.com", "sam-password-1").await;
+    assert!(session["errors"].is_null(), "{session}");
+    assert_eq!(
+        server.login("weak@example.com", "short").await["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
+    assert!(server.stop().success());
+
+    let sdl = mycrm(&dir).arg("export-schema").output().unwrap();
+    assert!(sdl.status.success());
+    assert_eq!(
+        String::from_utf8(sdl.stdout).unwrap(),
+        mycrm::graphql::sdl()
+    );
+}
+
+#[test]
+fn without_postgresql_binaries_one_clear_error() {
+    let dir = data_dir("nobinaries");
+    let output = mycrm(&dir)
+        .arg("serve")
+        .env("MYCRM_PG_BIN_DIR", dir.join("empty"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PostgreSQL server binaries"), "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+}
