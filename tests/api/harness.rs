@@ -18,9 +18,11 @@ pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 /// The PostgreSQL server all tests of this binary share.
+type UrlFor = Box<dyn Fn(&str) -> String + Send + Sync>;
+
 struct Cluster {
     /// URL of a database by name.
-    url_for: Box<dyn Fn(&str) -> String + Send + Sync>,
+    url_for: UrlFor,
     template: String,
     _embedded: std::sync::Mutex<Option<EmbeddedPostgres>>,
 }
@@ -72,7 +74,7 @@ fn start_cluster() -> Cluster {
         .build()
         .unwrap();
     let pid = std::process::id();
-    let (url_for, template, embedded): (Box<dyn Fn(&str) -> String + Send + Sync>, String, _) =
+    let (url_for, template, embedded): (UrlFor, String, _) =
         match std::env::var("TEST_DATABASE_URL") {
             Ok(url) => (
                 Box::new(move |db: &str| replace_database(&url, db)),

@@ -51,6 +51,8 @@ fn start(dir: &Path, admin_env: bool) -> Server {
         cmd.env_remove("MYCRM_ADMIN_EMAIL")
             .env_remove("MYCRM_ADMIN_PASSWORD");
     }
+    // Waited for in `Server::stop` (the tests that kill it wait themselves).
+    #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().expect("spawning mycrm");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
