@@ -22,29 +22,50 @@ pub async fn check(
     let window =
         chrono::Duration::from_std(config.login_failure_window).map_err(AppError::internal)?;
     let since = Utc::now() - window;
-    let by_account: Vec<DateTime<Utc>> = login_failures::table
-        .filter(login_failures::email.eq(email))
-        .filter(login_failures::failed_at.gt(since))
-        .select(login_failures::failed_at)
-        .order(login_failures::failed_at.desc())
-        .limit(i64::from(config.max_login_failures_per_account))
-        .load(conn)
-        .await?;
-    if by_account.len() as u32 >= config.max_login_failures_per_account {
-        return Err(limited(&by_account, window, "this account"));
-    }
-    let by_address: Vec<DateTime<Utc>> = login_failures::table
-        .filter(login_failures::client_ip.eq(client_ip))
-        .filter(login_failures::failed_at.gt(since))
-        .select(login_failures::failed_at)
-        .order(login_failures::failed_at.desc())
-        .limit(i64::from(config.max_login_failures_per_ip))
-        .load(conn)
-        .await?;
-    if by_address.len() as u32 >= config.max_login_failures_per_ip {
-        return Err(limited(&by_address, window, "your address"));
+    let limits = [
+        (
+            Key::Email(email),
+            config.max_login_failures_per_account,
+            "this account",
+        ),
+        (
+            Key::Address(client_ip),
+            config.max_login_failures_per_ip,
+            "your address",
+        ),
+    ];
+    for (key, limit, whom) in limits {
+        let recent = recent_failures(conn, key, since, limit).await?;
+        if recent.len() as u32 >= limit {
+            return Err(limited(&recent, window, whom));
+        }
     }
     Ok(())
+}
+
+enum Key<'a> {
+    Email(&'a str),
+    Address(&'a str),
+}
+
+/// Times of the newest `limit` failures for `key` since `since`, newest first.
+async fn recent_failures(
+    conn: &mut AsyncPgConnection,
+    key: Key<'_>,
+    since: DateTime<Utc>,
+    limit: u32,
+) -> AppResult<Vec<DateTime<Utc>>> {
+    let mut query = login_failures::table
+        .filter(login_failures::failed_at.gt(since))
+        .select(login_failures::failed_at)
+        .order(login_failures::failed_at.desc())
+        .limit(i64::from(limit))
+        .into_boxed();
+    query = match key {
+        Key::Email(email) => query.filter(login_failures::email.eq(email.to_string())),
+        Key::Address(ip) => query.filter(login_failures::client_ip.eq(ip.to_string())),
+    };
+    Ok(query.load(conn).await?)
 }
 
 /// `recent` is newest first and as long as the limit; its last entry is the one whose ageing

@@ -46,25 +46,52 @@ enum Rotation {
 const INVALID_CREDENTIALS: &str = "invalid email or password";
 const INVALID_REFRESH: &str = "invalid refresh token";
 
-/// Revokes every live session of a user (password change, deactivation, "log out everywhere").
+/// Which sessions to end.
+enum Sessions {
+    /// Every session of a user (password change, deactivation, "log out everywhere").
+    OfUser(UserId),
+    /// One session (refresh-token family).
+    Family(Uuid),
+}
+
+/// Revokes the live tokens of the chosen sessions; returns how many sessions ended.
+async fn revoke(conn: &mut AsyncPgConnection, which: Sessions, reason: &str) -> AppResult<usize> {
+    let live = refresh_tokens::revoked_at.is_null();
+    let revoked = (
+        refresh_tokens::revoked_at.eq(diesel::dsl::now),
+        refresh_tokens::revoked_reason.eq(reason),
+    );
+    let families: Vec<Uuid> = match which {
+        Sessions::OfUser(user) => {
+            let tokens = refresh_tokens::table
+                .filter(live)
+                .filter(refresh_tokens::user_id.eq(user));
+            diesel::update(tokens)
+                .set(revoked)
+                .returning(refresh_tokens::family_id)
+                .get_results(conn)
+                .await?
+        }
+        Sessions::Family(family) => {
+            let tokens = refresh_tokens::table
+                .filter(live)
+                .filter(refresh_tokens::family_id.eq(family));
+            diesel::update(tokens)
+                .set(revoked)
+                .returning(refresh_tokens::family_id)
+                .get_results(conn)
+                .await?
+        }
+    };
+    Ok(distinct_count(families))
+}
+
 pub(super) async fn revoke_all_sessions(
     conn: &mut AsyncPgConnection,
     user: UserId,
     reason: &str,
 ) -> AppResult<usize> {
-    let families: Vec<Uuid> = diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::user_id.eq(user))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set((
-        refresh_tokens::revoked_at.eq(diesel::dsl::now),
-        refresh_tokens::revoked_reason.eq(reason),
-    ))
-    .returning(refresh_tokens::family_id)
-    .get_results(conn)
-    .await?;
-    Ok(distinct_count(families))
+    revoke(conn, Sessions::OfUser(user), reason).await
 }
 
 async fn revoke_family(
@@ -72,19 +99,7 @@ async fn revoke_family(
     family: Uuid,
     reason: &str,
 ) -> AppResult<usize> {
-    let revoked: Vec<Uuid> = diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::family_id.eq(family))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set((
-        refresh_tokens::revoked_at.eq(diesel::dsl::now),
-        refresh_tokens::revoked_reason.eq(reason),
-    ))
-    .returning(refresh_tokens::family_id)
-    .get_results(conn)
-    .await?;
-    Ok(distinct_count(revoked))
+    revoke(conn, Sessions::Family(family), reason).await
 }
 
 fn distinct_count(mut families: Vec<Uuid>) -> usize {
