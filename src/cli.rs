@@ -106,6 +106,10 @@ struct ServeArgs {
     /// Trust X-Forwarded-For for the client address (only behind your own reverse proxy).
     #[arg(long, env = "MYCRM_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     trust_forwarded_for: bool,
+    /// Browser origins allowed to call the API from another site, comma-separated
+    /// (`https://app.example.com`), or `*` for any. Default: same origin only.
+    #[arg(long, env = "MYCRM_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Deepest field nesting a GraphQL query may have (introspection not counted).
     #[arg(long, env = "MYCRM_MAX_QUERY_DEPTH", default_value_t = 12)]
     max_query_depth: usize,
@@ -168,6 +172,12 @@ impl ServeArgs {
             bind: self.bind,
             body_limit_bytes: self.body_limit_bytes.max(1024),
             trust_forwarded_for: self.trust_forwarded_for,
+            cors_origins: self
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
         };
         config.graphql = GraphqlLimits {
             max_depth: self.max_query_depth.max(1),

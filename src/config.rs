@@ -50,6 +50,9 @@ pub struct HttpConfig {
     pub body_limit_bytes: usize,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
+    /// Browser origins (`https://app.example.com`) allowed to call the API cross-origin;
+    /// `*` allows any. Empty: same origin only.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -58,6 +61,7 @@ impl Default for HttpConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
             body_limit_bytes: 1024 * 1024,
             trust_forwarded_for: false,
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -59,11 +59,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         {
             announce_first_admin(&admin);
         }
+        let shutdown = CancellationToken::new();
+        let router = http::router(http::AppState::new(app.clone(), shutdown.clone()))?;
         let listener = TcpListener::bind(config.http.bind)
             .await
             .with_context(|| format!("binding {}", config.http.bind))?;
         let addr = listener.local_addr()?;
-        let shutdown = CancellationToken::new();
         cancel_on_signal(shutdown.clone())?;
         let workers = config
             .run_workers
@@ -71,7 +72,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         println!("mycrm listening on http://{addr} (GraphiQL: http://{addr}/graphql)");
         tracing::info!(%addr, "listening");
 
-        let server = http::serve(listener, http::AppState::new(app.clone(), shutdown.clone()));
+        let server = http::serve(listener, router, shutdown.clone());
         tokio::pin!(server);
         let served = tokio::select! {
             result = &mut server => result,

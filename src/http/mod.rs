@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod client;
+pub mod cors;
 pub mod errors;
 pub mod graphql;
 pub mod health;
@@ -44,9 +45,11 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The routes and middleware. Fails only on invalid configuration (a bad CORS origin).
+pub fn router(state: AppState) -> anyhow::Result<Router> {
     let body_limit = state.app.config.http.body_limit_bytes;
-    Router::new()
+    let cors = cors::layer(&state.app.config.http.cors_origins)?;
+    let router = Router::new()
         .route(
             "/graphql",
             get(graphql::get_graphql).post(graphql::post_graphql),
@@ -79,16 +82,24 @@ pub fn router(state: AppState) -> Router {
                 }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .with_state(state)
+        .with_state(state);
+    Ok(match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    })
 }
 
-/// Serves until `state.shutdown` is cancelled, then lets in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    let shutdown = state.shutdown.clone();
+/// Serves `router` until `shutdown` is cancelled, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    .await?;
+    Ok(())
 }

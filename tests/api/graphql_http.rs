@@ -245,3 +245,50 @@ async fn readiness_fails_without_a_database() {
     assert_eq!(error_code(&answer), "INTERNAL");
     assert_eq!(answer["errors"][0]["message"], "internal error");
 }
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let app =
+        TestApp::spawn_with(|c| c.http.cors_origins = vec!["https://app.example.com".into()]).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(allowed_headers.contains("authorization"));
+    let refused = preflight("https://evil.example.net").await.unwrap();
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+
+    // Without configuration there is no cross-origin access at all.
+    let plain = TestApp::spawn().await;
+    let response = plain
+        .client
+        .post(plain.url("/graphql"))
+        .header("origin", "https://app.example.com")
+        .json(&json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}

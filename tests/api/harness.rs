@@ -184,7 +184,8 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let state = mycrm::http::AppState::new(app.clone(), shutdown.clone());
-        tokio::spawn(mycrm::http::serve(listener, state));
+        let router = mycrm::http::router(state).expect("building the router");
+        tokio::spawn(mycrm::http::serve(listener, router, shutdown.clone()));
         TestApp {
             addr,
             app,
