@@ -12,4 +12,5 @@ pub mod http;
 pub mod pagination;
 pub mod server;
 pub mod telemetry;
+pub mod validation;
 pub mod workers;

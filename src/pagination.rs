@@ -6,23 +6,34 @@ use crate::error::{AppError, AppResult};
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 500;
 
-/// The caller's paging arguments, cursors already decoded to IDs.
-#[derive(Debug, Clone, Default)]
-pub struct PageArgs {
+/// The caller's paging arguments, cursors already decoded (`C` is an ID or a richer cursor).
+#[derive(Debug, Clone)]
+pub struct PageArgs<C = i64> {
     pub first: Option<i32>,
-    pub after: Option<i64>,
+    pub after: Option<C>,
     pub last: Option<i32>,
-    pub before: Option<i64>,
+    pub before: Option<C>,
 }
 
-/// What to fetch: `limit + 1` rows past `after` (ascending) or before `before` (descending when
-/// paging backward), so that one extra row tells whether there is more.
+impl<C> Default for PageArgs<C> {
+    fn default() -> Self {
+        PageArgs {
+            first: None,
+            after: None,
+            last: None,
+            before: None,
+        }
+    }
+}
+
+/// What to fetch: `limit + 1` rows forward from `after`, or backward from `before` (in reversed
+/// order), so that one extra row tells whether there is more.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     pub limit: i64,
     pub backward: bool,
-    pub after: Option<i64>,
-    pub before: Option<i64>,
+    pub has_after: bool,
+    pub has_before: bool,
 }
 
 /// One page of results.
@@ -44,7 +55,7 @@ fn check_size(field: &str, size: i32) -> AppResult<i64> {
     Ok(i64::from(size))
 }
 
-impl PageArgs {
+impl<C> PageArgs<C> {
     pub fn window(&self) -> AppResult<Window> {
         if self.first.is_some() && self.last.is_some() {
             return Err(AppError::bad_input(
@@ -60,8 +71,8 @@ impl PageArgs {
         Ok(Window {
             limit,
             backward,
-            after: self.after,
-            before: self.before,
+            has_after: self.after.is_some(),
+            has_before: self.before.is_some(),
         })
     }
 }
@@ -80,7 +91,7 @@ impl Window {
             rows.reverse();
             Page {
                 items: rows,
-                has_next_page: self.before.is_some(),
+                has_next_page: self.has_before,
                 has_previous_page: has_more,
                 total_count,
             }
@@ -88,7 +99,7 @@ impl Window {
             Page {
                 items: rows,
                 has_next_page: has_more,
-                has_previous_page: self.after.is_some(),
+                has_previous_page: self.has_after,
                 total_count,
             }
         }
@@ -110,22 +121,22 @@ mod tests {
 
     #[test]
     fn sizes_are_bounded() {
-        let args = PageArgs {
+        let args: PageArgs = PageArgs {
             first: Some(0),
             ..Default::default()
         };
         assert!(args.window().is_err());
-        let args = PageArgs {
+        let args: PageArgs = PageArgs {
             first: Some(501),
             ..Default::default()
         };
         assert!(args.window().is_err());
-        assert_eq!(PageArgs::default().window().unwrap().limit, 20);
+        assert_eq!(PageArgs::<i64>::default().window().unwrap().limit, 20);
     }
 
     #[test]
     fn backward_pages_come_back_ascending() {
-        let window = PageArgs {
+        let window = PageArgs::<i64> {
             last: Some(2),
             before: Some(10),
             ..Default::default()

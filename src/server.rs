@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::auth::{bootstrap, secret};
+use crate::auth::{bootstrap, passwords, secret};
 use crate::config::Config;
 use crate::db::{self, migrations, Database};
 use crate::error::AppError;
@@ -53,6 +53,7 @@ pub fn startup_error(err: AppError) -> anyhow::Error {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     with_database(&config.clone(), |url| async move {
         let app = build_app(&config, &url)?;
+        passwords::warm_up().await.map_err(startup_error)?;
         if let Some(admin) = bootstrap::ensure_first_admin(&app.db, &config.bootstrap)
             .await
             .map_err(startup_error)?

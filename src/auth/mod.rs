@@ -8,7 +8,6 @@ pub mod secret;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
-pub mod validation;
 pub mod viewer;
 pub mod workspaces;
 

@@ -40,14 +40,36 @@ fn hash_blocking(password: &str) -> AppResult<String> {
         .map_err(|e| AppError::internal(anyhow::anyhow!("hashing password: {e}")))
 }
 
+/// Hashes at most this many passwords at once; a flood of logins queues here instead of
+/// taking every blocking thread (and memory: each hash uses 19 MiB).
+const CONCURRENT_HASHES: usize = 4;
+
+fn hash_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(CONCURRENT_HASHES))
+}
+
+async fn on_hash_thread<T: Send + 'static>(
+    work: impl FnOnce() -> AppResult<T> + Send + 'static,
+) -> AppResult<T> {
+    let _permit = hash_permits().acquire().await.map_err(AppError::internal)?;
+    tokio::task::spawn_blocking(work).await?
+}
+
 pub async fn hash(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+    on_hash_thread(move || hash_blocking(&password)).await
+}
+
+/// Computes the dummy hash now, so the first login with an unknown email costs the same as
+/// any other.
+pub async fn warm_up() -> AppResult<()> {
+    on_hash_thread(|| dummy_hash().map(|_| ())).await
 }
 
 /// Verifies `password` against a stored hash. With `None` (unknown account) it verifies against
 /// a fixed dummy hash, so a wrong email costs the same time as a wrong password.
 pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool> {
-    tokio::task::spawn_blocking(move || {
+    on_hash_thread(move || {
         let candidate = password.as_bytes();
         if candidate.len() > MAX_PASSWORD_CHARS * 4 {
             return Ok(false);
@@ -62,7 +84,7 @@ pub async fn verify(password: String, stored: Option<String>) -> AppResult<bool>
             }
         }
     })
-    .await?
+    .await
 }
 
 fn dummy_hash() -> AppResult<&'static str> {

@@ -1,19 +1,66 @@
 //! Failed-login throttling per account and per client address.
 //!
-//! Failures are rows in `login_failures`, so every mycrm process shares the counts. An account
-//! or address over its limit is refused before its password is even checked, until the oldest
-//! failure in the window ages out.
+//! Failures are rows in `login_failures`, so every mycrm process shares the counts. Each
+//! attempt is recorded as a failure *before* the password is checked and cleared when it
+//! succeeds, so parallel guesses count at once. An account or address over its limit is refused
+//! before its password is even checked, until the oldest failure in the window ages out.
 
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, QueryDsl};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::config::AuthConfig;
 use crate::db::schema::login_failures;
 use crate::error::{AppError, AppResult};
 
-/// Refuses the attempt when the account or the address has too many recent failures.
-pub async fn check(
+/// An attempt in progress, counted as a failure until [`succeed`] clears it.
+#[must_use]
+pub struct Attempt(());
+
+/// Refuses the attempt when the account or the address has too many recent failures, else
+/// records it. Check and record happen under a per-account lock so that concurrent attempts
+/// on one account are counted one after the other.
+pub async fn begin_attempt(
+    conn: &mut AsyncPgConnection,
+    config: &AuthConfig,
+    email: &str,
+    client_ip: &str,
+) -> AppResult<Attempt> {
+    let config = config.clone();
+    let email = email.to_string();
+    let client_ip = client_ip.to_string();
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('mycrm-login:' || $1))")
+            .bind::<diesel::sql_types::Text, _>(&email)
+            .execute(conn)
+            .await?;
+        check(conn, &config, &email, &client_ip).await?;
+        diesel::insert_into(login_failures::table)
+            .values((
+                login_failures::email.eq(&email),
+                login_failures::client_ip.eq(&client_ip),
+            ))
+            .execute(conn)
+            .await?;
+        Ok(Attempt(()))
+    })
+    .await
+}
+
+/// The attempt succeeded: the account's failures are forgotten (not the address's: one good
+/// password must not reset an attacker's count against other accounts).
+pub async fn succeed(
+    conn: &mut AsyncPgConnection,
+    _attempt: Attempt,
+    email: &str,
+) -> AppResult<()> {
+    diesel::delete(login_failures::table.filter(login_failures::email.eq(email)))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+async fn check(
     conn: &mut AsyncPgConnection,
     config: &AuthConfig,
     email: &str,
@@ -79,30 +126,6 @@ fn limited(recent: &[DateTime<Utc>], window: chrono::Duration, whom: &str) -> Ap
         ),
         retry_after_secs,
     }
-}
-
-pub async fn record_failure(
-    conn: &mut AsyncPgConnection,
-    email: &str,
-    client_ip: &str,
-) -> AppResult<()> {
-    diesel::insert_into(login_failures::table)
-        .values((
-            login_failures::email.eq(email),
-            login_failures::client_ip.eq(client_ip),
-        ))
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// A successful login clears the account's failures (not the address's: one good password
-/// must not reset an attacker's count against other accounts).
-pub async fn clear_account(conn: &mut AsyncPgConnection, email: &str) -> AppResult<()> {
-    diesel::delete(login_failures::table.filter(login_failures::email.eq(email)))
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Drops failures older than `keep` (maintenance).

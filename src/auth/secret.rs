@@ -49,3 +49,18 @@ pub fn load_or_create(configured: Option<&str>, data_dir: &Path) -> anyhow::Resu
         Err(err) => Err(err).with_context(|| format!("writing {}", path.display())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_secrets_are_refused_and_generated_ones_kept() {
+        let dir = std::env::temp_dir().join(format!("mycrm-secret-{}", std::process::id()));
+        assert!(load_or_create(Some("too-short"), &dir).is_err());
+        let first = load_or_create(None, &dir).unwrap();
+        assert!(first.len() >= MIN_SECRET_BYTES);
+        assert_eq!(load_or_create(None, &dir).unwrap(), first);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -15,6 +15,7 @@ use super::viewer::{UserId, Viewer, WorkspaceId};
 use super::{passwords, rate_limit, AuthService};
 use crate::db::schema::{refresh_tokens, users};
 use crate::error::{AppError, AppResult};
+use crate::validation::MAX_EMAIL_CHARS;
 
 /// What a successful login, sign-up, refresh or password change hands out.
 #[derive(Debug, Clone)]
@@ -37,10 +38,23 @@ struct StoredRefreshToken {
     revoked_at: Option<DateTime<Utc>>,
 }
 
-/// How a refresh attempt ended; reuse must commit the family's revocation before failing.
+/// How a refresh attempt ended. The failures that revoke something must commit that
+/// revocation, so they are outcomes of the transaction, turned into errors after it.
 enum Rotation {
     Rotated(Session),
     ReuseDetected,
+    Deactivated,
+}
+
+/// Serialises session changes of one user (see `refresh`).
+async fn lock_user(conn: &mut AsyncPgConnection, user: UserId) -> AppResult<()> {
+    users::table
+        .find(user)
+        .select(users::id)
+        .for_no_key_update()
+        .first::<UserId>(conn)
+        .await?;
+    Ok(())
 }
 
 const INVALID_CREDENTIALS: &str = "invalid email or password";
@@ -208,20 +222,29 @@ impl AuthService {
         client_ip: &str,
     ) -> AppResult<Session> {
         let email = email.trim().to_lowercase();
-        let mut conn = self.db.get().await?;
-        rate_limit::check(&mut conn, &self.config, &email, client_ip).await?;
-        let credentials = credentials_by_email(&mut conn, &email).await?;
-        let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
-        if !passwords::verify(password, stored_hash).await? {
-            rate_limit::record_failure(&mut conn, &email, client_ip).await?;
+        if email.chars().count() > MAX_EMAIL_CHARS {
+            // No account can have it; answer like any wrong login, without storing it.
             return Err(AppError::unauthenticated(INVALID_CREDENTIALS));
         }
-        let credentials =
-            credentials.ok_or_else(|| AppError::unauthenticated(INVALID_CREDENTIALS))?;
+        // The attempt counts as a failure until it succeeds, so parallel guesses cannot all
+        // slip under the limit. No connection is held while the password is hashed.
+        let (attempt, credentials) = {
+            let mut conn = self.db.get().await?;
+            let attempt =
+                rate_limit::begin_attempt(&mut conn, &self.config, &email, client_ip).await?;
+            (attempt, credentials_by_email(&mut conn, &email).await?)
+        };
+        let stored_hash = credentials.as_ref().map(|c| c.password_hash.clone());
+        let verified = passwords::verify(password, stored_hash).await?;
+        let credentials = match credentials {
+            Some(credentials) if verified => credentials,
+            _ => return Err(AppError::unauthenticated(INVALID_CREDENTIALS)),
+        };
         if !credentials.is_active {
             return Err(AppError::unauthenticated("this account is deactivated"));
         }
-        rate_limit::clear_account(&mut conn, &email).await?;
+        let mut conn = self.db.get().await?;
+        rate_limit::succeed(&mut conn, attempt, &email).await?;
         let user = diesel::update(users::table.find(credentials.id))
             .set(users::last_login_at.eq(diesel::dsl::now))
             .returning(User::as_returning())
@@ -237,14 +260,23 @@ impl AuthService {
         let mut conn = self.db.get().await?;
         let outcome = conn
             .transaction::<_, AppError, _>(async move |conn| {
+                // Lock order: the user row, then the token. Logout, password change and
+                // deactivation take the same user lock, so a refresh running alongside them
+                // cannot mint a token that their revocation misses.
+                let owner: Option<UserId> = refresh_tokens::table
+                    .filter(refresh_tokens::token_hash.eq(&hash))
+                    .select(refresh_tokens::user_id)
+                    .first(conn)
+                    .await
+                    .optional()?;
+                let owner = owner.ok_or_else(|| AppError::unauthenticated(INVALID_REFRESH))?;
+                lock_user(conn, owner).await?;
                 let stored: StoredRefreshToken = refresh_tokens::table
                     .filter(refresh_tokens::token_hash.eq(&hash))
                     .select(StoredRefreshToken::as_select())
                     .for_update()
                     .first(conn)
-                    .await
-                    .optional()?
-                    .ok_or_else(|| AppError::unauthenticated(INVALID_REFRESH))?;
+                    .await?;
                 if stored.revoked_at.is_some() {
                     return Err(AppError::unauthenticated(
                         "this session has been revoked; log in again",
@@ -261,7 +293,7 @@ impl AuthService {
                 }
                 let Some(user) = active_user(conn, stored.user_id).await? else {
                     revoke_family(conn, stored.family_id, "user_deactivated").await?;
-                    return Err(AppError::unauthenticated("this account is deactivated"));
+                    return Ok(Rotation::Deactivated);
                 };
                 diesel::update(refresh_tokens::table.find(stored.id))
                     .set(refresh_tokens::rotated_at.eq(diesel::dsl::now))
@@ -274,6 +306,7 @@ impl AuthService {
             .await?;
         match outcome {
             Rotation::Rotated(session) => Ok(session),
+            Rotation::Deactivated => Err(AppError::unauthenticated("this account is deactivated")),
             Rotation::ReuseDetected => {
                 tracing::warn!("refresh token reuse detected; session revoked");
                 Err(AppError::unauthenticated(
@@ -310,11 +343,15 @@ impl AuthService {
                 ))
             }
         };
-        if everywhere {
-            revoke_all_sessions(&mut conn, user, "logout_everywhere").await
-        } else {
-            revoke_family(&mut conn, family, "logout").await
-        }
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            lock_user(conn, user).await?;
+            if everywhere {
+                revoke_all_sessions(conn, user, "logout_everywhere").await
+            } else {
+                revoke_family(conn, family, "logout").await
+            }
+        })
+        .await
     }
 
     /// Changes the caller's password after checking the current one (throttled like login).
@@ -327,11 +364,14 @@ impl AuthService {
         client_ip: &str,
     ) -> AppResult<Session> {
         passwords::validate_new_password("newPassword", &new_password)?;
-        let mut conn = self.db.get().await?;
-        rate_limit::check(&mut conn, &self.config, &viewer.email, client_ip).await?;
-        let credentials = credentials_by_id(&mut conn, viewer.user_id).await?;
+        let (attempt, credentials) = {
+            let mut conn = self.db.get().await?;
+            let attempt =
+                rate_limit::begin_attempt(&mut conn, &self.config, &viewer.email, client_ip)
+                    .await?;
+            (attempt, credentials_by_id(&mut conn, viewer.user_id).await?)
+        };
         if !passwords::verify(current_password, Some(credentials.password_hash)).await? {
-            rate_limit::record_failure(&mut conn, &viewer.email, client_ip).await?;
             return Err(AppError::bad_input(
                 "currentPassword",
                 "the current password is wrong",
@@ -339,6 +379,8 @@ impl AuthService {
         }
         let hash = passwords::hash(new_password).await?;
         let user_id = viewer.user_id;
+        let mut conn = self.db.get().await?;
+        rate_limit::succeed(&mut conn, attempt, &viewer.email).await?;
         conn.transaction::<_, AppError, _>(async move |conn| {
             let user = diesel::update(users::table.find(user_id))
                 .set((

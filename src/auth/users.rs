@@ -9,12 +9,12 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::passwords;
 use super::sessions::revoke_all_sessions;
-use super::validation::{normalize_email, validate_name};
 use super::viewer::{Role, UserId, Viewer, WorkspaceId};
 use super::AuthService;
 use crate::db::schema::{users, workspaces};
 use crate::error::{AppError, AppResult};
 use crate::pagination::{like_pattern, Page, PageArgs};
+use crate::validation::{normalize_email, validate_name};
 
 /// A user as the API shows it (never the password hash).
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -205,10 +205,10 @@ impl AuthService {
         let mut conn = self.db.get().await?;
         let total: i64 = filtered().count().get_result(&mut conn).await?;
         let mut query = filtered().select(User::as_select());
-        if let Some(after) = window.after {
+        if let Some(after) = page.after {
             query = query.filter(users::id.gt(UserId(after)));
         }
-        if let Some(before) = window.before {
+        if let Some(before) = page.before {
             query = query.filter(users::id.lt(UserId(before)));
         }
         query = if window.backward {

@@ -6,11 +6,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::sessions::Session;
 use super::users::{insert_user, NewUser, User};
-use super::validation::{normalize_email, validate_name};
 use super::viewer::{Role, WorkspaceId};
 use super::{passwords, AuthService};
 use crate::db::schema::workspaces;
 use crate::error::{AppError, AppResult};
+use crate::validation::{normalize_email, validate_name};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = workspaces)]

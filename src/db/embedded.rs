@@ -32,7 +32,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// A running private cluster. Call [`EmbeddedPostgres::stop`] for an orderly shutdown.
 pub struct EmbeddedPostgres {
     pgdata: PathBuf,
-    socket_dir: PathBuf,
+    socket_dir: SocketDir,
     pid: Pid,
     exited: mpsc::Receiver<std::io::Result<ExitStatus>>,
     stopped: bool,
@@ -51,13 +51,17 @@ impl EmbeddedPostgres {
     /// Starts (creating on first use) the cluster for `data_dir` and waits until it accepts
     /// connections. Blocking; call it from a plain thread or `spawn_blocking`.
     pub fn start(data_dir: &Path) -> Result<Self> {
-        let bin_dir = find_bin_dir(&BinSearch::from_environment()).ok_or_else(|| {
+        let mut search = BinSearch::from_environment();
+        // An existing cluster must be run by its own major version.
+        search.wanted_major = fs::read_to_string(data_dir.join("postgres").join("PG_VERSION"))
+            .ok()
+            .and_then(|v| v.trim().parse().ok());
+        let bin_dir = find_bin_dir(&search).ok_or_else(|| {
             anyhow!(
                 "PostgreSQL server binaries (initdb, postgres) were not found in PATH, \
                  `pg_config --bindir` or /usr/lib/postgresql/*/bin. Install the PostgreSQL \
-                 server (Debian/Ubuntu: `apt-get install postgresql`, macOS: `brew install \
-                 postgresql@15`), point MYCRM_PG_BIN_DIR at its bin directory, or set \
-                 DATABASE_URL to an existing database."
+                 server (Debian/Ubuntu: `apt-get install postgresql`), point MYCRM_PG_BIN_DIR \
+                 at its bin directory, or set DATABASE_URL to an existing database."
             )
         })?;
         fs::create_dir_all(data_dir)
@@ -75,9 +79,8 @@ impl EmbeddedPostgres {
         if !pgdata.join("PG_VERSION").exists() {
             init_cluster(&bin_dir, &data_dir, &pgdata, run_as.as_ref())?;
         }
-        let socket_dir = choose_socket_dir(&data_dir)?;
-        prepare_owned_dir(&socket_dir, run_as.as_ref())?;
-        write_settings(&pgdata, &socket_dir)?;
+        let socket_dir = choose_socket_dir(&data_dir, run_as.as_ref())?;
+        write_settings(&pgdata, &socket_dir.path)?;
         clear_stale_lock(&pgdata)?;
 
         let log_path = data_dir.join("postgres.log");
@@ -100,7 +103,7 @@ impl EmbeddedPostgres {
 
     /// A connection URL for `database` over the Unix socket.
     pub fn url(&self, database: &str) -> String {
-        socket_url(&self.socket_dir, SUPERUSER, database)
+        socket_url(&self.socket_dir.path, SUPERUSER, database)
     }
 
     pub fn pgdata(&self) -> &Path {
@@ -123,6 +126,14 @@ impl EmbeddedPostgres {
             return Ok(());
         }
         self.stopped = true;
+        let result = self.stop_postmaster();
+        if self.socket_dir.temporary {
+            let _ = fs::remove_dir_all(&self.socket_dir.path);
+        }
+        result
+    }
+
+    fn stop_postmaster(&mut self) -> Result<()> {
         // Already gone (crashed or killed by someone else)?
         if let Ok(status) = self.exited.try_recv() {
             tracing::warn!(?status, "embedded PostgreSQL had already exited");
@@ -225,6 +236,8 @@ pub struct BinSearch {
     pub pg_config_bindir: Option<PathBuf>,
     /// Directories holding one `<version>/bin` per installed major version.
     pub versioned_roots: Vec<PathBuf>,
+    /// The major version of an existing cluster: its `<root>/<major>/bin` wins over the others.
+    pub wanted_major: Option<u32>,
 }
 
 impl BinSearch {
@@ -244,6 +257,7 @@ impl BinSearch {
             path_dirs,
             pg_config_bindir,
             versioned_roots: vec![PathBuf::from("/usr/lib/postgresql")],
+            wanted_major: None,
         }
     }
 }
@@ -253,6 +267,16 @@ pub fn find_bin_dir(search: &BinSearch) -> Option<PathBuf> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
     if let Some(dir) = &search.explicit {
         return has_server(dir).then(|| dir.clone());
+    }
+    if let Some(major) = search.wanted_major {
+        let matching = search
+            .versioned_roots
+            .iter()
+            .map(|root| root.join(major.to_string()).join("bin"))
+            .find(|dir| has_server(dir));
+        if matching.is_some() {
+            return matching;
+        }
     }
     if let Some(dir) = search.path_dirs.iter().find(|d| has_server(d)) {
         return Some(dir.clone());
@@ -413,23 +437,60 @@ fn write_settings(pgdata: &Path, socket_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `<data-dir>/run` when its socket path fits in `sun_path`, else a short per-data-dir
-/// directory under /tmp.
-fn choose_socket_dir(data_dir: &Path) -> Result<PathBuf> {
+/// `<data-dir>/run` when its socket path fits in `sun_path`, else a fresh directory with an
+/// unpredictable name under /tmp (created here, so nobody can have planted a symlink there).
+fn choose_socket_dir(data_dir: &Path, run_as: Option<&RunAs>) -> Result<SocketDir> {
     let preferred = data_dir.join("run");
-    let socket_file = format!(".s.PGSQL.{SOCKET_PORT}");
-    if preferred.join(&socket_file).as_os_str().len() <= MAX_SOCKET_PATH {
-        return Ok(preferred);
+    if socket_path_fits(&preferred) {
+        prepare_owned_dir(&preferred, run_as)?;
+        // A crash can leave the socket and its lock file behind; we hold the data-dir lock, so
+        // no live server of ours uses them.
+        let socket = preferred.join(format!(".s.PGSQL.{SOCKET_PORT}"));
+        let _ = fs::remove_file(socket.with_extension(format!("{SOCKET_PORT}.lock")));
+        let _ = fs::remove_file(&socket);
+        return Ok(SocketDir {
+            path: preferred,
+            temporary: false,
+        });
     }
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
-    let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    let fallback = std::env::temp_dir().join(format!("mycrm-sock-{short}"));
-    tracing::info!(
-        socket_dir = %fallback.display(),
-        "the data dir path is too long for a Unix socket; using a short socket directory"
-    );
-    Ok(fallback)
+    for _ in 0..10 {
+        let suffix: String = (0..12)
+            .map(|_| format!("{:x}", rand::random::<u8>() % 16))
+            .collect();
+        let candidate = std::env::temp_dir().join(format!("mycrm-sock-{suffix}"));
+        if !socket_path_fits(&candidate) {
+            bail!("the temporary directory path is too long for a Unix socket");
+        }
+        match fs::create_dir(&candidate) {
+            Ok(()) => {
+                prepare_owned_dir(&candidate, run_as)?;
+                tracing::info!(
+                    socket_dir = %candidate.display(),
+                    "the data dir path is too long for a Unix socket; using a private socket directory"
+                );
+                return Ok(SocketDir {
+                    path: candidate,
+                    temporary: true,
+                });
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err).context("creating a socket directory"),
+        }
+    }
+    bail!("could not create a private socket directory")
+}
+
+fn socket_path_fits(dir: &Path) -> bool {
+    dir.join(format!(".s.PGSQL.{SOCKET_PORT}"))
+        .as_os_str()
+        .len()
+        <= MAX_SOCKET_PATH
+}
+
+/// Where the cluster's socket lives; a temporary one is removed when the cluster stops.
+struct SocketDir {
+    path: PathBuf,
+    temporary: bool,
 }
 
 /// A postmaster.pid left by a crash (power loss, `kill -9` of PostgreSQL itself) would make
@@ -496,7 +557,10 @@ fn spawn_postmaster(
         .current_dir(pgdata.parent().unwrap_or(pgdata))
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
-        .stderr(log);
+        .stderr(log)
+        // Its own process group: Ctrl-C in a terminal signals only mycrm, which drains HTTP
+        // first and then stops the cluster itself.
+        .process_group(0);
     if let Some(user) = run_as {
         cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
     }
@@ -539,6 +603,7 @@ mod tests {
             path_dirs: vec![empty.clone()],
             pg_config_bindir: Some(empty.clone()),
             versioned_roots: vec![empty.clone()],
+            wanted_major: Some(15),
         };
         assert_eq!(find_bin_dir(&search), None);
         fs::remove_dir_all(&empty).unwrap();

@@ -21,10 +21,17 @@ pub type DbConn = Object<AsyncPgConnection>;
 /// Name of the application database inside the embedded cluster.
 pub const EMBEDDED_DATABASE: &str = "mycrm";
 
+/// How long a request waits for a free connection (or for a new one) before failing, instead
+/// of queueing forever when the database is slow or gone.
+const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub fn build_pool(url: &str, max_size: usize) -> anyhow::Result<DbPool> {
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
     Pool::builder(manager)
         .max_size(max_size)
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .runtime(deadpool::Runtime::Tokio1)
         .build()
         .context("building the database pool")
 }

@@ -1,6 +1,6 @@
 //! Who is calling: the bearer token and the client address.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::http::HeaderMap;
 
@@ -8,19 +8,24 @@ use crate::app::App;
 use crate::error::AppError;
 use crate::graphql::context::{AuthState, ClientInfo};
 
-/// The client address: the peer, or the first `X-Forwarded-For` hop when the operator says a
-/// trusted proxy sets it (otherwise clients could pick their own address and dodge throttling).
+/// The client address: the peer, or, when the operator says one trusted reverse proxy sets
+/// `X-Forwarded-For`, the entry that proxy appended (the rightmost). Entries further left come
+/// from the client and could be anything, so they are never used.
 pub fn client_info(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> ClientInfo {
     let forwarded = trust_forwarded_for
-        .then(|| headers.get("x-forwarded-for")?.to_str().ok())
+        .then(|| {
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .next_back()?
+                .to_str()
+                .ok()
+        })
         .flatten()
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
+        .and_then(|value| value.rsplit(',').next())
+        .and_then(|last| last.trim().parse::<IpAddr>().ok());
     ClientInfo {
-        ip: forwarded
-            .map(str::to_string)
-            .unwrap_or_else(|| peer.ip().to_string()),
+        ip: forwarded.unwrap_or_else(|| peer.ip()).to_string(),
     }
 }
 
@@ -70,5 +75,26 @@ pub async fn auth_state(app: &App, credential: Credential<'_>) -> AuthState {
                 AuthState::Rejected(message)
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(forwarded: Option<&str>, trust: bool) -> String {
+        let mut headers = HeaderMap::new();
+        if let Some(value) = forwarded {
+            headers.insert("x-forwarded-for", value.parse().unwrap());
+        }
+        client_info(&headers, "10.0.0.9:5000".parse().unwrap(), trust).ip
+    }
+
+    #[test]
+    fn forwarded_for_is_used_only_when_trusted_and_only_its_last_hop() {
+        assert_eq!(ip(Some("1.2.3.4"), false), "10.0.0.9");
+        assert_eq!(ip(Some("6.6.6.6, 1.2.3.4"), true), "1.2.3.4");
+        assert_eq!(ip(Some("not-an-ip"), true), "10.0.0.9");
+        assert_eq!(ip(None, true), "10.0.0.9");
     }
 }

@@ -33,9 +33,22 @@ async fn malformed_and_oversize_bodies_get_coded_errors() {
 
     let huge =
         json!({ "query": format!("{{ me {{ id }} }} # {}", "x".repeat(10_000)) }).to_string();
-    let (status, body) = post_raw(&app, huge).await;
+    let (status, body) = post_raw(&app, huge.clone()).await;
     assert_eq!(status, 413);
     assert_eq!(error_code(&body), "PAYLOAD_TOO_LARGE");
+
+    // The REST routes have the same limit.
+    let response = app
+        .client
+        .post(app.url("/api/auth/login/"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "PAYLOAD_TOO_LARGE");
 }
 
 #[tokio::test]

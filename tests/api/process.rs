@@ -40,7 +40,10 @@ fn mycrm(dir: &Path) -> Command {
 
 /// Starts `mycrm serve` and waits for its "listening" line.
 fn start(dir: &Path, admin_env: bool) -> Server {
-    let mut cmd = mycrm(dir);
+    start_with(mycrm(dir), admin_env)
+}
+
+fn start_with(mut cmd: Command, admin_env: bool) -> Server {
     cmd.args(["serve", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -151,7 +154,8 @@ async fn start_bootstrap_restart_and_stop() {
         .gql(Some(&token), "{ me { email role } }", json!({}))
         .await;
     assert_eq!(me["data"]["me"]["role"], "ADMIN");
-    assert!(!dir.join("run").join(".s.PGSQL.5432").as_os_str().is_empty());
+    // The cluster listens on a Unix socket inside the data dir.
+    assert!(dir.join("run").join(".s.PGSQL.5432").exists());
     let status = server.stop();
     assert!(status.success(), "exit status {status}");
     assert_cluster_stopped(&dir);
@@ -172,7 +176,15 @@ async fn start_bootstrap_restart_and_stop() {
     let mut finished = Command::new("true").spawn().unwrap();
     let dead_pid = finished.id();
     finished.wait().unwrap();
-    for pid in [dead_pid, std::process::id()] {
+    // A live process of the account PostgreSQL runs as: PostgreSQL alone would refuse to start.
+    let mut unrelated = Command::new("sleep");
+    unrelated.arg("60");
+    if nix::unistd::Uid::effective().is_root() {
+        let postgres = nix::unistd::User::from_name("postgres").unwrap().unwrap();
+        std::os::unix::process::CommandExt::uid(&mut unrelated, postgres.uid.as_raw());
+    }
+    let mut unrelated = unrelated.spawn().unwrap();
+    for pid in [dead_pid, unrelated.id()] {
         std::fs::write(
             dir.join("postgres/postmaster.pid"),
             format!(
@@ -186,6 +198,30 @@ async fn start_bootstrap_restart_and_stop() {
         assert!(server.stop().success());
         assert_cluster_stopped(&dir);
     }
+    unrelated.kill().unwrap();
+    unrelated.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_dir_too_long_for_a_socket_path_still_works() {
+    let dir = data_dir(&"long-data-dir-".repeat(8));
+    assert!(dir.join("run/.s.PGSQL.5432").as_os_str().len() > 107);
+    let server = start(&dir, true);
+    assert!(server.login("boss@example.com", PASSWORD).await["errors"].is_null());
+    assert!(server.stop().success());
+    assert_cluster_stopped(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_database_url_no_cluster_is_started() {
+    let url = crate::harness::fresh_database().await;
+    let dir = data_dir("external");
+    let mut cmd = mycrm(&dir);
+    cmd.env("DATABASE_URL", &url);
+    let server = start_with(cmd, true);
+    assert!(server.login("boss@example.com", PASSWORD).await["errors"].is_null());
+    assert!(server.stop().success());
+    assert!(!dir.join("postgres").exists());
 }
 
 #[tokio::test(flavor = "multi_thread")]
