@@ -176,12 +176,19 @@ impl AuthService {
             role: user.role,
             email: user.email,
             session_id: claims.sid,
+            token_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now),
         })
     }
 
-    /// Re-checks a viewer held for a long time (a WebSocket connection): the user is still
-    /// active and the session not revoked. Returns the user as it is now.
+    /// Re-checks a viewer held for a long time (a WebSocket connection): the access token has
+    /// not expired, the user is still active and the session not revoked. Returns the user as
+    /// it is now.
     pub async fn recheck(&self, viewer: &Viewer) -> AppResult<User> {
+        if viewer.token_expires_at <= Utc::now() {
+            return Err(AppError::unauthenticated(
+                "access token expired; reconnect with a new one",
+            ));
+        }
         self.live_user(viewer.user_id, viewer.workspace_id, viewer.session_id)
             .await
     }

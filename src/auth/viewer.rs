@@ -34,6 +34,8 @@ pub struct Viewer {
     pub email: String,
     /// The login session (refresh-token family) the access token belongs to.
     pub session_id: uuid::Uuid,
+    /// When the access token expires; long-lived connections end then.
+    pub token_expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Viewer {

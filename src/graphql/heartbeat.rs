@@ -1,6 +1,6 @@
 //! `heartbeat`: a liveness feed for WebSocket clients. Each beat re-checks the session, so a
 //! dashboard learns at once (UNAUTHENTICATED, then the stream ends) when its user is
-//! deactivated or logged out elsewhere.
+//! deactivated or logged out elsewhere, or when the connection's access token expires.
 
 use std::time::Duration;
 

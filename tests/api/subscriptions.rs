@@ -187,3 +187,29 @@ async fn subscription_arguments_are_validated() {
     );
     assert_eq!(errors[0]["extensions"]["field"], "intervalSeconds");
 }
+
+#[tokio::test]
+async fn the_feed_ends_when_the_access_token_expires() {
+    let app = TestApp::spawn_with(|c| c.auth.access_token_ttl = Duration::from_secs(2)).await;
+    let token = app.admin_token().await;
+    let mut socket = connect(&app, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": HEARTBEAT } }),
+    )
+    .await;
+    loop {
+        let message = next(&mut socket)
+            .await
+            .expect("an error before the connection ends");
+        assert_eq!(message["type"], "next", "{message}");
+        if let Some(errors) = message["payload"]["errors"].as_array() {
+            assert_eq!(errors[0]["extensions"]["code"], "UNAUTHENTICATED");
+            assert!(errors[0]["message"].as_str().unwrap().contains("expired"));
+            break;
+        }
+    }
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+}
