@@ -5,17 +5,25 @@ use std::sync::Arc;
 
 use crate::auth::AuthService;
 use crate::config::Config;
+use crate::crm::CrmService;
 use crate::db::DbPool;
 
 pub struct App {
     pub config: Config,
     pub db: DbPool,
     pub auth: AuthService,
+    pub crm: CrmService,
 }
 
 impl App {
     pub fn new(config: Config, db: DbPool, jwt_secret: &[u8]) -> Arc<Self> {
         let auth = AuthService::new(db.clone(), jwt_secret, config.auth.clone());
-        Arc::new(App { config, db, auth })
+        let crm = CrmService::new(db.clone());
+        Arc::new(App {
+            config,
+            db,
+            auth,
+            crm,
+        })
     }
 }

@@ -1,11 +1,161 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    activities (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        kind -> Text,
+        subject -> Nullable<Text>,
+        body -> Nullable<Text>,
+        occurred_at -> Timestamptz,
+        actor_id -> Nullable<Int8>,
+        lead_id -> Nullable<Int8>,
+        contact_id -> Nullable<Int8>,
+        company_id -> Nullable<Int8>,
+        opportunity_id -> Nullable<Int8>,
+        task_id -> Nullable<Int8>,
+        custom_fields -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    companies (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        name -> Text,
+        domain -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        employee_count -> Nullable<Int4>,
+        annual_revenue -> Nullable<Numeric>,
+        phone -> Nullable<Text>,
+        website -> Nullable<Text>,
+        address_line1 -> Nullable<Text>,
+        address_line2 -> Nullable<Text>,
+        city -> Nullable<Text>,
+        state -> Nullable<Text>,
+        postal_code -> Nullable<Text>,
+        country -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        owner_id -> Nullable<Int8>,
+        custom_fields -> Jsonb,
+        tags -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        search_text -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    contacts (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        salutation -> Nullable<Text>,
+        first_name -> Text,
+        last_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        mobile -> Nullable<Text>,
+        company_id -> Nullable<Int8>,
+        job_title -> Nullable<Text>,
+        department -> Nullable<Text>,
+        address_line1 -> Nullable<Text>,
+        address_line2 -> Nullable<Text>,
+        city -> Nullable<Text>,
+        state -> Nullable<Text>,
+        postal_code -> Nullable<Text>,
+        country -> Nullable<Text>,
+        contact_type -> Text,
+        status -> Text,
+        website -> Nullable<Text>,
+        linkedin -> Nullable<Text>,
+        twitter -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        owner_id -> Nullable<Int8>,
+        assigned_to_id -> Nullable<Int8>,
+        custom_fields -> Jsonb,
+        tags -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        search_text -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    leads (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        company_name -> Nullable<Text>,
+        job_title -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        company_size -> Nullable<Int4>,
+        country -> Nullable<Text>,
+        state -> Nullable<Text>,
+        city -> Nullable<Text>,
+        lead_source -> Nullable<Text>,
+        status -> Text,
+        priority -> Text,
+        owner_id -> Nullable<Int8>,
+        assigned_to_id -> Nullable<Int8>,
+        score -> Nullable<Int2>,
+        estimated_value -> Nullable<Numeric>,
+        probability -> Nullable<Int2>,
+        last_contacted_at -> Nullable<Timestamptz>,
+        next_follow_up_at -> Nullable<Timestamptz>,
+        converted_at -> Nullable<Timestamptz>,
+        converted_contact_id -> Nullable<Int8>,
+        converted_company_id -> Nullable<Int8>,
+        converted_opportunity_id -> Nullable<Int8>,
+        notes -> Nullable<Text>,
+        custom_fields -> Jsonb,
+        tags -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        search_text -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     login_failures (id) {
         id -> Int8,
         email -> Text,
         client_ip -> Text,
         failed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    opportunities (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        name -> Text,
+        description -> Nullable<Text>,
+        company_id -> Nullable<Int8>,
+        contact_id -> Nullable<Int8>,
+        stage -> Text,
+        probability -> Int2,
+        amount -> Nullable<Numeric>,
+        currency -> Text,
+        expected_close_date -> Nullable<Date>,
+        actual_close_date -> Nullable<Date>,
+        lost_reason -> Nullable<Text>,
+        owner_id -> Nullable<Int8>,
+        assigned_to_id -> Nullable<Int8>,
+        custom_fields -> Jsonb,
+        tags -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        search_text -> Nullable<Text>,
     }
 }
 
@@ -20,6 +170,33 @@ diesel::table! {
         rotated_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
         revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        title -> Text,
+        description -> Nullable<Text>,
+        task_type -> Text,
+        status -> Text,
+        priority -> Text,
+        due_at -> Nullable<Timestamptz>,
+        reminder_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        assigned_to_id -> Nullable<Int8>,
+        owner_id -> Nullable<Int8>,
+        lead_id -> Nullable<Int8>,
+        contact_id -> Nullable<Int8>,
+        company_id -> Nullable<Int8>,
+        opportunity_id -> Nullable<Int8>,
+        custom_fields -> Jsonb,
+        tags -> Array<Nullable<Text>>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+        search_text -> Nullable<Text>,
     }
 }
 
@@ -49,7 +226,41 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(activities -> companies (company_id));
+diesel::joinable!(activities -> contacts (contact_id));
+diesel::joinable!(activities -> leads (lead_id));
+diesel::joinable!(activities -> opportunities (opportunity_id));
+diesel::joinable!(activities -> tasks (task_id));
+diesel::joinable!(activities -> users (actor_id));
+diesel::joinable!(activities -> workspaces (workspace_id));
+diesel::joinable!(companies -> users (owner_id));
+diesel::joinable!(companies -> workspaces (workspace_id));
+diesel::joinable!(contacts -> companies (company_id));
+diesel::joinable!(contacts -> workspaces (workspace_id));
+diesel::joinable!(leads -> companies (converted_company_id));
+diesel::joinable!(leads -> contacts (converted_contact_id));
+diesel::joinable!(leads -> opportunities (converted_opportunity_id));
+diesel::joinable!(leads -> workspaces (workspace_id));
+diesel::joinable!(opportunities -> companies (company_id));
+diesel::joinable!(opportunities -> contacts (contact_id));
+diesel::joinable!(opportunities -> workspaces (workspace_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(tasks -> companies (company_id));
+diesel::joinable!(tasks -> contacts (contact_id));
+diesel::joinable!(tasks -> leads (lead_id));
+diesel::joinable!(tasks -> opportunities (opportunity_id));
+diesel::joinable!(tasks -> workspaces (workspace_id));
 diesel::joinable!(users -> workspaces (workspace_id));
 
-diesel::allow_tables_to_appear_in_same_query!(login_failures, refresh_tokens, users, workspaces,);
+diesel::allow_tables_to_appear_in_same_query!(
+    activities,
+    companies,
+    contacts,
+    leads,
+    login_failures,
+    opportunities,
+    refresh_tokens,
+    tasks,
+    users,
+    workspaces,
+);

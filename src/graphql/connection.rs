@@ -67,6 +67,7 @@ macro_rules! connection_types {
         }
 
         impl $connection {
+            #[allow(dead_code)]
             pub fn from_page<T>(
                 page: $crate::pagination::Page<T>,
                 id_of: impl Fn(&T) -> i64,
@@ -86,6 +87,32 @@ macro_rules! connection_types {
                     edges,
                     page_info,
                     total_count,
+                }
+            }
+
+            /// From a page whose items already carry their cursors.
+            #[allow(dead_code)]
+            pub fn from_edges<T>(
+                page: $crate::pagination::Page<(String, T)>,
+                wrap: impl Fn(T) -> $node,
+            ) -> Self {
+                let page_info = $crate::graphql::connection::PageInfo {
+                    has_previous_page: page.has_previous_page,
+                    has_next_page: page.has_next_page,
+                    start_cursor: page.items.first().map(|(cursor, _)| cursor.clone()),
+                    end_cursor: page.items.last().map(|(cursor, _)| cursor.clone()),
+                };
+                $connection {
+                    edges: page
+                        .items
+                        .into_iter()
+                        .map(|(cursor, item)| $edge {
+                            cursor,
+                            node: wrap(item),
+                        })
+                        .collect(),
+                    page_info,
+                    total_count: page.total_count,
                 }
             }
         }

@@ -6,7 +6,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Data};
 
 use super::errors::to_graphql_error;
-use super::loaders::WorkspaceLoader;
+use super::loaders::{UserLoader, WorkspaceLoader};
 use crate::app::App;
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -31,9 +31,17 @@ pub struct ClientInfo {
 
 /// Everything the schema needs per request or per WebSocket connection.
 pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data {
+    let viewer = match &auth {
+        AuthState::Authenticated(viewer) => Some(viewer.clone()),
+        _ => None,
+    };
     let mut data = Data::default();
     data.insert(DataLoader::new(
         WorkspaceLoader::new(app.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        UserLoader::new(app.clone(), viewer),
         tokio::spawn,
     ));
     data.insert(app);

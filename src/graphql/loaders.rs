@@ -7,7 +7,7 @@ use async_graphql::dataloader::Loader;
 
 use super::errors::to_graphql_error;
 use crate::app::App;
-use crate::auth::{Workspace, WorkspaceId};
+use crate::auth::{User, UserId, Viewer, Workspace, WorkspaceId};
 
 /// Loads the workspace of a `User` object. Users are scoped when they are fetched, so the
 /// workspace of a user the caller holds is visible to the caller (also right after `login`,
@@ -37,5 +37,35 @@ impl Loader<WorkspaceId> for WorkspaceLoader {
             .await
             .map_err(to_graphql_error)?;
         Ok(found.into_iter().map(|w| (w.id, w)).collect())
+    }
+}
+
+/// Loads users referenced by records (owners, assignees), limited to the caller's workspace.
+pub struct UserLoader {
+    app: Arc<App>,
+    viewer: Option<Viewer>,
+}
+
+impl UserLoader {
+    pub fn new(app: Arc<App>, viewer: Option<Viewer>) -> Self {
+        UserLoader { app, viewer }
+    }
+}
+
+impl Loader<UserId> for UserLoader {
+    type Value = User;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[UserId]) -> Result<HashMap<UserId, User>, Self::Error> {
+        let Some(viewer) = &self.viewer else {
+            return Ok(HashMap::new());
+        };
+        let found = self
+            .app
+            .auth
+            .users_by_ids(viewer, keys)
+            .await
+            .map_err(to_graphql_error)?;
+        Ok(found.into_iter().map(|u| (u.id, u)).collect())
     }
 }

@@ -6,8 +6,10 @@ pub mod connection;
 pub mod context;
 pub mod errors;
 pub mod extension;
+pub mod filters;
 pub mod heartbeat;
 pub mod ids;
+pub mod leads;
 pub mod loaders;
 pub mod users;
 
@@ -17,11 +19,11 @@ use crate::config::GraphqlLimits;
 
 /// Queries: read what you may see.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(auth::AuthQuery, users::UserQuery);
+pub struct QueryRoot(auth::AuthQuery, users::UserQuery, leads::LeadQuery);
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(auth::AuthMutation, users::UserMutation);
+pub struct MutationRoot(auth::AuthMutation, users::UserMutation, leads::LeadMutation);
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).
 #[derive(MergedSubscription, Default)]

@@ -160,7 +160,9 @@ impl UserQuery {
     }
 
     /// The users of your workspace, oldest first (admins only).
-    #[graphql(complexity = "first.or(last).unwrap_or(20).max(1) as usize * child_complexity")]
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 500) as usize * child_complexity"
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,

@@ -4,6 +4,7 @@ mod harness;
 
 mod auth;
 mod graphql_http;
+mod leads;
 mod process;
 mod schema;
 mod subscriptions;

@@ -1,0 +1,80 @@
+//! The CRM records: leads (and, building on the same engine, contacts, companies,
+//! opportunities, tasks and activities). Business rules, permission scoping and validation live
+//! here; no transport code.
+
+pub mod leads;
+pub mod query;
+pub mod sql;
+
+use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use crate::auth::{UserId, Viewer};
+use crate::db::schema::users;
+use crate::db::DbPool;
+use crate::error::{AppError, AppResult};
+
+/// The CRM service. Cheap to clone.
+#[derive(Clone)]
+pub struct CrmService {
+    db: DbPool,
+}
+
+impl CrmService {
+    pub fn new(db: DbPool) -> Self {
+        CrmService { db }
+    }
+}
+
+crate::text_enum!(
+    /// How urgent a record is.
+    Priority {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+        Urgent => "urgent",
+    }
+);
+
+impl Priority {
+    /// Priorities sort by urgency, not alphabetically.
+    pub fn rank(self) -> i64 {
+        match self {
+            Priority::Low => 1,
+            Priority::Medium => 2,
+            Priority::High => 3,
+            Priority::Urgent => 4,
+        }
+    }
+
+    /// The same rank in SQL, for `ORDER BY` on leads.
+    pub const RANK_SQL_LEADS: &'static str =
+        "(CASE leads.priority WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 4 END)";
+}
+
+/// A user referenced by a record (owner, assignee) must be an active user of the caller's
+/// workspace; `field` names the input in the error.
+pub(crate) async fn check_user_in_workspace(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    field: &str,
+    user: Option<UserId>,
+) -> AppResult<()> {
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let found: Option<UserId> = users::table
+        .filter(users::id.eq(user))
+        .filter(users::workspace_id.eq(viewer.workspace_id))
+        .filter(users::is_active.eq(true))
+        .select(users::id)
+        .first(conn)
+        .await
+        .optional()?;
+    found.map(|_| ()).ok_or_else(|| {
+        AppError::bad_input(
+            field,
+            format!("{field} is not an active user of this workspace"),
+        )
+    })
+}

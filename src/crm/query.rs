@@ -1,0 +1,604 @@
+//! The list engine every CRM entity shares: who may see which rows (the one place that says
+//! so), filter predicates, full-text-ish search, ordering with stable keyset pagination, and the
+//! cursors that carry a position between pages.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use diesel::pg::Pg;
+use diesel::{OptionalExtension, QueryableByName};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::sql::{contains_pattern, prefix_pattern, Bind, Sql};
+use crate::auth::{Role, Viewer};
+use crate::error::{AppError, AppResult};
+use crate::pagination::{Page, PageArgs};
+
+/// A table the engine can list: its name and the columns that decide visibility.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    pub name: &'static str,
+    pub owner_column: &'static str,
+    /// `None` when the entity has no assignee.
+    pub assignee_column: Option<&'static str>,
+}
+
+/// Soft-deleted rows are hidden unless asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Deleted {
+    #[default]
+    Hide,
+    Include,
+}
+
+/// Visibility, in one place: rows of the caller's workspace; members see only what they own or
+/// are assigned; managers and admins see the whole workspace. Out-of-scope rows are simply
+/// absent, so callers answer NOT_FOUND for them.
+pub fn scope(viewer: &Viewer, table: &Table, deleted: Deleted) -> Sql {
+    let mut sql = Sql::new(&format!("{}.workspace_id = ", table.name));
+    sql.bind(Bind::Int(viewer.workspace_id.0));
+    if deleted == Deleted::Hide {
+        sql.push(&format!(" AND {}.deleted_at IS NULL", table.name));
+    }
+    if viewer.role == Role::Member {
+        sql.push(&format!(" AND ({}.{} = ", table.name, table.owner_column));
+        sql.bind(Bind::Int(viewer.user_id.0));
+        if let Some(assignee) = table.assignee_column {
+            sql.push(&format!(" OR {}.{} = ", table.name, assignee));
+            sql.bind(Bind::Int(viewer.user_id.0));
+        }
+        sql.push(")");
+    }
+    sql
+}
+
+/// A filterable field of an entity: each entity lists its fields as an enum and says which
+/// SQL expression each one is (a whitelist: clients never name columns).
+pub trait Field: Copy + std::fmt::Debug {
+    /// A column or expression over the entity's table, qualified with the table name.
+    fn sql(self) -> &'static str;
+}
+
+/// What a filter compares: a field, or a custom field by key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target<F> {
+    Field(F),
+    /// `custom_fields ->> key` as text.
+    CustomText(String),
+    /// `custom_fields -> key` when it is a JSON number, else NULL.
+    CustomNumber(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    /// The value is a list.
+    In,
+    NotIn,
+    /// Case-insensitive substring.
+    Contains,
+    /// Case-insensitive prefix.
+    StartsWith,
+}
+
+/// A boolean condition over a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predicate<F> {
+    Compare(Target<F>, Op, Bind),
+    IsNull(Target<F>, bool),
+    /// The row's tags include every one of these.
+    HasTags(Vec<String>),
+    All(Vec<Predicate<F>>),
+    Any(Vec<Predicate<F>>),
+    Not(Box<Predicate<F>>),
+}
+
+impl<F> Predicate<F> {
+    pub fn field(field: F, op: Op, value: Bind) -> Self {
+        Predicate::Compare(Target::Field(field), op, value)
+    }
+}
+
+fn target_sql<F: Field>(table: &str, target: &Target<F>) -> Sql {
+    match target {
+        Target::Field(field) => Sql::new(field.sql()),
+        Target::CustomText(key) => {
+            let mut sql = Sql::new(&format!("({table}.custom_fields ->> "));
+            sql.bind(Bind::Text(key.clone())).push(")");
+            sql
+        }
+        Target::CustomNumber(key) => {
+            let mut sql = Sql::new(&format!(
+                "(CASE WHEN jsonb_typeof({table}.custom_fields -> "
+            ));
+            sql.bind(Bind::Text(key.clone()))
+                .push(&format!(") = 'number' THEN ({table}.custom_fields ->> "))
+                .bind(Bind::Text(key.clone()))
+                .push(")::numeric END)");
+            sql
+        }
+    }
+}
+
+/// Appends `predicate` as SQL for rows of `table`.
+pub fn compile<F: Field>(table: &str, predicate: &Predicate<F>, out: &mut Sql) {
+    match predicate {
+        Predicate::Compare(target, op, value) => {
+            let left = target_sql(table, target);
+            out.push("(");
+            match op {
+                Op::In | Op::NotIn => {
+                    // NULL is "not in" any list.
+                    out.push(if *op == Op::In {
+                        "COALESCE("
+                    } else {
+                        "NOT COALESCE("
+                    });
+                    out.append(left)
+                        .push(" = ANY(")
+                        .bind(value.clone())
+                        .push("), false)");
+                }
+                Op::Contains | Op::StartsWith => {
+                    let text = match value {
+                        Bind::Text(text) => text.as_str(),
+                        _ => "",
+                    };
+                    let pattern = if *op == Op::Contains {
+                        contains_pattern(text)
+                    } else {
+                        prefix_pattern(text)
+                    };
+                    out.append(left)
+                        .push("::text ILIKE ")
+                        .bind(Bind::Text(pattern));
+                }
+                Op::Ne => {
+                    out.append(left)
+                        .push(" IS DISTINCT FROM ")
+                        .bind(value.clone());
+                }
+                _ => {
+                    let symbol = match op {
+                        Op::Eq => " = ",
+                        Op::Lt => " < ",
+                        Op::Lte => " <= ",
+                        Op::Gt => " > ",
+                        _ => " >= ",
+                    };
+                    out.append(left).push(symbol).bind(value.clone());
+                }
+            }
+            out.push(")");
+        }
+        Predicate::IsNull(target, is_null) => {
+            out.push("(")
+                .append(target_sql(table, target))
+                .push(if *is_null {
+                    " IS NULL)"
+                } else {
+                    " IS NOT NULL)"
+                });
+        }
+        Predicate::HasTags(tags) => {
+            out.push(&format!("({table}.tags @> "))
+                .bind(Bind::Texts(tags.clone()))
+                .push(")");
+        }
+        Predicate::All(items) | Predicate::Any(items) => {
+            let all = matches!(predicate, Predicate::All(_));
+            if items.is_empty() {
+                out.push(if all { "TRUE" } else { "FALSE" });
+                return;
+            }
+            out.push("(");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(if all { " AND " } else { " OR " });
+                }
+                compile(table, item, out);
+            }
+            out.push(")");
+        }
+        Predicate::Not(inner) => {
+            // A comparison with NULL is "not true", so NOT keeps that row: NOT (x = 1)
+            // includes rows where x is NULL.
+            out.push("(NOT COALESCE(");
+            compile(table, inner, out);
+            out.push(", false))");
+        }
+    }
+}
+
+/// Text search over an entity's `search_text` column (trigram-indexed).
+pub fn search(table: &str, text: &str, out: &mut Sql) {
+    out.push(&format!("({table}.search_text LIKE "))
+        .bind(Bind::Text(contains_pattern(&text.trim().to_lowercase())))
+        .push(")");
+}
+
+/// One key of an ordering. NULLs sort as the largest value (PostgreSQL's default), so they
+/// come last ascending and first descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    /// A column or expression qualified with the table name (from an entity's whitelist).
+    pub sql: &'static str,
+    pub descending: bool,
+}
+
+/// A position between rows: the sort-key values of the row the page starts after or before,
+/// then its ID. `order` names the ordering so a cursor is never applied to another one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(rename = "o")]
+    pub order: String,
+    #[serde(rename = "v")]
+    pub values: Vec<CursorValue>,
+    #[serde(rename = "i")]
+    pub id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CursorValue {
+    Null,
+    Text(String),
+    Int(i64),
+    Decimal(String),
+    Timestamp(DateTime<Utc>),
+    Date(NaiveDate),
+}
+
+impl CursorValue {
+    fn bind(&self) -> Option<Bind> {
+        Some(match self {
+            CursorValue::Null => return None,
+            CursorValue::Text(v) => Bind::Text(v.clone()),
+            CursorValue::Int(v) => Bind::Int(*v),
+            CursorValue::Decimal(v) => Bind::Decimal(v.parse::<BigDecimal>().ok()?),
+            CursorValue::Timestamp(v) => Bind::Timestamp(*v),
+            CursorValue::Date(v) => Bind::Date(*v),
+        })
+    }
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// Decodes a cursor made for `order`; `field` names the argument in the error.
+    pub fn decode(field: &str, text: &str, order: &str) -> AppResult<Self> {
+        let bad = || AppError::bad_input(field, format!("{field} is not a valid cursor"));
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if cursor.order != order {
+            return Err(AppError::bad_input(
+                field,
+                format!("{field} was made for another orderBy; start again from the first page"),
+            ));
+        }
+        Ok(cursor)
+    }
+}
+
+/// The ordering of a list: the keys, then the ID as the final tie-breaker (so the order is
+/// total and pages never skip or repeat rows).
+#[derive(Debug, Clone)]
+pub struct Ordering {
+    pub keys: Vec<SortKey>,
+}
+
+impl Ordering {
+    /// A name for the ordering, stored in cursors.
+    pub fn signature(&self) -> String {
+        self.keys
+            .iter()
+            .map(|k| format!("{}{}", if k.descending { "-" } else { "+" }, k.sql))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn id_descending(&self) -> bool {
+        self.keys.last().is_some_and(|k| k.descending)
+    }
+
+    /// `ORDER BY`, reversed for backward paging.
+    pub fn order_by(&self, table: &str, reverse: bool) -> String {
+        let dir = |descending: bool| if descending != reverse { "DESC" } else { "ASC" };
+        let mut parts: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("{} {}", k.sql, dir(k.descending)))
+            .collect();
+        parts.push(format!("{table}.id {}", dir(self.id_descending())));
+        parts.join(", ")
+    }
+
+    /// Rows strictly after `cursor` in this ordering (or before it, with `reverse`).
+    pub fn after(&self, table: &str, cursor: &Cursor, reverse: bool, out: &mut Sql) {
+        let mut keys: Vec<(String, bool, Option<Bind>)> = self
+            .keys
+            .iter()
+            .zip(
+                cursor
+                    .values
+                    .iter()
+                    .map(CursorValue::bind)
+                    .chain(std::iter::repeat(None)),
+            )
+            .map(|(k, v)| (k.sql.to_string(), k.descending != reverse, v))
+            .collect();
+        keys.push((
+            format!("{table}.id"),
+            self.id_descending() != reverse,
+            Some(Bind::Int(cursor.id)),
+        ));
+        out.push("(");
+        for i in 0..keys.len() {
+            if i > 0 {
+                out.push(" OR ");
+            }
+            out.push("(");
+            for (column, _, value) in &keys[..i] {
+                match value {
+                    Some(v) => {
+                        out.push(&format!("{column} = ")).bind(v.clone());
+                    }
+                    None => {
+                        out.push(&format!("{column} IS NULL"));
+                    }
+                }
+                out.push(" AND ");
+            }
+            let (column, descending, value) = &keys[i];
+            match (descending, value) {
+                (false, Some(v)) => {
+                    out.push(&format!("({column} > "))
+                        .bind(v.clone())
+                        .push(&format!(" OR {column} IS NULL)"));
+                }
+                (false, None) => {
+                    out.push("FALSE");
+                }
+                (true, Some(v)) => {
+                    out.push(&format!("{column} < ")).bind(v.clone());
+                }
+                (true, None) => {
+                    out.push(&format!("{column} IS NOT NULL"));
+                }
+            }
+            out.push(")");
+        }
+        out.push(")");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{UserId, WorkspaceId};
+
+    fn viewer(role: Role) -> Viewer {
+        Viewer {
+            user_id: UserId(7),
+            workspace_id: WorkspaceId(3),
+            role,
+            email: "v@example.com".into(),
+            session_id: uuid::Uuid::nil(),
+            token_expires_at: chrono::Utc::now(),
+        }
+    }
+
+    const LEADS: Table = Table {
+        name: "leads",
+        owner_column: "owner_id",
+        assignee_column: Some("assigned_to_id"),
+    };
+
+    #[test]
+    fn members_see_their_own_rows_only() {
+        let sql = scope(&viewer(Role::Member), &LEADS, Deleted::Hide);
+        assert_eq!(
+            sql.text(),
+            "leads.workspace_id = $1 AND leads.deleted_at IS NULL AND (leads.owner_id = $2 OR leads.assigned_to_id = $3)"
+        );
+        let sql = scope(&viewer(Role::Manager), &LEADS, Deleted::Include);
+        assert_eq!(sql.text(), "leads.workspace_id = $1");
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    struct Status;
+
+    impl Field for Status {
+        fn sql(self) -> &'static str {
+            "leads.status"
+        }
+    }
+
+    #[test]
+    fn predicates_compile_with_binds() {
+        let predicate = Predicate::Any(vec![
+            Predicate::field(Status, Op::Eq, Bind::Text("new".into())),
+            Predicate::Not(Box::new(Predicate::Compare(
+                Target::CustomText("region".into()),
+                Op::Contains,
+                Bind::Text("we%st".into()),
+            ))),
+        ]);
+        let mut sql = Sql::default();
+        compile("leads", &predicate, &mut sql);
+        assert_eq!(
+            sql.text(),
+            "((leads.status = $1) OR (NOT COALESCE(((leads.custom_fields ->> $2)::text ILIKE $3), false)))"
+        );
+        assert_eq!(sql.binds()[2], Bind::Text("%we\\%st%".into()));
+    }
+
+    #[test]
+    fn keyset_condition_handles_nulls_and_directions() {
+        let ordering = Ordering {
+            keys: vec![SortKey {
+                sql: "leads.score",
+                descending: true,
+            }],
+        };
+        let cursor = Cursor {
+            order: ordering.signature(),
+            values: vec![CursorValue::Null],
+            id: 5,
+        };
+        let mut sql = Sql::default();
+        ordering.after("leads", &cursor, false, &mut sql);
+        assert_eq!(
+            sql.text(),
+            "((leads.score IS NOT NULL) OR (leads.score IS NULL AND leads.id < $1))"
+        );
+        assert_eq!(
+            ordering.order_by("leads", false),
+            "leads.score DESC, leads.id DESC"
+        );
+        assert_eq!(
+            ordering.order_by("leads", true),
+            "leads.score ASC, leads.id ASC"
+        );
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_another_order() {
+        let cursor = Cursor {
+            order: "+name".into(),
+            values: vec![CursorValue::Text("Ann".into())],
+            id: 9,
+        };
+        let text = cursor.encode();
+        assert_eq!(Cursor::decode("after", &text, "+name").unwrap(), cursor);
+        assert!(Cursor::decode("after", &text, "-name").is_err());
+        assert!(Cursor::decode("after", "garbage", "+name").is_err());
+    }
+}
+
+/// A row type the list engine can load: its table, its filterable fields and how to read the
+/// value of a sort key from a row (for cursors).
+pub trait Listable: QueryableByName<Pg> + Send + Sized + 'static {
+    type Field: Field;
+    const TABLE: Table;
+    fn id(&self) -> i64;
+    /// The value of `key` (one of the entity's own sort keys) in this row.
+    fn sort_value(&self, key: &SortKey) -> CursorValue;
+}
+
+/// A list request: filter, search, order and page, cursors still encoded.
+#[derive(Debug, Clone)]
+pub struct ListQuery<F> {
+    pub filter: Option<Predicate<F>>,
+    pub search: Option<String>,
+    pub ordering: Ordering,
+    pub page: PageArgs<String>,
+    pub deleted: Deleted,
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    count: i64,
+}
+
+/// The WHERE clause of a list: scope, filter and search.
+fn conditions<R: Listable>(viewer: &Viewer, query: &ListQuery<R::Field>) -> Sql {
+    let table = R::TABLE.name;
+    let mut sql = scope(viewer, &R::TABLE, query.deleted);
+    if let Some(filter) = &query.filter {
+        sql.push(" AND ");
+        compile(table, filter, &mut sql);
+    }
+    if let Some(text) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        sql.push(" AND ");
+        search(table, text, &mut sql);
+    }
+    sql
+}
+
+/// One page of rows the caller may see, each with its cursor, and the total count.
+pub async fn list<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    query: &ListQuery<R::Field>,
+) -> AppResult<Page<(String, R)>> {
+    let window = query.page.window()?;
+    let ordering = &query.ordering;
+    let signature = ordering.signature();
+    let decode = |field: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| Cursor::decode(field, t, &signature))
+            .transpose()
+    };
+    let after = decode("after", &query.page.after)?;
+    let before = decode("before", &query.page.before)?;
+    let table = R::TABLE.name;
+    let conditions = conditions::<R>(viewer, query);
+
+    let mut count = Sql::new(&format!("SELECT count(*) AS count FROM {table} WHERE "));
+    count.append(conditions.clone());
+    let total: CountRow = count.into_query().get_result(conn).await?;
+
+    let mut sql = Sql::new(&format!("SELECT {table}.* FROM {table} WHERE "));
+    sql.append(conditions);
+    if let Some(cursor) = &after {
+        sql.push(" AND ");
+        ordering.after(table, cursor, false, &mut sql);
+    }
+    if let Some(cursor) = &before {
+        sql.push(" AND ");
+        ordering.after(table, cursor, true, &mut sql);
+    }
+    sql.push(&format!(
+        " ORDER BY {} LIMIT ",
+        ordering.order_by(table, window.backward)
+    ))
+    .bind(Bind::Int(window.fetch()));
+    let rows: Vec<R> = sql.into_query().load(conn).await?;
+    let rows = rows
+        .into_iter()
+        .map(|row| {
+            let cursor = Cursor {
+                order: signature.clone(),
+                values: ordering.keys.iter().map(|k| row.sort_value(k)).collect(),
+                id: row.id(),
+            };
+            (cursor.encode(), row)
+        })
+        .collect();
+    Ok(window.finish(rows, total.count))
+}
+
+/// One row the caller may see, optionally locked for update.
+pub async fn find<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i64,
+    deleted: Deleted,
+    lock: bool,
+) -> AppResult<Option<R>> {
+    let table = R::TABLE.name;
+    let mut sql = Sql::new(&format!("SELECT {table}.* FROM {table} WHERE "));
+    sql.append(scope(viewer, &R::TABLE, deleted))
+        .push(&format!(" AND {table}.id = "))
+        .bind(Bind::Int(id));
+    if lock {
+        sql.push(" FOR UPDATE");
+    }
+    Ok(sql.into_query().get_result(conn).await.optional()?)
+}

@@ -1,0 +1,447 @@
+//! Typed filter inputs shared by every list (`StringFilter`, `IntFilter`, ...) and the scalars
+//! they need. Each turns into domain predicates on one field; the entity filters (`LeadFilter`,
+//! ...) combine them with `and`, `or` and `not`.
+
+use std::str::FromStr;
+
+use async_graphql::{
+    InputObject, InputType, InputValueError, InputValueResult, Scalar, ScalarType, Value, ID,
+};
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, Utc};
+
+use super::ids::parse_id;
+use crate::crm::query::{Op, Predicate, Target};
+use crate::crm::sql::Bind;
+use crate::error::{AppError, AppResult};
+
+/// Most values an `in` / `notIn` list may hold.
+pub const MAX_LIST: usize = 1000;
+
+/// An exact decimal number (money, amounts), sent and received as a string such as
+/// "1234.50" to keep every digit; plain JSON numbers are accepted as input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decimal(pub BigDecimal);
+
+/// An exact decimal number (money, amounts), sent and received as a string such as
+/// "1234.50" to keep every digit; plain JSON numbers are accepted as input.
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let text = match &value {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err(InputValueError::expected_type(value)),
+        };
+        BigDecimal::from_str(&text)
+            .map(Decimal)
+            .map_err(|_| InputValueError::custom(format!("{text:?} is not a decimal number")))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.to_string())
+    }
+}
+
+fn list_bind<T>(
+    field: &str,
+    values: Vec<T>,
+    each: impl Fn(T) -> AppResult<Bind>,
+) -> AppResult<Vec<Bind>> {
+    if values.len() > MAX_LIST {
+        return Err(AppError::bad_input(
+            field,
+            format!("at most {MAX_LIST} values in a list"),
+        ));
+    }
+    values.into_iter().map(each).collect()
+}
+
+/// Collects the conditions of one field filter.
+struct Conditions<F> {
+    target: Target<F>,
+    out: Vec<Predicate<F>>,
+}
+
+impl<F: Clone> Conditions<F> {
+    fn new(target: Target<F>) -> Self {
+        Conditions {
+            target,
+            out: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, op: Op, value: Option<Bind>) {
+        if let Some(value) = value {
+            self.out
+                .push(Predicate::Compare(self.target.clone(), op, value));
+        }
+    }
+
+    fn null(&mut self, is_null: Option<bool>) {
+        if let Some(is_null) = is_null {
+            self.out
+                .push(Predicate::IsNull(self.target.clone(), is_null));
+        }
+    }
+}
+
+/// Wraps a list of binds of one kind into one list bind.
+fn texts(values: Vec<Bind>) -> Bind {
+    Bind::Texts(
+        values
+            .into_iter()
+            .filter_map(|b| match b {
+                Bind::Text(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+fn ints(values: Vec<Bind>) -> Bind {
+    Bind::Ints(
+        values
+            .into_iter()
+            .filter_map(|b| match b {
+                Bind::Int(v) => Some(v),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// Conditions on a text field. Every condition given must hold.
+#[derive(InputObject, Default)]
+pub struct StringFilter {
+    /// Equal to.
+    pub eq: Option<String>,
+    /// Not equal to (rows without a value count as not equal).
+    pub ne: Option<String>,
+    /// One of these values.
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<String>>,
+    /// None of these values.
+    pub not_in: Option<Vec<String>>,
+    /// Sorts before.
+    pub lt: Option<String>,
+    /// Sorts before or equal.
+    pub lte: Option<String>,
+    /// Sorts after.
+    pub gt: Option<String>,
+    /// Sorts after or equal.
+    pub gte: Option<String>,
+    /// Contains this text, ignoring case.
+    pub contains: Option<String>,
+    /// Starts with this text, ignoring case.
+    pub starts_with: Option<String>,
+    /// Has no value (true) or has one (false).
+    pub is_null: Option<bool>,
+}
+
+impl StringFilter {
+    pub fn predicates<F: Clone>(
+        self,
+        field: &str,
+        target: Target<F>,
+    ) -> AppResult<Vec<Predicate<F>>> {
+        let mut c = Conditions::new(target);
+        let text = |v: Option<String>| v.map(Bind::Text);
+        c.add(Op::Eq, text(self.eq));
+        c.add(Op::Ne, text(self.ne));
+        c.add(Op::Lt, text(self.lt));
+        c.add(Op::Lte, text(self.lte));
+        c.add(Op::Gt, text(self.gt));
+        c.add(Op::Gte, text(self.gte));
+        c.add(Op::Contains, text(self.contains));
+        c.add(Op::StartsWith, text(self.starts_with));
+        if let Some(values) = self.in_ {
+            c.add(
+                Op::In,
+                Some(texts(list_bind(field, values, |v| Ok(Bind::Text(v)))?)),
+            );
+        }
+        if let Some(values) = self.not_in {
+            c.add(
+                Op::NotIn,
+                Some(texts(list_bind(field, values, |v| Ok(Bind::Text(v)))?)),
+            );
+        }
+        c.null(self.is_null);
+        Ok(c.out)
+    }
+}
+
+/// Conditions on a whole-number field. Every condition given must hold.
+#[derive(InputObject, Default)]
+pub struct IntFilter {
+    /// Equal to.
+    pub eq: Option<i32>,
+    /// Not equal to (rows without a value count as not equal).
+    pub ne: Option<i32>,
+    /// One of these values.
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<i32>>,
+    /// None of these values.
+    pub not_in: Option<Vec<i32>>,
+    /// Less than.
+    pub lt: Option<i32>,
+    /// Less than or equal.
+    pub lte: Option<i32>,
+    /// Greater than.
+    pub gt: Option<i32>,
+    /// Greater than or equal.
+    pub gte: Option<i32>,
+    /// Has no value (true) or has one (false).
+    pub is_null: Option<bool>,
+}
+
+impl IntFilter {
+    pub fn predicates<F: Clone>(
+        self,
+        field: &str,
+        target: Target<F>,
+    ) -> AppResult<Vec<Predicate<F>>> {
+        let mut c = Conditions::new(target);
+        let int = |v: Option<i32>| v.map(|n| Bind::Int(i64::from(n)));
+        c.add(Op::Eq, int(self.eq));
+        c.add(Op::Ne, int(self.ne));
+        c.add(Op::Lt, int(self.lt));
+        c.add(Op::Lte, int(self.lte));
+        c.add(Op::Gt, int(self.gt));
+        c.add(Op::Gte, int(self.gte));
+        if let Some(values) = self.in_ {
+            c.add(
+                Op::In,
+                Some(ints(list_bind(field, values, |v| {
+                    Ok(Bind::Int(i64::from(v)))
+                })?)),
+            );
+        }
+        if let Some(values) = self.not_in {
+            c.add(
+                Op::NotIn,
+                Some(ints(list_bind(field, values, |v| {
+                    Ok(Bind::Int(i64::from(v)))
+                })?)),
+            );
+        }
+        c.null(self.is_null);
+        Ok(c.out)
+    }
+}
+
+/// Conditions on a decimal field. Every condition given must hold.
+#[derive(InputObject, Default)]
+pub struct DecimalFilter {
+    /// Equal to.
+    pub eq: Option<Decimal>,
+    /// Not equal to (rows without a value count as not equal).
+    pub ne: Option<Decimal>,
+    /// Less than.
+    pub lt: Option<Decimal>,
+    /// Less than or equal.
+    pub lte: Option<Decimal>,
+    /// Greater than.
+    pub gt: Option<Decimal>,
+    /// Greater than or equal.
+    pub gte: Option<Decimal>,
+    /// Has no value (true) or has one (false).
+    pub is_null: Option<bool>,
+}
+
+impl DecimalFilter {
+    pub fn predicates<F: Clone>(self, target: Target<F>) -> Vec<Predicate<F>> {
+        let mut c = Conditions::new(target);
+        let dec = |v: Option<Decimal>| v.map(|d| Bind::Decimal(d.0));
+        c.add(Op::Eq, dec(self.eq));
+        c.add(Op::Ne, dec(self.ne));
+        c.add(Op::Lt, dec(self.lt));
+        c.add(Op::Lte, dec(self.lte));
+        c.add(Op::Gt, dec(self.gt));
+        c.add(Op::Gte, dec(self.gte));
+        c.null(self.is_null);
+        c.out
+    }
+}
+
+/// Conditions on a date-time field. Every condition given must hold.
+#[derive(InputObject, Default)]
+pub struct DateTimeFilter {
+    /// Exactly at.
+    pub eq: Option<DateTime<Utc>>,
+    /// Before.
+    pub lt: Option<DateTime<Utc>>,
+    /// At or before.
+    pub lte: Option<DateTime<Utc>>,
+    /// After.
+    pub gt: Option<DateTime<Utc>>,
+    /// At or after.
+    pub gte: Option<DateTime<Utc>>,
+    /// Has no value (true) or has one (false).
+    pub is_null: Option<bool>,
+}
+
+impl DateTimeFilter {
+    pub fn predicates<F: Clone>(self, target: Target<F>) -> Vec<Predicate<F>> {
+        let mut c = Conditions::new(target);
+        let at = |v: Option<DateTime<Utc>>| v.map(Bind::Timestamp);
+        c.add(Op::Eq, at(self.eq));
+        c.add(Op::Lt, at(self.lt));
+        c.add(Op::Lte, at(self.lte));
+        c.add(Op::Gt, at(self.gt));
+        c.add(Op::Gte, at(self.gte));
+        c.null(self.is_null);
+        c.out
+    }
+}
+
+/// Conditions on a reference to another record or user.
+#[derive(InputObject, Default)]
+pub struct IdFilter {
+    /// Equal to.
+    pub eq: Option<ID>,
+    /// Not equal to (rows without a value count as not equal).
+    pub ne: Option<ID>,
+    /// One of these.
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<ID>>,
+    /// None of these.
+    pub not_in: Option<Vec<ID>>,
+    /// Has no value (true) or has one (false).
+    pub is_null: Option<bool>,
+}
+
+impl IdFilter {
+    pub fn predicates<F: Clone>(
+        self,
+        field: &str,
+        target: Target<F>,
+    ) -> AppResult<Vec<Predicate<F>>> {
+        let mut c = Conditions::new(target);
+        let id = |v: Option<ID>| v.map(|i| parse_id(field, &i).map(Bind::Int)).transpose();
+        c.add(Op::Eq, id(self.eq)?);
+        c.add(Op::Ne, id(self.ne)?);
+        if let Some(values) = self.in_ {
+            c.add(
+                Op::In,
+                Some(ints(list_bind(field, values, |v| {
+                    parse_id(field, &v).map(Bind::Int)
+                })?)),
+            );
+        }
+        if let Some(values) = self.not_in {
+            c.add(
+                Op::NotIn,
+                Some(ints(list_bind(field, values, |v| {
+                    parse_id(field, &v).map(Bind::Int)
+                })?)),
+            );
+        }
+        c.null(self.is_null);
+        Ok(c.out)
+    }
+}
+
+/// An enumeration's stored text, for enum filters.
+pub trait StoredAs {
+    fn stored(&self) -> &'static str;
+}
+
+/// Conditions on an enumeration field.
+#[derive(InputObject)]
+#[graphql(concrete(name = "LeadStatusFilter", params(super::leads::LeadStatusValue)))]
+#[graphql(concrete(name = "LeadSourceFilter", params(super::leads::LeadSourceValue)))]
+#[graphql(concrete(name = "PriorityFilter", params(super::leads::PriorityValue)))]
+pub struct EnumFilter<T: InputType> {
+    /// Equal to.
+    pub eq: Option<T>,
+    /// Not equal to (rows without a value count as not equal).
+    pub ne: Option<T>,
+    /// One of these.
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<T>>,
+    /// None of these.
+    pub not_in: Option<Vec<T>>,
+    /// Has no value (true) or has one (false).
+    pub is_null: Option<bool>,
+}
+
+impl<T: InputType + StoredAs> EnumFilter<T> {
+    pub fn predicates<F: Clone>(self, target: Target<F>) -> Vec<Predicate<F>> {
+        let mut c = Conditions::new(target);
+        let one = |v: Option<T>| v.map(|e| Bind::Text(e.stored().to_string()));
+        let many = |v: Option<Vec<T>>| {
+            v.map(|list| Bind::Texts(list.iter().map(|e| e.stored().to_string()).collect()))
+        };
+        c.add(Op::Eq, one(self.eq));
+        c.add(Op::Ne, one(self.ne));
+        c.add(Op::In, many(self.in_));
+        c.add(Op::NotIn, many(self.not_in));
+        c.null(self.is_null);
+        c.out
+    }
+}
+
+/// Conditions on one custom field, by key. Text conditions compare the stored value as text;
+/// `gt`/`lt` compare numbers (values that are not JSON numbers never match them).
+#[derive(InputObject)]
+pub struct CustomFieldFilter {
+    /// The custom field's key.
+    pub key: String,
+    /// Equal to, as text.
+    pub eq: Option<String>,
+    /// Not equal to, as text.
+    pub ne: Option<String>,
+    /// Contains this text, ignoring case.
+    pub contains: Option<String>,
+    /// One of these values, as text.
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<String>>,
+    /// Greater than this number.
+    pub gt: Option<Decimal>,
+    /// Less than this number.
+    pub lt: Option<Decimal>,
+    /// The field is absent or null (true), or present (false).
+    pub is_null: Option<bool>,
+}
+
+impl CustomFieldFilter {
+    pub fn predicates<F: Clone>(self) -> AppResult<Vec<Predicate<F>>> {
+        let key = self.key.trim().to_string();
+        if key.is_empty() || key.chars().count() > 64 {
+            return Err(AppError::bad_input(
+                "custom.key",
+                "a custom field key has 1 to 64 characters",
+            ));
+        }
+        let text = StringFilter {
+            eq: self.eq,
+            ne: self.ne,
+            in_: self.in_,
+            contains: self.contains,
+            is_null: self.is_null,
+            ..Default::default()
+        };
+        let mut out = text.predicates("custom", Target::CustomText(key.clone()))?;
+        out.extend(
+            DecimalFilter {
+                gt: self.gt,
+                lt: self.lt,
+                ..Default::default()
+            }
+            .predicates(Target::CustomNumber(key)),
+        );
+        Ok(out)
+    }
+}
+
+/// Sort direction.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug, Default)]
+pub enum SortDirection {
+    /// Smallest first; records without a value come last.
+    #[default]
+    Asc,
+    /// Largest first; records without a value come first.
+    Desc,
+}

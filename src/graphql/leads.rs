@@ -1,0 +1,689 @@
+//! Leads over GraphQL: the `Lead` type, `lead`/`leads`, and create, update, delete, restore.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
+use chrono::{DateTime, Utc};
+
+use super::connection::connection_types;
+use super::context::{app, viewer};
+use super::errors::GqlResultExt;
+use super::filters::{
+    CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter, EnumFilter, IdFilter, IntFilter,
+    SortDirection, StoredAs, StringFilter,
+};
+use super::ids::{parse_id, to_id};
+use super::loaders::UserLoader;
+use super::users::User;
+use crate::auth::{UserId, Viewer};
+use crate::crm::leads::{self as domain, LeadField, LeadId, LeadSort};
+use crate::crm::query::{Deleted, ListQuery, Ordering, Predicate, Target};
+use crate::crm::sql::Bind;
+use crate::crm::Priority;
+use crate::error::{AppError, AppResult};
+use crate::pagination::PageArgs;
+
+/// Where a lead came from.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "LeadSource", remote = "crate::crm::leads::LeadSource")]
+pub enum LeadSourceValue {
+    /// The website (forms, chat).
+    Website,
+    /// Recommended by someone.
+    Referral,
+    /// Social networks.
+    SocialMedia,
+    /// An email campaign.
+    EmailCampaign,
+    /// Outbound cold call.
+    ColdCall,
+    /// A trade show.
+    TradeShow,
+    /// Paid advertising.
+    Advertisement,
+    /// An event (webinar, meetup).
+    Event,
+    /// Anything else.
+    Other,
+}
+
+/// Where a lead stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "LeadStatus", remote = "crate::crm::leads::LeadStatus")]
+pub enum LeadStatusValue {
+    /// Not yet contacted.
+    New,
+    /// Contacted, no verdict yet.
+    Contacted,
+    /// A real prospect.
+    Qualified,
+    /// Not a prospect.
+    Unqualified,
+    /// Became a contact (and maybe an opportunity).
+    Converted,
+    /// Gone.
+    Lost,
+}
+
+/// How urgent a record is.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "Priority", remote = "crate::crm::Priority")]
+pub enum PriorityValue {
+    /// Whenever there is time.
+    Low,
+    /// The default.
+    Medium,
+    /// Soon.
+    High,
+    /// Now.
+    Urgent,
+}
+
+impl StoredAs for LeadSourceValue {
+    fn stored(&self) -> &'static str {
+        domain::LeadSource::from(*self).as_str()
+    }
+}
+
+impl StoredAs for LeadStatusValue {
+    fn stored(&self) -> &'static str {
+        domain::LeadStatus::from(*self).as_str()
+    }
+}
+
+impl StoredAs for PriorityValue {
+    fn stored(&self) -> &'static str {
+        Priority::from(*self).as_str()
+    }
+}
+
+pub struct Lead(pub domain::Lead);
+
+/// A person or company who might buy.
+#[Object]
+impl Lead {
+    /// Unique ID of the lead.
+    async fn id(&self) -> ID {
+        to_id(self.0.id.0)
+    }
+    /// First name.
+    async fn first_name(&self) -> Option<&str> {
+        self.0.first_name.as_deref()
+    }
+    /// Last name.
+    async fn last_name(&self) -> Option<&str> {
+        self.0.last_name.as_deref()
+    }
+    /// Email address (lower-cased).
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+    /// Phone number.
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_deref()
+    }
+    /// The company the lead works for, as typed.
+    async fn company_name(&self) -> Option<&str> {
+        self.0.company_name.as_deref()
+    }
+    /// Job title.
+    async fn job_title(&self) -> Option<&str> {
+        self.0.job_title.as_deref()
+    }
+    /// Industry.
+    async fn industry(&self) -> Option<&str> {
+        self.0.industry.as_deref()
+    }
+    /// Employees of the lead's company.
+    async fn company_size(&self) -> Option<i32> {
+        self.0.company_size
+    }
+    /// Country.
+    async fn country(&self) -> Option<&str> {
+        self.0.country.as_deref()
+    }
+    /// State or region.
+    async fn state(&self) -> Option<&str> {
+        self.0.state.as_deref()
+    }
+    /// City.
+    async fn city(&self) -> Option<&str> {
+        self.0.city.as_deref()
+    }
+    /// Where the lead came from.
+    async fn lead_source(&self) -> Option<LeadSourceValue> {
+        self.0.lead_source.map(Into::into)
+    }
+    /// Where the lead stands.
+    async fn status(&self) -> LeadStatusValue {
+        self.0.status.into()
+    }
+    /// How urgent the lead is.
+    async fn priority(&self) -> PriorityValue {
+        self.0.priority.into()
+    }
+    /// Likelihood to convert, 0-100, once scored.
+    async fn score(&self) -> Option<i32> {
+        self.0.score.map(i32::from)
+    }
+    /// Expected deal value.
+    async fn estimated_value(&self) -> Option<Decimal> {
+        self.0.estimated_value.clone().map(Decimal)
+    }
+    /// Probability of closing, 0-100, as judged by the team.
+    async fn probability(&self) -> Option<i32> {
+        self.0.probability.map(i32::from)
+    }
+    /// When someone last called, emailed or met the lead.
+    async fn last_contacted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_contacted_at
+    }
+    /// When to follow up next.
+    async fn next_follow_up_at(&self) -> Option<DateTime<Utc>> {
+        self.0.next_follow_up_at
+    }
+    /// When the lead was converted.
+    async fn converted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.converted_at
+    }
+    /// Free-form notes.
+    async fn notes(&self) -> Option<&str> {
+        self.0.notes.as_deref()
+    }
+    /// The workspace's own fields, as a JSON object.
+    async fn custom_fields(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.custom_fields.clone())
+    }
+    /// Labels.
+    async fn tags(&self) -> Vec<String> {
+        self.0.tag_list()
+    }
+    /// Who owns the lead.
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        load_user(ctx, self.0.owner_id).await
+    }
+    /// Who works on the lead.
+    async fn assigned_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
+        load_user(ctx, self.0.assigned_to_id).await
+    }
+    /// When the lead was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When the lead was last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// When the lead was deleted (it can be restored), if it was.
+    async fn deleted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deleted_at
+    }
+}
+
+/// A user referenced by a record, batched per request.
+pub async fn load_user(
+    ctx: &Context<'_>,
+    id: Option<UserId>,
+) -> async_graphql::Result<Option<User>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(ctx
+        .data_unchecked::<DataLoader<UserLoader>>()
+        .load_one(id)
+        .await?
+        .map(User))
+}
+
+connection_types!(LeadConnection, LeadEdge, Lead);
+
+/// Narrows a list of leads. Every condition given must hold; combine with `and`, `or`, `not`.
+#[derive(InputObject, Default)]
+pub struct LeadFilter {
+    /// By ID.
+    pub id: Option<IdFilter>,
+    /// By first name.
+    pub first_name: Option<StringFilter>,
+    /// By last name.
+    pub last_name: Option<StringFilter>,
+    /// By email.
+    pub email: Option<StringFilter>,
+    /// By phone.
+    pub phone: Option<StringFilter>,
+    /// By company name.
+    pub company_name: Option<StringFilter>,
+    /// By job title.
+    pub job_title: Option<StringFilter>,
+    /// By industry.
+    pub industry: Option<StringFilter>,
+    /// By company size.
+    pub company_size: Option<IntFilter>,
+    /// By country.
+    pub country: Option<StringFilter>,
+    /// By state.
+    pub state: Option<StringFilter>,
+    /// By city.
+    pub city: Option<StringFilter>,
+    /// By source.
+    pub lead_source: Option<EnumFilter<LeadSourceValue>>,
+    /// By status.
+    pub status: Option<EnumFilter<LeadStatusValue>>,
+    /// By priority.
+    pub priority: Option<EnumFilter<PriorityValue>>,
+    /// By owner.
+    pub owner_id: Option<IdFilter>,
+    /// By assignee.
+    pub assigned_to_id: Option<IdFilter>,
+    /// By score.
+    pub score: Option<IntFilter>,
+    /// By estimated value.
+    pub estimated_value: Option<DecimalFilter>,
+    /// By probability.
+    pub probability: Option<IntFilter>,
+    /// By last contact.
+    pub last_contacted_at: Option<DateTimeFilter>,
+    /// By next follow-up.
+    pub next_follow_up_at: Option<DateTimeFilter>,
+    /// By conversion time.
+    pub converted_at: Option<DateTimeFilter>,
+    /// By creation time.
+    pub created_at: Option<DateTimeFilter>,
+    /// By last change.
+    pub updated_at: Option<DateTimeFilter>,
+    /// Leads carrying every one of these tags.
+    pub tags: Option<Vec<String>>,
+    /// By custom fields.
+    pub custom: Option<Vec<CustomFieldFilter>>,
+    /// Only leads assigned to you (true) or not (false).
+    pub assigned_to_me: Option<bool>,
+    /// Only leads you own (true) or not (false).
+    pub owned_by_me: Option<bool>,
+    /// Include deleted leads (top level only).
+    pub include_deleted: Option<bool>,
+    /// All of these hold.
+    pub and: Option<Vec<LeadFilter>>,
+    /// At least one of these holds.
+    pub or: Option<Vec<LeadFilter>>,
+    /// This does not hold.
+    pub not: Option<Box<LeadFilter>>,
+}
+
+type LeadPredicate = Predicate<LeadField>;
+
+fn me_condition(field: LeadField, me: UserId, wanted: Option<bool>) -> Option<LeadPredicate> {
+    let mine = Predicate::field(field, crate::crm::query::Op::Eq, Bind::Int(me.0));
+    wanted.map(|yes| {
+        if yes {
+            mine
+        } else {
+            Predicate::Not(Box::new(mine))
+        }
+    })
+}
+
+impl LeadFilter {
+    fn predicate(self, viewer: &Viewer) -> AppResult<LeadPredicate> {
+        use LeadField as F;
+        let mut all: Vec<LeadPredicate> = Vec::new();
+        let f = |field: F| Target::Field(field);
+        macro_rules! strings {
+            ($($name:ident => $field:expr, $label:literal;)*) => {
+                $(if let Some(filter) = self.$name { all.extend(filter.predicates($label, f($field))?); })*
+            };
+        }
+        strings! {
+            first_name => F::FirstName, "firstName";
+            last_name => F::LastName, "lastName";
+            email => F::Email, "email";
+            phone => F::Phone, "phone";
+            company_name => F::CompanyName, "companyName";
+            job_title => F::JobTitle, "jobTitle";
+            industry => F::Industry, "industry";
+            country => F::Country, "country";
+            state => F::State, "state";
+            city => F::City, "city";
+            company_size => F::CompanySize, "companySize";
+            score => F::Score, "score";
+            probability => F::Probability, "probability";
+            id => F::Id, "id";
+            owner_id => F::OwnerId, "ownerId";
+            assigned_to_id => F::AssignedToId, "assignedToId";
+        }
+        macro_rules! plain {
+            ($($name:ident => $field:expr;)*) => {
+                $(if let Some(filter) = self.$name { all.extend(filter.predicates(f($field))); })*
+            };
+        }
+        plain! {
+            lead_source => F::LeadSource;
+            status => F::Status;
+            priority => F::Priority;
+            estimated_value => F::EstimatedValue;
+            last_contacted_at => F::LastContactedAt;
+            next_follow_up_at => F::NextFollowUpAt;
+            converted_at => F::ConvertedAt;
+            created_at => F::CreatedAt;
+            updated_at => F::UpdatedAt;
+        }
+        if let Some(tags) = self.tags {
+            all.push(Predicate::HasTags(tags));
+        }
+        for custom in self.custom.into_iter().flatten() {
+            all.extend(custom.predicates()?);
+        }
+        all.extend(me_condition(
+            F::AssignedToId,
+            viewer.user_id,
+            self.assigned_to_me,
+        ));
+        all.extend(me_condition(F::OwnerId, viewer.user_id, self.owned_by_me));
+        if let Some(items) = self.and {
+            let items = items
+                .into_iter()
+                .map(|i| i.predicate(viewer))
+                .collect::<AppResult<_>>()?;
+            all.push(Predicate::All(items));
+        }
+        if let Some(items) = self.or {
+            let items = items
+                .into_iter()
+                .map(|i| i.predicate(viewer))
+                .collect::<AppResult<_>>()?;
+            all.push(Predicate::Any(items));
+        }
+        if let Some(inner) = self.not {
+            all.push(Predicate::Not(Box::new(inner.predicate(viewer)?)));
+        }
+        Ok(Predicate::All(all))
+    }
+}
+
+/// What leads can be ordered by.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::crm::leads::LeadSort")]
+pub enum LeadOrderField {
+    /// Creation time.
+    CreatedAt,
+    /// Last change.
+    UpdatedAt,
+    /// First name.
+    FirstName,
+    /// Last name.
+    LastName,
+    /// Company name.
+    CompanyName,
+    /// Score.
+    Score,
+    /// Estimated value.
+    EstimatedValue,
+    /// Priority (low < medium < high < urgent).
+    Priority,
+}
+
+/// One key of a lead ordering.
+#[derive(InputObject)]
+pub struct LeadOrderBy {
+    /// The field.
+    pub field: LeadOrderField,
+    /// The direction (default ASC).
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+/// Most keys an `orderBy` may have.
+const MAX_ORDER_KEYS: usize = 3;
+
+fn ordering(order_by: Option<Vec<LeadOrderBy>>) -> AppResult<Ordering> {
+    let order_by = order_by.unwrap_or_else(|| {
+        vec![LeadOrderBy {
+            field: LeadOrderField::CreatedAt,
+            direction: SortDirection::Desc,
+        }]
+    });
+    if order_by.len() > MAX_ORDER_KEYS {
+        return Err(AppError::bad_input(
+            "orderBy",
+            format!("at most {MAX_ORDER_KEYS} keys"),
+        ));
+    }
+    Ok(Ordering {
+        keys: order_by
+            .into_iter()
+            .map(|o| LeadSort::from(o.field).key(o.direction == SortDirection::Desc))
+            .collect(),
+    })
+}
+
+/// The writable fields of a lead. On update, omitted fields stay as they are and `null`
+/// clears a field.
+#[derive(InputObject, Default)]
+pub struct LeadInput {
+    /// First name.
+    pub first_name: MaybeUndefined<String>,
+    /// Last name.
+    pub last_name: MaybeUndefined<String>,
+    /// Email address.
+    pub email: MaybeUndefined<String>,
+    /// Phone number.
+    pub phone: MaybeUndefined<String>,
+    /// Company name.
+    pub company_name: MaybeUndefined<String>,
+    /// Job title.
+    pub job_title: MaybeUndefined<String>,
+    /// Industry.
+    pub industry: MaybeUndefined<String>,
+    /// Employees of the lead's company (0 or more).
+    pub company_size: MaybeUndefined<i32>,
+    /// Country.
+    pub country: MaybeUndefined<String>,
+    /// State or region.
+    pub state: MaybeUndefined<String>,
+    /// City.
+    pub city: MaybeUndefined<String>,
+    /// Where the lead came from.
+    pub lead_source: MaybeUndefined<LeadSourceValue>,
+    /// Status (default NEW).
+    pub status: Option<LeadStatusValue>,
+    /// Priority (default MEDIUM).
+    pub priority: Option<PriorityValue>,
+    /// Owner (default: you). Members may only own records themselves.
+    pub owner_id: Option<ID>,
+    /// Assignee: a user of your workspace.
+    pub assigned_to_id: MaybeUndefined<ID>,
+    /// Expected deal value (not negative).
+    pub estimated_value: MaybeUndefined<Decimal>,
+    /// Probability of closing, 0-100.
+    pub probability: MaybeUndefined<i32>,
+    /// When to follow up next.
+    pub next_follow_up_at: MaybeUndefined<DateTime<Utc>>,
+    /// Free-form notes.
+    pub notes: MaybeUndefined<String>,
+    /// The workspace's own fields, as a JSON object (replaces the whole object).
+    pub custom_fields: Option<async_graphql::Json<serde_json::Value>>,
+    /// Labels (replaces the whole list).
+    pub tags: Option<Vec<String>>,
+}
+
+fn opt<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+impl LeadInput {
+    fn into_domain(self) -> AppResult<domain::LeadInput> {
+        let user =
+            |field: &str, id: Option<ID>| id.map(|i| parse_id(field, &i).map(UserId)).transpose();
+        Ok(domain::LeadInput {
+            first_name: opt(self.first_name),
+            last_name: opt(self.last_name),
+            email: opt(self.email),
+            phone: opt(self.phone),
+            company_name: opt(self.company_name),
+            job_title: opt(self.job_title),
+            industry: opt(self.industry),
+            company_size: opt(self.company_size),
+            country: opt(self.country),
+            state: opt(self.state),
+            city: opt(self.city),
+            lead_source: opt(self.lead_source).map(|v| v.map(Into::into)),
+            status: self.status.map(Into::into),
+            priority: self.priority.map(Into::into),
+            owner_id: user("ownerId", self.owner_id)?,
+            assigned_to_id: opt(self.assigned_to_id)
+                .map(|v| user("assignedToId", v))
+                .transpose()?,
+            estimated_value: opt(self.estimated_value).map(|v| v.map(|d| d.0)),
+            probability: opt(self.probability),
+            next_follow_up_at: opt(self.next_follow_up_at),
+            notes: opt(self.notes),
+            custom_fields: self.custom_fields.map(|j| j.0),
+            tags: self.tags,
+        })
+    }
+}
+
+/// The result of a mutation on a lead.
+#[derive(SimpleObject)]
+pub struct LeadPayload {
+    /// The lead as it is now.
+    pub lead: Lead,
+}
+
+#[derive(Default)]
+pub struct LeadQuery;
+
+#[Object]
+impl LeadQuery {
+    /// A lead you may see (deleted ones included).
+    async fn lead(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The lead's ID.")] id: ID,
+    ) -> async_graphql::Result<Lead> {
+        let viewer = viewer(ctx)?;
+        let id = LeadId(parse_id("id", &id).gql()?);
+        app(ctx).crm.lead(viewer, id).await.map(Lead).gql()
+    }
+
+    /// The leads you may see: members their own and assigned ones, managers and admins all of
+    /// the workspace. Newest first unless `orderBy` says otherwise.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 500) as usize * child_complexity"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn leads(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Narrow the list.")] filter: Option<LeadFilter>,
+        #[graphql(desc = "Text to find in names, email, company and phone.")] search: Option<
+            String,
+        >,
+        #[graphql(desc = "Sort keys, first one first (at most 3); ties are broken by ID.")]
+        order_by: Option<Vec<LeadOrderBy>>,
+        #[graphql(desc = "Page size from the start (1-500, default 20).")] first: Option<i32>,
+        #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
+        #[graphql(desc = "Page size from the end (1-500).")] last: Option<i32>,
+        #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
+    ) -> async_graphql::Result<LeadConnection> {
+        let viewer = viewer(ctx)?;
+        let query = list_query(
+            viewer,
+            filter,
+            search,
+            order_by,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+        )
+        .gql()?;
+        let page = app(ctx).crm.leads(viewer, &query).await.gql()?;
+        Ok(LeadConnection::from_edges(page, Lead))
+    }
+}
+
+fn list_query(
+    viewer: &Viewer,
+    filter: Option<LeadFilter>,
+    search: Option<String>,
+    order_by: Option<Vec<LeadOrderBy>>,
+    page: PageArgs<String>,
+) -> AppResult<ListQuery<LeadField>> {
+    let deleted = match filter.as_ref().and_then(|f| f.include_deleted) {
+        Some(true) => Deleted::Include,
+        _ => Deleted::Hide,
+    };
+    if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        return Err(AppError::bad_input(
+            "search",
+            "search text must have at most 200 characters",
+        ));
+    }
+    Ok(ListQuery {
+        filter: filter.map(|f| f.predicate(viewer)).transpose()?,
+        search,
+        ordering: ordering(order_by)?,
+        page,
+        deleted,
+    })
+}
+
+#[derive(Default)]
+pub struct LeadMutation;
+
+#[Object]
+impl LeadMutation {
+    /// Creates a lead. It needs a first or last name, an email or a company name.
+    async fn create_lead(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new lead.")] input: LeadInput,
+    ) -> async_graphql::Result<LeadPayload> {
+        let viewer = viewer(ctx)?;
+        let input = input.into_domain().gql()?;
+        let lead = app(ctx).crm.create_lead(viewer, input).await.gql()?;
+        Ok(LeadPayload { lead: Lead(lead) })
+    }
+
+    /// Changes the given fields of a lead.
+    async fn update_lead(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The lead's ID.")] id: ID,
+        #[graphql(desc = "The fields to change.")] input: LeadInput,
+    ) -> async_graphql::Result<LeadPayload> {
+        let viewer = viewer(ctx)?;
+        let id = LeadId(parse_id("id", &id).gql()?);
+        let input = input.into_domain().gql()?;
+        let lead = app(ctx).crm.update_lead(viewer, id, input).await.gql()?;
+        Ok(LeadPayload { lead: Lead(lead) })
+    }
+
+    /// Deletes a lead (it can be restored).
+    async fn delete_lead(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The lead's ID.")] id: ID,
+    ) -> async_graphql::Result<LeadPayload> {
+        let viewer = viewer(ctx)?;
+        let id = LeadId(parse_id("id", &id).gql()?);
+        let lead = app(ctx).crm.delete_lead(viewer, id).await.gql()?;
+        Ok(LeadPayload { lead: Lead(lead) })
+    }
+
+    /// Brings a deleted lead back.
+    async fn restore_lead(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The lead's ID.")] id: ID,
+    ) -> async_graphql::Result<LeadPayload> {
+        let viewer = viewer(ctx)?;
+        let id = LeadId(parse_id("id", &id).gql()?);
+        let lead = app(ctx).crm.restore_lead(viewer, id).await.gql()?;
+        Ok(LeadPayload { lead: Lead(lead) })
+    }
+}
