@@ -8,14 +8,15 @@ use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByNa
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::query::{self, CursorValue, Deleted, Field, ListQuery, Listable, SortKey, Table};
-use super::{check_user_in_workspace, CrmService, Priority};
-use crate::auth::{Role, UserId, Viewer, WorkspaceId};
+use super::{
+    check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Priority, Sort,
+};
+use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::leads;
 use crate::error::{AppError, AppResult};
 use crate::pagination::Page;
 use crate::validation::{
-    custom_fields, non_negative_decimal, non_negative_int, optional_email, optional_text,
-    percentage, tags,
+    custom_fields, non_negative_decimal, non_negative_int, optional_email, percentage, tags,
 };
 
 crate::id_type!(
@@ -170,8 +171,8 @@ pub enum LeadSort {
     Priority,
 }
 
-impl LeadSort {
-    pub fn key(self, descending: bool) -> SortKey {
+impl Sort for LeadSort {
+    fn key(self, descending: bool) -> SortKey {
         let sql = match self {
             LeadSort::CreatedAt => "leads.created_at",
             LeadSort::UpdatedAt => "leads.updated_at",
@@ -278,18 +279,6 @@ const SHORT: usize = 100;
 const MEDIUM: usize = 200;
 const NOTES: usize = 100_000;
 
-/// Validates an optional text field that may be cleared.
-fn text(
-    field: &str,
-    value: &Option<Option<String>>,
-    max: usize,
-) -> AppResult<Option<Option<String>>> {
-    value
-        .as_ref()
-        .map(|inner| optional_text(field, inner.as_deref(), max))
-        .transpose()
-}
-
 impl LeadInput {
     /// Checks every field; the first problem is reported with its field name.
     fn validate(&self) -> AppResult<LeadChanges> {
@@ -356,16 +345,6 @@ fn has_identity(lead: &Lead) -> bool {
     ]
     .iter()
     .any(|v| v.is_some())
-}
-
-/// Members may only give records to themselves; managers and admins to anyone in the workspace.
-fn check_owner_change(viewer: &Viewer, owner: Option<UserId>) -> AppResult<()> {
-    match owner {
-        Some(owner) if viewer.role == Role::Member && owner != viewer.user_id => Err(
-            AppError::forbidden("members may only own records themselves; ask a manager"),
-        ),
-        _ => Ok(()),
-    }
 }
 
 impl CrmService {
@@ -468,41 +447,13 @@ impl CrmService {
 
     /// Soft delete: the lead disappears from lists and can be restored.
     pub async fn delete_lead(&self, viewer: &Viewer, id: LeadId) -> AppResult<Lead> {
-        self.set_lead_deleted(viewer, id, true).await
+        let mut conn = self.db.get().await?;
+        query::set_deleted::<Lead>(&mut conn, viewer, id.0, true, "lead").await
     }
 
     pub async fn restore_lead(&self, viewer: &Viewer, id: LeadId) -> AppResult<Lead> {
-        self.set_lead_deleted(viewer, id, false).await
-    }
-
-    async fn set_lead_deleted(
-        &self,
-        viewer: &Viewer,
-        id: LeadId,
-        deleted: bool,
-    ) -> AppResult<Lead> {
-        let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            let lead = query::find::<Lead>(conn, &viewer, id.0, Deleted::Include, true)
-                .await?
-                .ok_or(AppError::NotFound("lead"))?;
-            if lead.deleted_at.is_some() == deleted {
-                return Ok(lead);
-            }
-            let deleted_at: Option<DateTime<Utc>> = deleted.then(Utc::now);
-            diesel::update(leads::table.find(id))
-                .set((
-                    leads::deleted_at.eq(deleted_at),
-                    leads::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(conn)
-                .await?;
-            query::find::<Lead>(conn, &viewer, id.0, Deleted::Include, false)
-                .await?
-                .ok_or(AppError::NotFound("lead"))
-        })
-        .await
+        query::set_deleted::<Lead>(&mut conn, viewer, id.0, false, "lead").await
     }
 }
 

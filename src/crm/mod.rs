@@ -2,6 +2,7 @@
 //! opportunities, tasks and activities). Business rules, permission scoping and validation live
 //! here; no transport code.
 
+pub mod companies;
 pub mod leads;
 pub mod query;
 pub mod sql;
@@ -9,10 +10,12 @@ pub mod sql;
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use crate::auth::{UserId, Viewer};
+use crate::auth::{Role, UserId, Viewer};
 use crate::db::schema::users;
 use crate::db::DbPool;
 use crate::error::{AppError, AppResult};
+use crate::validation::optional_text;
+use query::SortKey;
 
 /// The CRM service. Cheap to clone.
 #[derive(Clone)]
@@ -77,4 +80,32 @@ pub(crate) async fn check_user_in_workspace(
             format!("{field} is not an active user of this workspace"),
         )
     })
+}
+
+/// An entity's orderings.
+pub trait Sort: Copy {
+    fn key(self, descending: bool) -> SortKey;
+}
+
+/// Members may only give records to themselves; managers and admins to anyone in the workspace.
+pub(crate) fn check_owner_change(viewer: &Viewer, owner: Option<UserId>) -> AppResult<()> {
+    match owner {
+        Some(owner) if viewer.role == Role::Member && owner != viewer.user_id => Err(
+            AppError::forbidden("members may only own records themselves; ask a manager"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// An optional text field of an update: outer `None` leaves it, `Some(None)` (or blank text)
+/// clears it.
+pub(crate) fn clearable_text(
+    field: &str,
+    value: &Option<Option<String>>,
+    max: usize,
+) -> AppResult<Option<Option<String>>> {
+    value
+        .as_ref()
+        .map(|inner| optional_text(field, inner.as_deref(), max))
+        .transpose()
 }

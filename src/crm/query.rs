@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use diesel::pg::Pg;
 use diesel::{OptionalExtension, QueryableByName};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::sql::{contains_pattern, prefix_pattern, Bind, Sql};
 use crate::auth::{Role, Viewer};
@@ -601,4 +601,52 @@ pub async fn find<R: Listable>(
         sql.push(" FOR UPDATE");
     }
     Ok(sql.into_query().get_result(conn).await.optional()?)
+}
+
+/// The rows with these IDs that the caller may see (deleted ones included: a record that
+/// points at a deleted one still shows it). For DataLoaders: one query for many rows.
+pub async fn find_many<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    ids: &[i64],
+) -> AppResult<Vec<R>> {
+    let table = R::TABLE.name;
+    let mut sql = Sql::new(&format!("SELECT {table}.* FROM {table} WHERE "));
+    sql.append(scope(viewer, &R::TABLE, Deleted::Include))
+        .push(&format!(" AND {table}.id = ANY("))
+        .bind(Bind::Ints(ids.to_vec()))
+        .push(")");
+    Ok(sql.into_query().load(conn).await?)
+}
+
+/// Soft-deletes (or restores) a row the caller may see and returns it as it is now. Deleting a
+/// deleted row, or restoring a live one, changes nothing.
+pub async fn set_deleted<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i64,
+    deleted: bool,
+    what: &'static str,
+) -> AppResult<R> {
+    let viewer = viewer.clone();
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        find::<R>(conn, &viewer, id, Deleted::Include, true)
+            .await?
+            .ok_or(AppError::NotFound(what))?;
+        let table = R::TABLE.name;
+        let change = if deleted {
+            "deleted_at = COALESCE(deleted_at, now())"
+        } else {
+            "deleted_at = NULL"
+        };
+        let mut sql = Sql::new(&format!(
+            "UPDATE {table} SET {change}, updated_at = now() WHERE id = "
+        ));
+        sql.bind(Bind::Int(id));
+        sql.into_query().execute(conn).await?;
+        find::<R>(conn, &viewer, id, Deleted::Include, false)
+            .await?
+            .ok_or(AppError::NotFound(what))
+    })
+    .await
 }

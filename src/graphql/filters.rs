@@ -11,8 +11,9 @@ use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 
 use super::ids::parse_id;
-use crate::crm::query::{Op, Predicate, Target};
+use crate::crm::query::{Deleted, ListQuery, Op, Ordering, Predicate, Target};
 use crate::crm::sql::Bind;
+use crate::crm::Sort;
 use crate::error::{AppError, AppResult};
 
 /// Most values an `in` / `notIn` list may hold.
@@ -444,4 +445,77 @@ pub enum SortDirection {
     Asc,
     /// Largest first; records without a value come first.
     Desc,
+}
+
+/// One key of an ordering.
+#[derive(InputObject)]
+#[graphql(concrete(name = "LeadOrderBy", params(super::leads::LeadOrderField)))]
+#[graphql(concrete(name = "CompanyOrderBy", params(super::companies::CompanyOrderField)))]
+pub struct OrderBy<T: InputType> {
+    /// The field.
+    pub field: T,
+    /// The direction (default ASC).
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+/// Most keys an `orderBy` may have.
+pub const MAX_ORDER_KEYS: usize = 3;
+
+/// The domain ordering for `orderBy`, or `default` (descending) when none is given.
+pub fn ordering<T, S>(order_by: Option<Vec<OrderBy<T>>>, default_desc: S) -> AppResult<Ordering>
+where
+    T: InputType + Into<S>,
+    S: Sort,
+{
+    let keys = match order_by {
+        None => vec![default_desc.key(true)],
+        Some(list) if list.len() > MAX_ORDER_KEYS => {
+            return Err(AppError::bad_input(
+                "orderBy",
+                format!("at most {MAX_ORDER_KEYS} keys"),
+            ))
+        }
+        Some(list) => list
+            .into_iter()
+            .map(|o| o.field.into().key(o.direction == SortDirection::Desc))
+            .collect(),
+    };
+    Ok(Ordering { keys })
+}
+
+/// Validates the shared list arguments and builds the domain query.
+pub fn list_query<F>(
+    filter: Option<Predicate<F>>,
+    include_deleted: bool,
+    search: Option<String>,
+    ordering: Ordering,
+    page: crate::pagination::PageArgs<String>,
+) -> AppResult<ListQuery<F>> {
+    if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        return Err(AppError::bad_input(
+            "search",
+            "search text must have at most 200 characters",
+        ));
+    }
+    Ok(ListQuery {
+        filter,
+        search,
+        ordering,
+        page,
+        deleted: if include_deleted {
+            Deleted::Include
+        } else {
+            Deleted::Hide
+        },
+    })
+}
+
+/// An optional input of an update: absent leaves the field, `null` clears it.
+pub fn maybe<T>(value: async_graphql::MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        async_graphql::MaybeUndefined::Undefined => None,
+        async_graphql::MaybeUndefined::Null => Some(None),
+        async_graphql::MaybeUndefined::Value(v) => Some(Some(v)),
+    }
 }

@@ -8,18 +8,18 @@ use super::connection::connection_types;
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
 use super::filters::{
-    CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter, EnumFilter, IdFilter, IntFilter,
-    SortDirection, StoredAs, StringFilter,
+    list_query, maybe, ordering, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter,
+    EnumFilter, IdFilter, IntFilter, OrderBy, StoredAs, StringFilter,
 };
 use super::ids::{parse_id, to_id};
 use super::loaders::UserLoader;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::leads::{self as domain, LeadField, LeadId, LeadSort};
-use crate::crm::query::{Deleted, ListQuery, Ordering, Predicate, Target};
+use crate::crm::query::{Predicate, Target};
 use crate::crm::sql::Bind;
 use crate::crm::Priority;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::pagination::PageArgs;
 
 /// Where a lead came from.
@@ -419,40 +419,6 @@ pub enum LeadOrderField {
     Priority,
 }
 
-/// One key of a lead ordering.
-#[derive(InputObject)]
-pub struct LeadOrderBy {
-    /// The field.
-    pub field: LeadOrderField,
-    /// The direction (default ASC).
-    #[graphql(default)]
-    pub direction: SortDirection,
-}
-
-/// Most keys an `orderBy` may have.
-const MAX_ORDER_KEYS: usize = 3;
-
-fn ordering(order_by: Option<Vec<LeadOrderBy>>) -> AppResult<Ordering> {
-    let order_by = order_by.unwrap_or_else(|| {
-        vec![LeadOrderBy {
-            field: LeadOrderField::CreatedAt,
-            direction: SortDirection::Desc,
-        }]
-    });
-    if order_by.len() > MAX_ORDER_KEYS {
-        return Err(AppError::bad_input(
-            "orderBy",
-            format!("at most {MAX_ORDER_KEYS} keys"),
-        ));
-    }
-    Ok(Ordering {
-        keys: order_by
-            .into_iter()
-            .map(|o| LeadSort::from(o.field).key(o.direction == SortDirection::Desc))
-            .collect(),
-    })
-}
-
 /// The writable fields of a lead. On update, omitted fields stay as they are and `null`
 /// clears a field.
 #[derive(InputObject, Default)]
@@ -503,41 +469,33 @@ pub struct LeadInput {
     pub tags: Option<Vec<String>>,
 }
 
-fn opt<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
-    match value {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v)),
-    }
-}
-
 impl LeadInput {
     fn into_domain(self) -> AppResult<domain::LeadInput> {
         let user =
             |field: &str, id: Option<ID>| id.map(|i| parse_id(field, &i).map(UserId)).transpose();
         Ok(domain::LeadInput {
-            first_name: opt(self.first_name),
-            last_name: opt(self.last_name),
-            email: opt(self.email),
-            phone: opt(self.phone),
-            company_name: opt(self.company_name),
-            job_title: opt(self.job_title),
-            industry: opt(self.industry),
-            company_size: opt(self.company_size),
-            country: opt(self.country),
-            state: opt(self.state),
-            city: opt(self.city),
-            lead_source: opt(self.lead_source).map(|v| v.map(Into::into)),
+            first_name: maybe(self.first_name),
+            last_name: maybe(self.last_name),
+            email: maybe(self.email),
+            phone: maybe(self.phone),
+            company_name: maybe(self.company_name),
+            job_title: maybe(self.job_title),
+            industry: maybe(self.industry),
+            company_size: maybe(self.company_size),
+            country: maybe(self.country),
+            state: maybe(self.state),
+            city: maybe(self.city),
+            lead_source: maybe(self.lead_source).map(|v| v.map(Into::into)),
             status: self.status.map(Into::into),
             priority: self.priority.map(Into::into),
             owner_id: user("ownerId", self.owner_id)?,
-            assigned_to_id: opt(self.assigned_to_id)
+            assigned_to_id: maybe(self.assigned_to_id)
                 .map(|v| user("assignedToId", v))
                 .transpose()?,
-            estimated_value: opt(self.estimated_value).map(|v| v.map(|d| d.0)),
-            probability: opt(self.probability),
-            next_follow_up_at: opt(self.next_follow_up_at),
-            notes: opt(self.notes),
+            estimated_value: maybe(self.estimated_value).map(|v| v.map(|d| d.0)),
+            probability: maybe(self.probability),
+            next_follow_up_at: maybe(self.next_follow_up_at),
+            notes: maybe(self.notes),
             custom_fields: self.custom_fields.map(|j| j.0),
             tags: self.tags,
         })
@@ -581,55 +539,29 @@ impl LeadQuery {
             String,
         >,
         #[graphql(desc = "Sort keys, first one first (at most 3); ties are broken by ID.")]
-        order_by: Option<Vec<LeadOrderBy>>,
+        order_by: Option<Vec<OrderBy<LeadOrderField>>>,
         #[graphql(desc = "Page size from the start (1-500, default 20).")] first: Option<i32>,
         #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
         #[graphql(desc = "Page size from the end (1-500).")] last: Option<i32>,
         #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
     ) -> async_graphql::Result<LeadConnection> {
         let viewer = viewer(ctx)?;
-        let query = list_query(
-            viewer,
-            filter,
-            search,
-            order_by,
-            PageArgs {
-                first,
-                after,
-                last,
-                before,
-            },
-        )
+        let include_deleted = filter.as_ref().and_then(|f| f.include_deleted) == Some(true);
+        let page = PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let query = (|| {
+            let filter = filter.map(|f| f.predicate(viewer)).transpose()?;
+            let ordering = ordering(order_by, LeadSort::CreatedAt)?;
+            list_query(filter, include_deleted, search, ordering, page)
+        })()
         .gql()?;
         let page = app(ctx).crm.leads(viewer, &query).await.gql()?;
         Ok(LeadConnection::from_edges(page, Lead))
     }
-}
-
-fn list_query(
-    viewer: &Viewer,
-    filter: Option<LeadFilter>,
-    search: Option<String>,
-    order_by: Option<Vec<LeadOrderBy>>,
-    page: PageArgs<String>,
-) -> AppResult<ListQuery<LeadField>> {
-    let deleted = match filter.as_ref().and_then(|f| f.include_deleted) {
-        Some(true) => Deleted::Include,
-        _ => Deleted::Hide,
-    };
-    if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
-        return Err(AppError::bad_input(
-            "search",
-            "search text must have at most 200 characters",
-        ));
-    }
-    Ok(ListQuery {
-        filter: filter.map(|f| f.predicate(viewer)).transpose()?,
-        search,
-        ordering: ordering(order_by)?,
-        page,
-        deleted,
-    })
 }
 
 #[derive(Default)]

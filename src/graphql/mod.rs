@@ -2,6 +2,7 @@
 //! types and error mapping. Thin: parse arguments, call a service, shape the answer.
 
 pub mod auth;
+pub mod companies;
 pub mod connection;
 pub mod context;
 pub mod errors;
@@ -19,11 +20,21 @@ use crate::config::GraphqlLimits;
 
 /// Queries: read what you may see.
 #[derive(MergedObject, Default)]
-pub struct QueryRoot(auth::AuthQuery, users::UserQuery, leads::LeadQuery);
+pub struct QueryRoot(
+    auth::AuthQuery,
+    users::UserQuery,
+    leads::LeadQuery,
+    companies::CompanyQuery,
+);
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(auth::AuthMutation, users::UserMutation, leads::LeadMutation);
+pub struct MutationRoot(
+    auth::AuthMutation,
+    users::UserMutation,
+    leads::LeadMutation,
+    companies::CompanyMutation,
+);
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).
 #[derive(MergedSubscription, Default)]

@@ -3,6 +3,7 @@
 mod harness;
 
 mod auth;
+mod companies;
 mod graphql_http;
 mod leads;
 mod process;
