@@ -8,16 +8,15 @@ use super::connection::connection_types;
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
 use super::filters::{
-    list_query, maybe, ordering, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter,
-    IdFilter, IntFilter, OrderBy, StringFilter,
+    combine, is_me, list_query, maybe, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter,
+    EntityFilter, IdFilter, IntFilter, OrderBy, StringFilter,
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::{self as domain, CompanyField, CompanyId, CompanySort};
-use crate::crm::query::{Op, Predicate, Target};
-use crate::crm::sql::Bind;
+use crate::crm::query::{Predicate, Target};
 use crate::error::AppResult;
 use crate::pagination::PageArgs;
 
@@ -160,7 +159,13 @@ pub struct CompanyFilter {
     pub not: Option<Box<CompanyFilter>>,
 }
 
-impl CompanyFilter {
+impl EntityFilter for CompanyFilter {
+    type Field = CompanyField;
+
+    fn include_deleted(&self) -> bool {
+        self.include_deleted == Some(true)
+    }
+
     fn predicate(self, viewer: &Viewer) -> AppResult<Predicate<CompanyField>> {
         use CompanyField as F;
         let f = Target::Field;
@@ -198,31 +203,8 @@ impl CompanyFilter {
         for custom in self.custom.into_iter().flatten() {
             all.extend(custom.predicates()?);
         }
-        if let Some(yes) = self.owned_by_me {
-            let mine = Predicate::field(F::OwnerId, Op::Eq, Bind::Int(viewer.user_id.0));
-            all.push(if yes {
-                mine
-            } else {
-                Predicate::Not(Box::new(mine))
-            });
-        }
-        if let Some(items) = self.and {
-            let items = items
-                .into_iter()
-                .map(|i| i.predicate(viewer))
-                .collect::<AppResult<_>>()?;
-            all.push(Predicate::All(items));
-        }
-        if let Some(items) = self.or {
-            let items = items
-                .into_iter()
-                .map(|i| i.predicate(viewer))
-                .collect::<AppResult<_>>()?;
-            all.push(Predicate::Any(items));
-        }
-        if let Some(inner) = self.not {
-            all.push(Predicate::Not(Box::new(inner.predicate(viewer)?)));
-        }
+        all.extend(is_me(F::OwnerId, viewer, self.owned_by_me));
+        combine(&mut all, viewer, self.and, self.or, self.not)?;
         Ok(Predicate::All(all))
     }
 }
@@ -353,18 +335,20 @@ impl CompanyQuery {
         #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
     ) -> async_graphql::Result<CompanyConnection> {
         let viewer = viewer(ctx)?;
-        let include_deleted = filter.as_ref().and_then(|f| f.include_deleted) == Some(true);
         let page = PageArgs {
             first,
             after,
             last,
             before,
         };
-        let query = (|| {
-            let filter = filter.map(|f| f.predicate(viewer)).transpose()?;
-            let ordering = ordering(order_by, CompanySort::CreatedAt)?;
-            list_query(filter, include_deleted, search, ordering, page)
-        })()
+        let query = list_query(
+            viewer,
+            filter,
+            search,
+            order_by,
+            CompanySort::CreatedAt,
+            page,
+        )
         .gql()?;
         let page = app(ctx).crm.companies(viewer, &query).await.gql()?;
         Ok(CompanyConnection::from_edges(page, Company))

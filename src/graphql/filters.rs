@@ -11,6 +11,7 @@ use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 
 use super::ids::parse_id;
+use crate::auth::Viewer;
 use crate::crm::query::{Deleted, ListQuery, Op, Ordering, Predicate, Target};
 use crate::crm::sql::Bind;
 use crate::crm::Sort;
@@ -484,30 +485,86 @@ where
     Ok(Ordering { keys })
 }
 
+/// An entity's filter input (`LeadFilter`, ...): it turns itself into a domain predicate.
+pub trait EntityFilter: Sized {
+    type Field;
+    /// `includeDeleted` at the top level.
+    fn include_deleted(&self) -> bool;
+    fn predicate(self, viewer: &Viewer) -> AppResult<Predicate<Self::Field>>;
+}
+
+/// Adds the `and`, `or` and `not` parts of an entity filter to `all`.
+pub fn combine<Fi: EntityFilter>(
+    all: &mut Vec<Predicate<Fi::Field>>,
+    viewer: &Viewer,
+    and: Option<Vec<Fi>>,
+    or: Option<Vec<Fi>>,
+    not: Option<Box<Fi>>,
+) -> AppResult<()> {
+    if let Some(items) = and {
+        let items = items
+            .into_iter()
+            .map(|i| i.predicate(viewer))
+            .collect::<AppResult<_>>()?;
+        all.push(Predicate::All(items));
+    }
+    if let Some(items) = or {
+        let items = items
+            .into_iter()
+            .map(|i| i.predicate(viewer))
+            .collect::<AppResult<_>>()?;
+        all.push(Predicate::Any(items));
+    }
+    if let Some(inner) = not {
+        all.push(Predicate::Not(Box::new(inner.predicate(viewer)?)));
+    }
+    Ok(())
+}
+
+/// `assignedToMe` / `ownedByMe`: the field is (or, with `false`, is not) the caller.
+pub fn is_me<F>(field: F, viewer: &Viewer, wanted: Option<bool>) -> Option<Predicate<F>> {
+    wanted.map(|yes| {
+        let mine = Predicate::field(field, Op::Eq, Bind::Int(viewer.user_id.0));
+        if yes {
+            mine
+        } else {
+            Predicate::Not(Box::new(mine))
+        }
+    })
+}
+
 /// Validates the shared list arguments and builds the domain query.
-pub fn list_query<F>(
-    filter: Option<Predicate<F>>,
-    include_deleted: bool,
+#[allow(clippy::too_many_arguments)]
+pub fn list_query<Fi, T, S>(
+    viewer: &Viewer,
+    filter: Option<Fi>,
     search: Option<String>,
-    ordering: Ordering,
+    order_by: Option<Vec<OrderBy<T>>>,
+    default_desc: S,
     page: crate::pagination::PageArgs<String>,
-) -> AppResult<ListQuery<F>> {
+) -> AppResult<ListQuery<Fi::Field>>
+where
+    Fi: EntityFilter,
+    T: InputType + Into<S>,
+    S: Sort,
+{
     if search.as_ref().is_some_and(|s| s.chars().count() > 200) {
         return Err(AppError::bad_input(
             "search",
             "search text must have at most 200 characters",
         ));
     }
+    let deleted = if filter.as_ref().is_some_and(EntityFilter::include_deleted) {
+        Deleted::Include
+    } else {
+        Deleted::Hide
+    };
     Ok(ListQuery {
-        filter,
+        filter: filter.map(|f| f.predicate(viewer)).transpose()?,
         search,
-        ordering,
+        ordering: ordering(order_by, default_desc)?,
         page,
-        deleted: if include_deleted {
-            Deleted::Include
-        } else {
-            Deleted::Hide
-        },
+        deleted,
     })
 }
 

@@ -8,8 +8,8 @@ use super::connection::connection_types;
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
 use super::filters::{
-    list_query, maybe, ordering, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter,
-    EnumFilter, IdFilter, IntFilter, OrderBy, StoredAs, StringFilter,
+    combine, is_me, list_query, maybe, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter,
+    EntityFilter, EnumFilter, IdFilter, IntFilter, OrderBy, StoredAs, StringFilter,
 };
 use super::ids::{parse_id, to_id};
 use super::loaders::UserLoader;
@@ -17,7 +17,6 @@ use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::leads::{self as domain, LeadField, LeadId, LeadSort};
 use crate::crm::query::{Predicate, Target};
-use crate::crm::sql::Bind;
 use crate::crm::Priority;
 use crate::error::AppResult;
 use crate::pagination::PageArgs;
@@ -309,18 +308,13 @@ pub struct LeadFilter {
 
 type LeadPredicate = Predicate<LeadField>;
 
-fn me_condition(field: LeadField, me: UserId, wanted: Option<bool>) -> Option<LeadPredicate> {
-    let mine = Predicate::field(field, crate::crm::query::Op::Eq, Bind::Int(me.0));
-    wanted.map(|yes| {
-        if yes {
-            mine
-        } else {
-            Predicate::Not(Box::new(mine))
-        }
-    })
-}
+impl EntityFilter for LeadFilter {
+    type Field = LeadField;
 
-impl LeadFilter {
+    fn include_deleted(&self) -> bool {
+        self.include_deleted == Some(true)
+    }
+
     fn predicate(self, viewer: &Viewer) -> AppResult<LeadPredicate> {
         use LeadField as F;
         let mut all: Vec<LeadPredicate> = Vec::new();
@@ -370,29 +364,9 @@ impl LeadFilter {
         for custom in self.custom.into_iter().flatten() {
             all.extend(custom.predicates()?);
         }
-        all.extend(me_condition(
-            F::AssignedToId,
-            viewer.user_id,
-            self.assigned_to_me,
-        ));
-        all.extend(me_condition(F::OwnerId, viewer.user_id, self.owned_by_me));
-        if let Some(items) = self.and {
-            let items = items
-                .into_iter()
-                .map(|i| i.predicate(viewer))
-                .collect::<AppResult<_>>()?;
-            all.push(Predicate::All(items));
-        }
-        if let Some(items) = self.or {
-            let items = items
-                .into_iter()
-                .map(|i| i.predicate(viewer))
-                .collect::<AppResult<_>>()?;
-            all.push(Predicate::Any(items));
-        }
-        if let Some(inner) = self.not {
-            all.push(Predicate::Not(Box::new(inner.predicate(viewer)?)));
-        }
+        all.extend(is_me(F::AssignedToId, viewer, self.assigned_to_me));
+        all.extend(is_me(F::OwnerId, viewer, self.owned_by_me));
+        combine(&mut all, viewer, self.and, self.or, self.not)?;
         Ok(Predicate::All(all))
     }
 }
@@ -546,19 +520,14 @@ impl LeadQuery {
         #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
     ) -> async_graphql::Result<LeadConnection> {
         let viewer = viewer(ctx)?;
-        let include_deleted = filter.as_ref().and_then(|f| f.include_deleted) == Some(true);
         let page = PageArgs {
             first,
             after,
             last,
             before,
         };
-        let query = (|| {
-            let filter = filter.map(|f| f.predicate(viewer)).transpose()?;
-            let ordering = ordering(order_by, LeadSort::CreatedAt)?;
-            list_query(filter, include_deleted, search, ordering, page)
-        })()
-        .gql()?;
+        let query =
+            list_query(viewer, filter, search, order_by, LeadSort::CreatedAt, page).gql()?;
         let page = app(ctx).crm.leads(viewer, &query).await.gql()?;
         Ok(LeadConnection::from_edges(page, Lead))
     }
