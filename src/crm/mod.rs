@@ -3,6 +3,7 @@
 //! here; no transport code.
 
 pub mod companies;
+pub mod contacts;
 pub mod leads;
 pub mod query;
 pub mod sql;

@@ -643,7 +643,18 @@ pub async fn set_deleted<R: Listable>(
             "UPDATE {table} SET {change}, updated_at = now() WHERE id = "
         ));
         sql.bind(Bind::Int(id));
-        sql.into_query().execute(conn).await?;
+        sql.into_query()
+            .execute(conn)
+            .await
+            .map_err(|err| match err {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => AppError::conflict(
+                    "a live record already has one of this record's unique values",
+                ),
+                other => other.into(),
+            })?;
         find::<R>(conn, &viewer, id, Deleted::Include, false)
             .await?
             .ok_or(AppError::NotFound(what))

@@ -1,10 +1,12 @@
 //! Companies over GraphQL: the `Company` type, `company`/`companies`, and create, update,
 //! delete, restore.
 
+use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use super::connection::connection_types;
+use super::contacts::Contact;
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
 use super::filters::{
@@ -13,6 +15,7 @@ use super::filters::{
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
+use super::loaders::CompanyContactsLoader;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::{self as domain, CompanyField, CompanyId, CompanySort};
@@ -92,6 +95,17 @@ impl Company {
     /// Labels.
     async fn tags(&self) -> Vec<String> {
         self.0.tag_list()
+    }
+    /// The company's contacts you may see, newest first (at most 200).
+    async fn contacts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Contact>> {
+        Ok(ctx
+            .data_unchecked::<DataLoader<CompanyContactsLoader>>()
+            .load_one(self.0.id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(Contact)
+            .collect())
     }
     /// Who owns the company record.
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {

@@ -6,7 +6,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Data};
 
 use super::errors::to_graphql_error;
-use super::loaders::{UserLoader, WorkspaceLoader};
+use super::loaders::{CompanyContactsLoader, CompanyLoader, UserLoader, WorkspaceLoader};
 use crate::app::App;
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -41,7 +41,15 @@ pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data 
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
-        UserLoader::new(app.clone(), viewer),
+        UserLoader::new(app.clone(), viewer.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        CompanyLoader::new(app.clone(), viewer.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        CompanyContactsLoader::new(app.clone(), viewer),
         tokio::spawn,
     ));
     data.insert(app);

@@ -355,6 +355,11 @@ pub trait StoredAs {
 #[graphql(concrete(name = "LeadStatusFilter", params(super::leads::LeadStatusValue)))]
 #[graphql(concrete(name = "LeadSourceFilter", params(super::leads::LeadSourceValue)))]
 #[graphql(concrete(name = "PriorityFilter", params(super::leads::PriorityValue)))]
+#[graphql(concrete(name = "ContactTypeFilter", params(super::contacts::ContactTypeValue)))]
+#[graphql(concrete(
+    name = "ContactStatusFilter",
+    params(super::contacts::ContactStatusValue)
+))]
 pub struct EnumFilter<T: InputType> {
     /// Equal to.
     pub eq: Option<T>,
@@ -452,6 +457,7 @@ pub enum SortDirection {
 #[derive(InputObject)]
 #[graphql(concrete(name = "LeadOrderBy", params(super::leads::LeadOrderField)))]
 #[graphql(concrete(name = "CompanyOrderBy", params(super::companies::CompanyOrderField)))]
+#[graphql(concrete(name = "ContactOrderBy", params(super::contacts::ContactOrderField)))]
 pub struct OrderBy<T: InputType> {
     /// The field.
     pub field: T,

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod companies;
 pub mod connection;
+pub mod contacts;
 pub mod context;
 pub mod errors;
 pub mod extension;
@@ -25,6 +26,7 @@ pub struct QueryRoot(
     users::UserQuery,
     leads::LeadQuery,
     companies::CompanyQuery,
+    contacts::ContactQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
@@ -34,6 +36,7 @@ pub struct MutationRoot(
     users::UserMutation,
     leads::LeadMutation,
     companies::CompanyMutation,
+    contacts::ContactMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).

@@ -4,6 +4,7 @@ mod harness;
 
 mod auth;
 mod companies;
+mod contacts;
 mod graphql_http;
 mod leads;
 mod process;
