@@ -5,6 +5,7 @@
 pub mod companies;
 pub mod contacts;
 pub mod leads;
+pub mod opportunities;
 pub mod query;
 pub mod sql;
 

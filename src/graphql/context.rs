@@ -6,7 +6,9 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Data};
 
 use super::errors::to_graphql_error;
-use super::loaders::{CompanyContactsLoader, CompanyLoader, UserLoader, WorkspaceLoader};
+use super::loaders::{
+    CompanyContactsLoader, CompanyLoader, ContactLoader, UserLoader, WorkspaceLoader,
+};
 use crate::app::App;
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -49,7 +51,11 @@ pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data 
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
-        CompanyContactsLoader::new(app.clone(), viewer),
+        CompanyContactsLoader::new(app.clone(), viewer.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        ContactLoader::new(app.clone(), viewer),
         tokio::spawn,
     ));
     data.insert(app);

@@ -45,6 +45,29 @@ impl ScalarType for Decimal {
     }
 }
 
+/// A calendar date, `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Date(pub chrono::NaiveDate);
+
+/// A calendar date, `YYYY-MM-DD`.
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(s) => chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .map(Date)
+                .map_err(|_| {
+                    InputValueError::custom(format!("{s:?} is not a date in the form YYYY-MM-DD"))
+                }),
+            _ => Err(InputValueError::expected_type(value)),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}
+
 fn list_bind<T>(
     field: &str,
     values: Vec<T>,
@@ -298,6 +321,37 @@ impl DateTimeFilter {
     }
 }
 
+/// Conditions on a date field. Every condition given must hold.
+#[derive(InputObject, Default)]
+pub struct DateFilter {
+    /// On this day.
+    pub eq: Option<Date>,
+    /// Before.
+    pub lt: Option<Date>,
+    /// On or before.
+    pub lte: Option<Date>,
+    /// After.
+    pub gt: Option<Date>,
+    /// On or after.
+    pub gte: Option<Date>,
+    /// Has no value (true) or has one (false).
+    pub is_null: Option<bool>,
+}
+
+impl DateFilter {
+    pub fn predicates<F: Clone>(self, target: Target<F>) -> Vec<Predicate<F>> {
+        let mut c = Conditions::new(target);
+        let day = |v: Option<Date>| v.map(|d| Bind::Date(d.0));
+        c.add(Op::Eq, day(self.eq));
+        c.add(Op::Lt, day(self.lt));
+        c.add(Op::Lte, day(self.lte));
+        c.add(Op::Gt, day(self.gt));
+        c.add(Op::Gte, day(self.gte));
+        c.null(self.is_null);
+        c.out
+    }
+}
+
 /// Conditions on a reference to another record or user.
 #[derive(InputObject, Default)]
 pub struct IdFilter {
@@ -360,6 +414,7 @@ pub trait StoredAs {
     name = "ContactStatusFilter",
     params(super::contacts::ContactStatusValue)
 ))]
+#[graphql(concrete(name = "StageFilter", params(super::opportunities::StageValue)))]
 pub struct EnumFilter<T: InputType> {
     /// Equal to.
     pub eq: Option<T>,
@@ -458,6 +513,10 @@ pub enum SortDirection {
 #[graphql(concrete(name = "LeadOrderBy", params(super::leads::LeadOrderField)))]
 #[graphql(concrete(name = "CompanyOrderBy", params(super::companies::CompanyOrderField)))]
 #[graphql(concrete(name = "ContactOrderBy", params(super::contacts::ContactOrderField)))]
+#[graphql(concrete(
+    name = "OpportunityOrderBy",
+    params(super::opportunities::OpportunityOrderField)
+))]
 pub struct OrderBy<T: InputType> {
     /// The field.
     pub field: T,

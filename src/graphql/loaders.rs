@@ -9,7 +9,7 @@ use super::errors::to_graphql_error;
 use crate::app::App;
 use crate::auth::{User, UserId, Viewer, Workspace, WorkspaceId};
 use crate::crm::companies::{Company, CompanyId};
-use crate::crm::contacts::Contact;
+use crate::crm::contacts::{Contact, ContactId};
 
 /// Loads the workspace of a `User` object. Users are scoped when they are fetched, so the
 /// workspace of a user the caller holds is visible to the caller (also right after `login`,
@@ -141,5 +141,36 @@ impl Loader<CompanyId> for CompanyContactsLoader {
             }
         }
         Ok(by_company)
+    }
+}
+
+/// Loads contacts referenced by records, as the caller may see them.
+pub struct ContactLoader {
+    app: Arc<App>,
+    viewer: Option<Viewer>,
+}
+
+impl ContactLoader {
+    pub fn new(app: Arc<App>, viewer: Option<Viewer>) -> Self {
+        ContactLoader { app, viewer }
+    }
+}
+
+impl Loader<ContactId> for ContactLoader {
+    type Value = Contact;
+    type Error = async_graphql::Error;
+
+    async fn load(&self, keys: &[ContactId]) -> Result<HashMap<ContactId, Contact>, Self::Error> {
+        let Some(viewer) = &self.viewer else {
+            return Ok(HashMap::new());
+        };
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let found = self
+            .app
+            .crm
+            .contacts_by_ids(viewer, &ids)
+            .await
+            .map_err(to_graphql_error)?;
+        Ok(found.into_iter().map(|c| (c.id, c)).collect())
     }
 }

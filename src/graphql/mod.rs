@@ -13,6 +13,7 @@ pub mod heartbeat;
 pub mod ids;
 pub mod leads;
 pub mod loaders;
+pub mod opportunities;
 pub mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -27,6 +28,7 @@ pub struct QueryRoot(
     leads::LeadQuery,
     companies::CompanyQuery,
     contacts::ContactQuery,
+    opportunities::OpportunityQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
@@ -37,6 +39,7 @@ pub struct MutationRoot(
     leads::LeadMutation,
     companies::CompanyMutation,
     contacts::ContactMutation,
+    opportunities::OpportunityMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).

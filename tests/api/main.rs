@@ -7,6 +7,7 @@ mod companies;
 mod contacts;
 mod graphql_http;
 mod leads;
+mod opportunities;
 mod process;
 mod schema;
 mod subscriptions;
