@@ -270,12 +270,6 @@ impl CrmService {
         query::list::<Company>(&mut conn, viewer, query).await
     }
 
-    /// Companies by ID that the caller may see, for DataLoaders.
-    pub async fn companies_by_ids(&self, viewer: &Viewer, ids: &[i64]) -> AppResult<Vec<Company>> {
-        let mut conn = self.db.get().await?;
-        query::find_many::<Company>(&mut conn, viewer, ids).await
-    }
-
     pub async fn create_company(&self, viewer: &Viewer, input: CompanyInput) -> AppResult<Company> {
         if input.name.is_none() {
             return Err(AppError::bad_input("name", "name must not be empty"));

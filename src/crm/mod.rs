@@ -8,6 +8,7 @@ pub mod leads;
 pub mod opportunities;
 pub mod query;
 pub mod sql;
+pub mod tasks;
 
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -28,6 +29,16 @@ pub struct CrmService {
 impl CrmService {
     pub fn new(db: DbPool) -> Self {
         CrmService { db }
+    }
+
+    /// Records of one kind by ID that the caller may see, for DataLoaders.
+    pub async fn records_by_ids<R: query::Listable>(
+        &self,
+        viewer: &Viewer,
+        ids: &[i64],
+    ) -> AppResult<Vec<R>> {
+        let mut conn = self.db.get().await?;
+        query::find_many::<R>(&mut conn, viewer, ids).await
     }
 }
 
@@ -55,6 +66,9 @@ impl Priority {
     /// The same rank in SQL, for `ORDER BY` on leads.
     pub const RANK_SQL_LEADS: &'static str =
         "(CASE leads.priority WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 4 END)";
+    /// The same rank in SQL, for `ORDER BY` on tasks.
+    pub const RANK_SQL_TASKS: &'static str =
+        "(CASE tasks.priority WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 ELSE 4 END)";
 }
 
 /// A user referenced by a record (owner, assignee) must be an active user of the caller's

@@ -381,12 +381,6 @@ impl CrmService {
         let mut conn = self.db.get().await?;
         query::set_deleted::<Opportunity>(&mut conn, viewer, id.0, false, "opportunity").await
     }
-
-    /// Contacts by ID that the caller may see, for DataLoaders.
-    pub async fn contacts_by_ids(&self, viewer: &Viewer, ids: &[i64]) -> AppResult<Vec<Contact>> {
-        let mut conn = self.db.get().await?;
-        query::find_many::<Contact>(&mut conn, viewer, ids).await
-    }
 }
 
 /// Owner, assignee, company and contact must be ones the caller may use.

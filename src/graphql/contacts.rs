@@ -1,13 +1,12 @@
 //! Contacts over GraphQL: the `Contact` type, `contact`/`contacts`, and create, update,
 //! delete, restore.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use super::companies::Company;
 use super::connection::connection_types;
-use super::context::{app, viewer};
+use super::context::{app, linked, viewer};
 use super::errors::GqlResultExt;
 use super::filters::{
     combine, is_me, list_query, maybe, CustomFieldFilter, DateTimeFilter, EntityFilter, EnumFilter,
@@ -15,7 +14,6 @@ use super::filters::{
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
-use super::loaders::CompanyLoader;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::CompanyId;
@@ -95,12 +93,7 @@ impl Contact {
     }
     /// The company the contact works for, when you may see it.
     async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Company>> {
-        let Some(id) = self.0.company_id else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .data_unchecked::<DataLoader<CompanyLoader>>()
-            .load_one(id)
+        Ok(linked(ctx, self.0.company_id.map(|c| c.0))
             .await?
             .map(Company))
     }

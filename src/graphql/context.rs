@@ -6,11 +6,13 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Data};
 
 use super::errors::to_graphql_error;
-use super::loaders::{
-    CompanyContactsLoader, CompanyLoader, ContactLoader, UserLoader, WorkspaceLoader,
-};
+use super::loaders::{CompanyContactsLoader, RecordLoader, UserLoader, WorkspaceLoader};
 use crate::app::App;
 use crate::auth::Viewer;
+use crate::crm::companies::Company;
+use crate::crm::contacts::Contact;
+use crate::crm::leads::Lead;
+use crate::crm::opportunities::Opportunity;
 use crate::error::AppError;
 
 /// The outcome of checking the request's access token, decided once per request (or per
@@ -47,7 +49,15 @@ pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data 
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
-        CompanyLoader::new(app.clone(), viewer.clone()),
+        RecordLoader::<Company>::new(app.clone(), viewer.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        RecordLoader::<Lead>::new(app.clone(), viewer.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        RecordLoader::<Opportunity>::new(app.clone(), viewer.clone()),
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
@@ -55,7 +65,7 @@ pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data 
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
-        ContactLoader::new(app.clone(), viewer),
+        RecordLoader::<Contact>::new(app.clone(), viewer),
         tokio::spawn,
     ));
     data.insert(app);
@@ -93,4 +103,18 @@ pub fn client_ip<'a>(ctx: &Context<'a>) -> &'a str {
     ctx.data_opt::<ClientInfo>()
         .map(|c| c.ip.as_str())
         .unwrap_or("unknown")
+}
+
+/// A record linked from another one, loaded in one batch per kind and request; `None` when
+/// there is no link or the caller may not see the record.
+pub async fn linked<R: crate::crm::query::Listable + Clone + Sync>(
+    ctx: &Context<'_>,
+    id: Option<i64>,
+) -> async_graphql::Result<Option<R>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    ctx.data_unchecked::<DataLoader<RecordLoader<R>>>()
+        .load_one(id)
+        .await
 }

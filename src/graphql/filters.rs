@@ -415,6 +415,8 @@ pub trait StoredAs {
     params(super::contacts::ContactStatusValue)
 ))]
 #[graphql(concrete(name = "StageFilter", params(super::opportunities::StageValue)))]
+#[graphql(concrete(name = "TaskTypeFilter", params(super::tasks::TaskTypeValue)))]
+#[graphql(concrete(name = "TaskStatusFilter", params(super::tasks::TaskStatusValue)))]
 pub struct EnumFilter<T: InputType> {
     /// Equal to.
     pub eq: Option<T>,
@@ -517,6 +519,7 @@ pub enum SortDirection {
     name = "OpportunityOrderBy",
     params(super::opportunities::OpportunityOrderField)
 ))]
+#[graphql(concrete(name = "TaskOrderBy", params(super::tasks::TaskOrderField)))]
 pub struct OrderBy<T: InputType> {
     /// The field.
     pub field: T,

@@ -8,8 +8,9 @@ use async_graphql::dataloader::Loader;
 use super::errors::to_graphql_error;
 use crate::app::App;
 use crate::auth::{User, UserId, Viewer, Workspace, WorkspaceId};
-use crate::crm::companies::{Company, CompanyId};
-use crate::crm::contacts::{Contact, ContactId};
+use crate::crm::companies::CompanyId;
+use crate::crm::contacts::Contact;
+use crate::crm::query::Listable;
 
 /// Loads the workspace of a `User` object. Users are scoped when they are fetched, so the
 /// workspace of a user the caller holds is visible to the caller (also right after `login`,
@@ -72,38 +73,6 @@ impl Loader<UserId> for UserLoader {
     }
 }
 
-/// Loads companies referenced by records, as the caller may see them (an invisible company
-/// is simply absent).
-pub struct CompanyLoader {
-    app: Arc<App>,
-    viewer: Option<Viewer>,
-}
-
-impl CompanyLoader {
-    pub fn new(app: Arc<App>, viewer: Option<Viewer>) -> Self {
-        CompanyLoader { app, viewer }
-    }
-}
-
-impl Loader<CompanyId> for CompanyLoader {
-    type Value = Company;
-    type Error = async_graphql::Error;
-
-    async fn load(&self, keys: &[CompanyId]) -> Result<HashMap<CompanyId, Company>, Self::Error> {
-        let Some(viewer) = &self.viewer else {
-            return Ok(HashMap::new());
-        };
-        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let found = self
-            .app
-            .crm
-            .companies_by_ids(viewer, &ids)
-            .await
-            .map_err(to_graphql_error)?;
-        Ok(found.into_iter().map(|c| (c.id, c)).collect())
-    }
-}
-
 /// Loads the contacts of many companies in one query (`Company.contacts`).
 pub struct CompanyContactsLoader {
     app: Arc<App>,
@@ -144,33 +113,38 @@ impl Loader<CompanyId> for CompanyContactsLoader {
     }
 }
 
-/// Loads contacts referenced by records, as the caller may see them.
-pub struct ContactLoader {
+/// Loads records of one kind by ID (`Contact.company`, `Task.lead`, ...), as the caller may
+/// see them: one query per kind per request, and an invisible record is simply absent.
+pub struct RecordLoader<R> {
     app: Arc<App>,
     viewer: Option<Viewer>,
+    _kind: std::marker::PhantomData<fn() -> R>,
 }
 
-impl ContactLoader {
+impl<R> RecordLoader<R> {
     pub fn new(app: Arc<App>, viewer: Option<Viewer>) -> Self {
-        ContactLoader { app, viewer }
+        RecordLoader {
+            app,
+            viewer,
+            _kind: std::marker::PhantomData,
+        }
     }
 }
 
-impl Loader<ContactId> for ContactLoader {
-    type Value = Contact;
+impl<R: Listable + Clone + Sync> Loader<i64> for RecordLoader<R> {
+    type Value = R;
     type Error = async_graphql::Error;
 
-    async fn load(&self, keys: &[ContactId]) -> Result<HashMap<ContactId, Contact>, Self::Error> {
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, R>, Self::Error> {
         let Some(viewer) = &self.viewer else {
             return Ok(HashMap::new());
         };
-        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let found = self
             .app
             .crm
-            .contacts_by_ids(viewer, &ids)
+            .records_by_ids::<R>(viewer, keys)
             .await
             .map_err(to_graphql_error)?;
-        Ok(found.into_iter().map(|c| (c.id, c)).collect())
+        Ok(found.into_iter().map(|r| (r.id(), r)).collect())
     }
 }

@@ -14,6 +14,7 @@ pub mod ids;
 pub mod leads;
 pub mod loaders;
 pub mod opportunities;
+pub mod tasks;
 pub mod users;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
@@ -29,6 +30,7 @@ pub struct QueryRoot(
     companies::CompanyQuery,
     contacts::ContactQuery,
     opportunities::OpportunityQuery,
+    tasks::TaskQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
@@ -40,6 +42,7 @@ pub struct MutationRoot(
     companies::CompanyMutation,
     contacts::ContactMutation,
     opportunities::OpportunityMutation,
+    tasks::TaskMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).

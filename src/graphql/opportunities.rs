@@ -1,14 +1,13 @@
 //! Opportunities over GraphQL: the `Opportunity` type, `opportunity`/`opportunities`, and
 //! create, update, delete, restore.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
 use super::companies::Company;
 use super::connection::connection_types;
 use super::contacts::Contact;
-use super::context::{app, viewer};
+use super::context::{app, linked, viewer};
 use super::errors::GqlResultExt;
 use super::filters::{
     combine, is_me, list_query, maybe, CustomFieldFilter, Date, DateFilter, DateTimeFilter,
@@ -17,7 +16,6 @@ use super::filters::{
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
-use super::loaders::{CompanyLoader, ContactLoader};
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::CompanyId;
@@ -70,23 +68,13 @@ impl Opportunity {
     }
     /// The buying company, when you may see it.
     async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Company>> {
-        let Some(id) = self.0.company_id else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .data_unchecked::<DataLoader<CompanyLoader>>()
-            .load_one(id)
+        Ok(linked(ctx, self.0.company_id.map(|c| c.0))
             .await?
             .map(Company))
     }
     /// The main contact, when you may see them.
     async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Contact>> {
-        let Some(id) = self.0.contact_id else {
-            return Ok(None);
-        };
-        Ok(ctx
-            .data_unchecked::<DataLoader<ContactLoader>>()
-            .load_one(id)
+        Ok(linked(ctx, self.0.contact_id.map(|c| c.0))
             .await?
             .map(Contact))
     }

@@ -11,4 +11,5 @@ mod opportunities;
 mod process;
 mod schema;
 mod subscriptions;
+mod tasks;
 mod users;

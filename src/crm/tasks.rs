@@ -1,0 +1,449 @@
+//! Tasks: calls to make, emails to send, meetings to hold, optionally about a record.
+
+use chrono::{DateTime, Utc};
+use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::companies::CompanyId;
+use super::contacts::{check_company_visible, Contact, ContactId};
+use super::leads::{Lead, LeadId};
+use super::opportunities::{Opportunity, OpportunityId};
+use super::query::{
+    self, CursorValue, Deleted, Field, ListQuery, Listable, Predicate, SortKey, Table,
+};
+use super::sql::Bind;
+use super::{
+    check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Priority, Sort,
+};
+use crate::auth::{UserId, Viewer, WorkspaceId};
+use crate::db::schema::tasks;
+use crate::error::{AppError, AppResult};
+use crate::pagination::Page;
+use crate::validation::{custom_fields, required_text, tags};
+
+crate::id_type!(
+    /// A task's ID.
+    TaskId
+);
+
+crate::text_enum!(
+    /// What kind of work a task is.
+    TaskType {
+        Call => "call",
+        Email => "email",
+        Meeting => "meeting",
+        FollowUp => "follow_up",
+        Proposal => "proposal",
+        Demo => "demo",
+        Other => "other",
+    }
+);
+
+crate::text_enum!(
+    /// Where a task stands.
+    TaskStatus {
+        Pending => "pending",
+        InProgress => "in_progress",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
+);
+
+/// A task as stored.
+#[derive(Debug, Clone, QueryableByName)]
+#[diesel(table_name = tasks)]
+pub struct Task {
+    pub id: TaskId,
+    pub workspace_id: WorkspaceId,
+    pub title: String,
+    pub description: Option<String>,
+    pub task_type: TaskType,
+    pub status: TaskStatus,
+    pub priority: Priority,
+    pub due_at: Option<DateTime<Utc>>,
+    pub reminder_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub assigned_to_id: Option<UserId>,
+    pub owner_id: Option<UserId>,
+    pub lead_id: Option<LeadId>,
+    pub contact_id: Option<ContactId>,
+    pub company_id: Option<CompanyId>,
+    pub opportunity_id: Option<OpportunityId>,
+    pub custom_fields: serde_json::Value,
+    pub tags: Vec<Option<String>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Task {
+    pub fn tag_list(&self) -> Vec<String> {
+        self.tags.iter().flatten().cloned().collect()
+    }
+}
+
+/// The fields clients may filter tasks on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskField {
+    Id,
+    Title,
+    TaskType,
+    Status,
+    Priority,
+    DueAt,
+    ReminderAt,
+    CompletedAt,
+    AssignedToId,
+    OwnerId,
+    LeadId,
+    ContactId,
+    CompanyId,
+    OpportunityId,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl Field for TaskField {
+    fn sql(self) -> &'static str {
+        match self {
+            TaskField::Id => "tasks.id",
+            TaskField::Title => "tasks.title",
+            TaskField::TaskType => "tasks.task_type",
+            TaskField::Status => "tasks.status",
+            TaskField::Priority => "tasks.priority",
+            TaskField::DueAt => "tasks.due_at",
+            TaskField::ReminderAt => "tasks.reminder_at",
+            TaskField::CompletedAt => "tasks.completed_at",
+            TaskField::AssignedToId => "tasks.assigned_to_id",
+            TaskField::OwnerId => "tasks.owner_id",
+            TaskField::LeadId => "tasks.lead_id",
+            TaskField::ContactId => "tasks.contact_id",
+            TaskField::CompanyId => "tasks.company_id",
+            TaskField::OpportunityId => "tasks.opportunity_id",
+            TaskField::CreatedAt => "tasks.created_at",
+            TaskField::UpdatedAt => "tasks.updated_at",
+        }
+    }
+}
+
+/// Open tasks due before `now`: the one definition of "overdue".
+pub fn overdue(now: DateTime<Utc>) -> Predicate<TaskField> {
+    Predicate::All(vec![
+        Predicate::field(TaskField::DueAt, query::Op::Lt, Bind::Timestamp(now)),
+        open(),
+    ])
+}
+
+/// Tasks due on `now`'s UTC day. (Per-user time zones arrive with notification preferences.)
+pub fn due_today(now: DateTime<Utc>) -> Predicate<TaskField> {
+    let start = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let end = start + chrono::Duration::days(1);
+    Predicate::All(vec![
+        Predicate::field(TaskField::DueAt, query::Op::Gte, Bind::Timestamp(start)),
+        Predicate::field(TaskField::DueAt, query::Op::Lt, Bind::Timestamp(end)),
+    ])
+}
+
+fn open() -> Predicate<TaskField> {
+    Predicate::field(
+        TaskField::Status,
+        query::Op::In,
+        Bind::Texts(vec![
+            TaskStatus::Pending.as_str().into(),
+            TaskStatus::InProgress.as_str().into(),
+        ]),
+    )
+}
+
+/// The orders clients may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskSort {
+    CreatedAt,
+    UpdatedAt,
+    DueAt,
+    Priority,
+    Title,
+}
+
+impl Sort for TaskSort {
+    fn key(self, descending: bool) -> SortKey {
+        let sql = match self {
+            TaskSort::CreatedAt => "tasks.created_at",
+            TaskSort::UpdatedAt => "tasks.updated_at",
+            TaskSort::DueAt => "tasks.due_at",
+            TaskSort::Priority => Priority::RANK_SQL_TASKS,
+            TaskSort::Title => "tasks.title",
+        };
+        SortKey { sql, descending }
+    }
+}
+
+impl Listable for Task {
+    type Field = TaskField;
+    const TABLE: Table = Table {
+        name: "tasks",
+        owner_column: "owner_id",
+        assignee_column: Some("assigned_to_id"),
+    };
+
+    fn id(&self) -> i64 {
+        self.id.0
+    }
+
+    fn sort_value(&self, key: &SortKey) -> CursorValue {
+        match key.sql {
+            "tasks.updated_at" => CursorValue::Timestamp(self.updated_at),
+            "tasks.due_at" => self
+                .due_at
+                .map_or(CursorValue::Null, CursorValue::Timestamp),
+            "tasks.title" => CursorValue::Text(self.title.clone()),
+            "tasks.created_at" => CursorValue::Timestamp(self.created_at),
+            _ => CursorValue::Int(self.priority.rank()),
+        }
+    }
+}
+
+/// Writable task fields: for `update`, an outer `None` leaves the field alone and `Some(None)`
+/// clears it.
+#[derive(Debug, Clone, Default)]
+pub struct TaskInput {
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub task_type: Option<TaskType>,
+    pub status: Option<TaskStatus>,
+    pub priority: Option<Priority>,
+    pub due_at: Option<Option<DateTime<Utc>>>,
+    pub reminder_at: Option<Option<DateTime<Utc>>>,
+    pub assigned_to_id: Option<Option<UserId>>,
+    pub owner_id: Option<UserId>,
+    pub lead_id: Option<Option<LeadId>>,
+    pub contact_id: Option<Option<ContactId>>,
+    pub company_id: Option<Option<CompanyId>>,
+    pub opportunity_id: Option<Option<OpportunityId>>,
+    pub custom_fields: Option<serde_json::Value>,
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, AsChangeset, Insertable)]
+#[diesel(table_name = tasks)]
+struct TaskChanges {
+    title: Option<String>,
+    description: Option<Option<String>>,
+    task_type: Option<TaskType>,
+    status: Option<TaskStatus>,
+    priority: Option<Priority>,
+    due_at: Option<Option<DateTime<Utc>>>,
+    reminder_at: Option<Option<DateTime<Utc>>>,
+    completed_at: Option<Option<DateTime<Utc>>>,
+    assigned_to_id: Option<Option<UserId>>,
+    owner_id: Option<Option<UserId>>,
+    lead_id: Option<Option<LeadId>>,
+    contact_id: Option<Option<ContactId>>,
+    company_id: Option<Option<CompanyId>>,
+    opportunity_id: Option<Option<OpportunityId>>,
+    custom_fields: Option<serde_json::Value>,
+    tags: Option<Vec<Option<String>>>,
+}
+
+impl TaskInput {
+    fn validate(&self) -> AppResult<TaskChanges> {
+        if let (Some(Some(due)), Some(Some(reminder))) = (self.due_at, self.reminder_at) {
+            if reminder > due {
+                return Err(AppError::bad_input(
+                    "reminderAt",
+                    "reminderAt must not be after dueAt",
+                ));
+            }
+        }
+        Ok(TaskChanges {
+            title: self
+                .title
+                .as_deref()
+                .map(|t| required_text("title", t, 300))
+                .transpose()?,
+            description: text("description", &self.description, 100_000)?,
+            task_type: self.task_type,
+            status: self.status,
+            priority: self.priority,
+            due_at: self.due_at,
+            reminder_at: self.reminder_at,
+            completed_at: None,
+            assigned_to_id: self.assigned_to_id,
+            owner_id: self.owner_id.map(Some),
+            lead_id: self.lead_id,
+            contact_id: self.contact_id,
+            company_id: self.company_id,
+            opportunity_id: self.opportunity_id,
+            custom_fields: self
+                .custom_fields
+                .as_ref()
+                .map(|v| custom_fields("customFields", v))
+                .transpose()?,
+            tags: self
+                .tags
+                .as_ref()
+                .map(|t| tags("tags", t).map(|t| t.into_iter().map(Some).collect()))
+                .transpose()?,
+        })
+    }
+}
+
+/// `completed_at` follows the status: set when a task becomes completed, cleared when it
+/// leaves that status.
+fn apply_status(changes: &mut TaskChanges, previous: Option<TaskStatus>) {
+    let Some(status) = changes.status else {
+        return;
+    };
+    if previous == Some(status) {
+        return;
+    }
+    changes.completed_at = Some((status == TaskStatus::Completed).then(Utc::now));
+}
+
+impl CrmService {
+    pub async fn task(&self, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
+        let mut conn = self.db.get().await?;
+        query::find::<Task>(&mut conn, viewer, id.0, Deleted::Include, false)
+            .await?
+            .ok_or(AppError::NotFound("task"))
+    }
+
+    pub async fn tasks(
+        &self,
+        viewer: &Viewer,
+        query: &ListQuery<TaskField>,
+    ) -> AppResult<Page<(String, Task)>> {
+        let mut conn = self.db.get().await?;
+        query::list::<Task>(&mut conn, viewer, query).await
+    }
+
+    pub async fn create_task(&self, viewer: &Viewer, input: TaskInput) -> AppResult<Task> {
+        if input.title.is_none() {
+            return Err(AppError::bad_input("title", "title must not be empty"));
+        }
+        let mut changes = input.validate()?;
+        apply_status(&mut changes, None);
+        let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
+        check_owner_change(viewer, Some(owner))?;
+        changes.owner_id = Some(Some(owner));
+        let viewer = viewer.clone();
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            check_references(conn, &viewer, &changes).await?;
+            let id: TaskId = diesel::insert_into(tasks::table)
+                .values((&changes, tasks::workspace_id.eq(viewer.workspace_id)))
+                .returning(tasks::id)
+                .get_result(conn)
+                .await?;
+            reload(conn, &viewer, id).await
+        })
+        .await
+    }
+
+    pub async fn update_task(
+        &self,
+        viewer: &Viewer,
+        id: TaskId,
+        input: TaskInput,
+    ) -> AppResult<Task> {
+        let mut changes = input.validate()?;
+        check_owner_change(viewer, changes.owner_id.flatten())?;
+        let viewer = viewer.clone();
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            let current = query::find::<Task>(conn, &viewer, id.0, Deleted::Hide, true)
+                .await?
+                .ok_or(AppError::NotFound("task"))?;
+            apply_status(&mut changes, Some(current.status));
+            let due = changes.due_at.unwrap_or(current.due_at);
+            let reminder = changes.reminder_at.unwrap_or(current.reminder_at);
+            if let (Some(due), Some(reminder)) = (due, reminder) {
+                if reminder > due {
+                    return Err(AppError::bad_input(
+                        "reminderAt",
+                        "reminderAt must not be after dueAt",
+                    ));
+                }
+            }
+            check_references(conn, &viewer, &changes).await?;
+            diesel::update(tasks::table.find(id))
+                .set((&changes, tasks::updated_at.eq(diesel::dsl::now)))
+                .execute(conn)
+                .await?;
+            reload(conn, &viewer, id).await
+        })
+        .await
+    }
+
+    /// Marks a task completed (idempotent).
+    pub async fn complete_task(&self, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
+        self.update_task(
+            viewer,
+            id,
+            TaskInput {
+                status: Some(TaskStatus::Completed),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn delete_task(&self, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
+        let mut conn = self.db.get().await?;
+        query::set_deleted::<Task>(&mut conn, viewer, id.0, true, "task").await
+    }
+
+    pub async fn restore_task(&self, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
+        let mut conn = self.db.get().await?;
+        query::set_deleted::<Task>(&mut conn, viewer, id.0, false, "task").await
+    }
+}
+
+/// Users and linked records must be ones the caller may use.
+async fn check_references(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    changes: &TaskChanges,
+) -> AppResult<()> {
+    check_user_in_workspace(conn, viewer, "ownerId", changes.owner_id.flatten()).await?;
+    check_user_in_workspace(
+        conn,
+        viewer,
+        "assignedToId",
+        changes.assigned_to_id.flatten(),
+    )
+    .await?;
+    check_company_visible(conn, viewer, changes.company_id.flatten()).await?;
+    if let Some(lead) = changes.lead_id.flatten() {
+        visible::<Lead>(conn, viewer, lead.0, "leadId").await?;
+    }
+    if let Some(contact) = changes.contact_id.flatten() {
+        visible::<Contact>(conn, viewer, contact.0, "contactId").await?;
+    }
+    if let Some(opportunity) = changes.opportunity_id.flatten() {
+        visible::<Opportunity>(conn, viewer, opportunity.0, "opportunityId").await?;
+    }
+    Ok(())
+}
+
+/// A linked record must be live and visible to the caller; `field` names the input.
+pub(crate) async fn visible<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i64,
+    field: &str,
+) -> AppResult<R> {
+    query::find::<R>(conn, viewer, id, Deleted::Hide, false)
+        .await?
+        .ok_or_else(|| AppError::bad_input(field, format!("{field} is not a record you can see")))
+}
+
+async fn reload(conn: &mut AsyncPgConnection, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
+    query::find::<Task>(conn, viewer, id.0, Deleted::Hide, false)
+        .await?
+        .ok_or(AppError::NotFound("task"))
+}
