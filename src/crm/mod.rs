@@ -2,6 +2,7 @@
 //! opportunities, tasks and activities). Business rules, permission scoping and validation live
 //! here; no transport code.
 
+pub mod activities;
 pub mod companies;
 pub mod contacts;
 pub mod leads;

@@ -169,6 +169,17 @@ impl Contact {
     async fn assigned_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         load_user(ctx, self.0.assigned_to_id).await
     }
+    /// Notes, calls, emails, meetings and comments on it, newest first (at most 50).
+    async fn activities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::activities::Activity>> {
+        super::activities::activities_of(
+            ctx,
+            crate::crm::activities::RecordRef::Contact(self.0.id.0),
+        )
+        .await
+    }
     /// When the contact was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

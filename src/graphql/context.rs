@@ -6,13 +6,16 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Data};
 
 use super::errors::to_graphql_error;
-use super::loaders::{CompanyContactsLoader, RecordLoader, UserLoader, WorkspaceLoader};
+use super::loaders::{
+    ActivitiesLoader, CompanyContactsLoader, RecordLoader, UserLoader, WorkspaceLoader,
+};
 use crate::app::App;
 use crate::auth::Viewer;
 use crate::crm::companies::Company;
 use crate::crm::contacts::Contact;
 use crate::crm::leads::Lead;
 use crate::crm::opportunities::Opportunity;
+use crate::crm::tasks::Task;
 use crate::error::AppError;
 
 /// The outcome of checking the request's access token, decided once per request (or per
@@ -65,7 +68,15 @@ pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data 
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
-        RecordLoader::<Contact>::new(app.clone(), viewer),
+        RecordLoader::<Contact>::new(app.clone(), viewer.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        RecordLoader::<Task>::new(app.clone(), viewer.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        ActivitiesLoader::new(app.clone(), viewer),
         tokio::spawn,
     ));
     data.insert(app);

@@ -8,6 +8,7 @@ use async_graphql::dataloader::Loader;
 use super::errors::to_graphql_error;
 use crate::app::App;
 use crate::auth::{User, UserId, Viewer, Workspace, WorkspaceId};
+use crate::crm::activities::{Activity, RecordRef};
 use crate::crm::companies::CompanyId;
 use crate::crm::contacts::Contact;
 use crate::crm::query::Listable;
@@ -146,5 +147,36 @@ impl<R: Listable + Clone + Sync> Loader<i64> for RecordLoader<R> {
             .await
             .map_err(to_graphql_error)?;
         Ok(found.into_iter().map(|r| (r.id(), r)).collect())
+    }
+}
+
+/// Loads the newest activities of many records in one query per kind of record.
+pub struct ActivitiesLoader {
+    app: Arc<App>,
+    viewer: Option<Viewer>,
+}
+
+impl ActivitiesLoader {
+    pub fn new(app: Arc<App>, viewer: Option<Viewer>) -> Self {
+        ActivitiesLoader { app, viewer }
+    }
+}
+
+impl Loader<RecordRef> for ActivitiesLoader {
+    type Value = Vec<Activity>;
+    type Error = async_graphql::Error;
+
+    async fn load(
+        &self,
+        keys: &[RecordRef],
+    ) -> Result<HashMap<RecordRef, Vec<Activity>>, Self::Error> {
+        let Some(viewer) = &self.viewer else {
+            return Ok(HashMap::new());
+        };
+        self.app
+            .crm
+            .activities_of(viewer, keys)
+            .await
+            .map_err(to_graphql_error)
     }
 }

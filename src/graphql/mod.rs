@@ -1,6 +1,7 @@
 //! The GraphQL API: schema assembly, per-domain query/mutation/subscription objects, wrapper
 //! types and error mapping. Thin: parse arguments, call a service, shape the answer.
 
+pub mod activities;
 pub mod auth;
 pub mod companies;
 pub mod connection;
@@ -43,6 +44,7 @@ pub struct MutationRoot(
     contacts::ContactMutation,
     opportunities::OpportunityMutation,
     tasks::TaskMutation,
+    activities::ActivityMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).

@@ -158,6 +158,14 @@ impl Task {
     async fn created_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
         load_user(ctx, self.0.owner_id).await
     }
+    /// Notes, calls, emails, meetings and comments on it, newest first (at most 50).
+    async fn activities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::activities::Activity>> {
+        super::activities::activities_of(ctx, crate::crm::activities::RecordRef::Task(self.0.id.0))
+            .await
+    }
     /// When the task was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod activities;
 mod auth;
 mod companies;
 mod contacts;
