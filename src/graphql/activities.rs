@@ -127,10 +127,13 @@ pub struct LogActivityInput {
     pub task_id: Option<ID>,
 }
 
+/// An optional record argument: its field name, the value, and which kind of record it is.
+type Target<'a> = (&'a str, Option<ID>, fn(i64) -> RecordRef);
+
 impl LogActivityInput {
     fn into_domain(self) -> AppResult<domain::LogActivity> {
         let mut records = Vec::new();
-        let targets: [(&str, Option<ID>, fn(i64) -> RecordRef); 5] = [
+        let targets: [Target; 5] = [
             ("leadId", self.lead_id, RecordRef::Lead),
             ("contactId", self.contact_id, RecordRef::Contact),
             ("companyId", self.company_id, RecordRef::Company),
