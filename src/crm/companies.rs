@@ -271,23 +271,10 @@ impl CrmService {
     }
 
     pub async fn create_company(&self, viewer: &Viewer, input: CompanyInput) -> AppResult<Company> {
-        if input.name.is_none() {
-            return Err(AppError::bad_input("name", "name must not be empty"));
-        }
-        let mut changes = input.validate()?;
-        let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
-        check_owner_change(viewer, Some(owner))?;
-        changes.owner_id = Some(Some(owner));
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
         conn.transaction::<_, AppError, _>(async move |conn| {
-            check_user_in_workspace(conn, &viewer, "ownerId", changes.owner_id.flatten()).await?;
-            let id: CompanyId = diesel::insert_into(companies::table)
-                .values((&changes, companies::workspace_id.eq(viewer.workspace_id)))
-                .returning(companies::id)
-                .get_result(conn)
-                .await?;
-            reload(conn, &viewer, id).await
+            create_company_in(conn, &viewer, input).await
         })
         .await
     }
@@ -335,4 +322,26 @@ async fn reload(
     query::find::<Company>(conn, viewer, id.0, Deleted::Hide, false)
         .await?
         .ok_or(AppError::NotFound("company"))
+}
+
+/// Creates a company inside the caller's transaction (also used by lead conversion).
+pub(crate) async fn create_company_in(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    input: CompanyInput,
+) -> AppResult<Company> {
+    if input.name.is_none() {
+        return Err(AppError::bad_input("name", "name must not be empty"));
+    }
+    let mut changes = input.validate()?;
+    let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
+    check_owner_change(viewer, Some(owner))?;
+    changes.owner_id = Some(Some(owner));
+    check_user_in_workspace(conn, viewer, "ownerId", changes.owner_id.flatten()).await?;
+    let id: CompanyId = diesel::insert_into(companies::table)
+        .values((&changes, companies::workspace_id.eq(viewer.workspace_id)))
+        .returning(companies::id)
+        .get_result(conn)
+        .await?;
+    reload(conn, viewer, id).await
 }

@@ -357,27 +357,10 @@ impl CrmService {
     }
 
     pub async fn create_contact(&self, viewer: &Viewer, input: ContactInput) -> AppResult<Contact> {
-        if input.first_name.is_none() {
-            return Err(AppError::bad_input(
-                "firstName",
-                "firstName must not be empty",
-            ));
-        }
-        let mut changes = input.validate()?;
-        let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
-        check_owner_change(viewer, Some(owner))?;
-        changes.owner_id = Some(Some(owner));
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
         conn.transaction::<_, AppError, _>(async move |conn| {
-            check_references(conn, &viewer, &changes).await?;
-            let id: ContactId = diesel::insert_into(contacts::table)
-                .values((&changes, contacts::workspace_id.eq(viewer.workspace_id)))
-                .returning(contacts::id)
-                .get_result(conn)
-                .await
-                .map_err(email_taken)?;
-            reload(conn, &viewer, id).await
+            create_contact_in(conn, &viewer, input).await
         })
         .await
     }
@@ -451,4 +434,30 @@ async fn reload(
     query::find::<Contact>(conn, viewer, id.0, Deleted::Hide, false)
         .await?
         .ok_or(AppError::NotFound("contact"))
+}
+
+/// Creates a contact inside the caller's transaction (also used by lead conversion).
+pub(crate) async fn create_contact_in(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    input: ContactInput,
+) -> AppResult<Contact> {
+    if input.first_name.is_none() {
+        return Err(AppError::bad_input(
+            "firstName",
+            "firstName must not be empty",
+        ));
+    }
+    let mut changes = input.validate()?;
+    let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
+    check_owner_change(viewer, Some(owner))?;
+    changes.owner_id = Some(Some(owner));
+    check_references(conn, viewer, &changes).await?;
+    let id: ContactId = diesel::insert_into(contacts::table)
+        .values((&changes, contacts::workspace_id.eq(viewer.workspace_id)))
+        .returning(contacts::id)
+        .get_result(conn)
+        .await
+        .map_err(email_taken)?;
+    reload(conn, viewer, id).await
 }

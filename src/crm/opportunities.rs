@@ -313,28 +313,10 @@ impl CrmService {
         viewer: &Viewer,
         input: OpportunityInput,
     ) -> AppResult<Opportunity> {
-        if input.name.is_none() {
-            return Err(AppError::bad_input("name", "name must not be empty"));
-        }
-        let mut changes = input.validate()?;
-        changes.stage = Some(changes.stage.unwrap_or(Stage::Prospecting));
-        apply_stage(&mut changes, None);
-        let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
-        check_owner_change(viewer, Some(owner))?;
-        changes.owner_id = Some(Some(owner));
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
         conn.transaction::<_, AppError, _>(async move |conn| {
-            check_references(conn, &viewer, &changes).await?;
-            let id: OpportunityId = diesel::insert_into(opportunities::table)
-                .values((
-                    &changes,
-                    opportunities::workspace_id.eq(viewer.workspace_id),
-                ))
-                .returning(opportunities::id)
-                .get_result(conn)
-                .await?;
-            reload(conn, &viewer, id).await
+            create_opportunity_in(conn, &viewer, input).await
         })
         .await
     }
@@ -416,4 +398,31 @@ async fn reload(
     query::find::<Opportunity>(conn, viewer, id.0, Deleted::Hide, false)
         .await?
         .ok_or(AppError::NotFound("opportunity"))
+}
+
+/// Creates an opportunity inside the caller's transaction (also used by lead conversion).
+pub(crate) async fn create_opportunity_in(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    input: OpportunityInput,
+) -> AppResult<Opportunity> {
+    if input.name.is_none() {
+        return Err(AppError::bad_input("name", "name must not be empty"));
+    }
+    let mut changes = input.validate()?;
+    changes.stage = Some(changes.stage.unwrap_or(Stage::Prospecting));
+    apply_stage(&mut changes, None);
+    let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
+    check_owner_change(viewer, Some(owner))?;
+    changes.owner_id = Some(Some(owner));
+    check_references(conn, viewer, &changes).await?;
+    let id: OpportunityId = diesel::insert_into(opportunities::table)
+        .values((
+            &changes,
+            opportunities::workspace_id.eq(viewer.workspace_id),
+        ))
+        .returning(opportunities::id)
+        .get_result(conn)
+        .await?;
+    reload(conn, viewer, id).await
 }
