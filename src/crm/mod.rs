@@ -5,6 +5,7 @@
 pub mod activities;
 pub mod companies;
 pub mod contacts;
+pub mod conversion;
 pub mod leads;
 pub mod opportunities;
 pub mod query;

@@ -52,6 +52,22 @@ impl Sql {
         self
     }
 
+    /// A placeholder for a nullable bigint (`NULL` when absent).
+    pub fn bind_optional_int(&mut self, value: Option<i64>) -> &mut Self {
+        match value {
+            Some(v) => self.bind(Bind::Int(v)),
+            None => self.push("NULL::bigint"),
+        }
+    }
+
+    /// A placeholder for nullable text (`NULL` when absent).
+    pub fn bind_optional_text(&mut self, value: Option<String>) -> &mut Self {
+        match value {
+            Some(v) => self.bind(Bind::Text(v)),
+            None => self.push("NULL::text"),
+        }
+    }
+
     /// Appends another fragment, renumbering its placeholders.
     pub fn append(&mut self, other: Sql) -> &mut Self {
         let offset = self.binds.len();

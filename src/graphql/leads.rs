@@ -5,7 +5,7 @@ use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleOb
 use chrono::{DateTime, Utc};
 
 use super::connection::connection_types;
-use super::context::{app, viewer};
+use super::context::{app, linked, viewer};
 use super::errors::GqlResultExt;
 use super::filters::{
     combine, is_me, list_query, maybe, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter,
@@ -183,6 +183,33 @@ impl Lead {
     /// When the lead was converted.
     async fn converted_at(&self) -> Option<DateTime<Utc>> {
         self.0.converted_at
+    }
+    /// The contact the lead became, when converted and visible to you.
+    async fn converted_contact(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::contacts::Contact>> {
+        Ok(linked(ctx, self.0.converted_contact_id)
+            .await?
+            .map(super::contacts::Contact))
+    }
+    /// The company the lead became part of, when converted and visible to you.
+    async fn converted_company(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::companies::Company>> {
+        Ok(linked(ctx, self.0.converted_company_id)
+            .await?
+            .map(super::companies::Company))
+    }
+    /// The opportunity created at conversion, when visible to you.
+    async fn converted_opportunity(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::opportunities::Opportunity>> {
+        Ok(linked(ctx, self.0.converted_opportunity_id)
+            .await?
+            .map(super::opportunities::Opportunity))
     }
     /// Free-form notes.
     async fn notes(&self) -> Option<&str> {
@@ -541,6 +568,36 @@ impl LeadQuery {
     }
 }
 
+/// Options of `convertLead`.
+#[derive(InputObject, Default)]
+pub struct ConvertLeadInput {
+    /// Create an opportunity (default: when the lead has an estimated value).
+    pub create_opportunity: Option<bool>,
+    /// Name of the opportunity (default: "<company> deal").
+    pub opportunity_name: Option<String>,
+    /// Amount of the opportunity (default: the lead's estimated value).
+    pub amount: Option<Decimal>,
+    /// Expected close date of the opportunity.
+    pub expected_close_date: Option<super::filters::Date>,
+    /// Attach to this company instead of finding (by name) or creating one.
+    pub company_id: Option<ID>,
+    /// Use this contact instead of finding (by email) or creating one.
+    pub contact_id: Option<ID>,
+}
+
+/// What `convertLead` produced.
+#[derive(SimpleObject)]
+pub struct ConvertLeadPayload {
+    /// The lead, now converted and linked to what it became.
+    pub lead: Lead,
+    /// The contact (new, or the existing one with the lead's email).
+    pub contact: super::contacts::Contact,
+    /// The company (new, the existing one of the same name, or the one given).
+    pub company: Option<super::companies::Company>,
+    /// The opportunity, when one was created.
+    pub opportunity: Option<super::opportunities::Opportunity>,
+}
+
 #[derive(Default)]
 pub struct LeadMutation;
 
@@ -582,6 +639,45 @@ impl LeadMutation {
         let id = LeadId(parse_id("id", &id).gql()?);
         let lead = app(ctx).crm.delete_lead(viewer, id).await.gql()?;
         Ok(LeadPayload { lead: Lead(lead) })
+    }
+
+    /// Converts a lead in one transaction: reuses the contact with the lead's email (filling
+    /// only its empty fields) or creates one; reuses the company with the lead's company name
+    /// or creates it (or takes `companyId`); creates an opportunity when asked or when the lead
+    /// has an estimated value; marks the lead converted. Converting twice is a CONFLICT.
+    async fn convert_lead(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The lead's ID.")] id: ID,
+        #[graphql(desc = "Conversion options.")] input: Option<ConvertLeadInput>,
+    ) -> async_graphql::Result<ConvertLeadPayload> {
+        let viewer = viewer(ctx)?;
+        let id = LeadId(parse_id("id", &id).gql()?);
+        let input = input.unwrap_or_default();
+        let options = (|| -> AppResult<crate::crm::conversion::ConvertLead> {
+            Ok(crate::crm::conversion::ConvertLead {
+                create_opportunity: input.create_opportunity,
+                opportunity_name: input.opportunity_name,
+                amount: input.amount.map(|d| d.0),
+                expected_close_date: input.expected_close_date.map(|d| d.0),
+                company_id: input
+                    .company_id
+                    .map(|i| parse_id("companyId", &i).map(crate::crm::companies::CompanyId))
+                    .transpose()?,
+                contact_id: input
+                    .contact_id
+                    .map(|i| parse_id("contactId", &i).map(crate::crm::contacts::ContactId))
+                    .transpose()?,
+            })
+        })()
+        .gql()?;
+        let done = app(ctx).crm.convert_lead(viewer, id, options).await.gql()?;
+        Ok(ConvertLeadPayload {
+            lead: Lead(done.lead),
+            contact: super::contacts::Contact(done.contact),
+            company: done.company.map(super::companies::Company),
+            opportunity: done.opportunity.map(super::opportunities::Opportunity),
+        })
     }
 
     /// Brings a deleted lead back.

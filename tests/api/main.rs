@@ -6,6 +6,7 @@ mod activities;
 mod auth;
 mod companies;
 mod contacts;
+mod conversion;
 mod graphql_http;
 mod leads;
 mod opportunities;
