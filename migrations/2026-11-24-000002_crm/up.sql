@@ -155,7 +155,8 @@ CREATE TABLE leads (
     updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     deleted_at TIMESTAMPTZ,
     -- A lead has at least a name, an email or a company to be worth keeping.
-    CHECK (num_nonnulls(first_name, last_name, email, company_name) > 0),
+    CONSTRAINT leads_identity_check
+        CHECK (num_nonnulls(first_name, last_name, email, company_name) > 0),
     search_text TEXT GENERATED ALWAYS AS (
         lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '') || ' '
               || coalesce(email, '') || ' ' || coalesce(company_name, '') || ' '

@@ -335,16 +335,19 @@ impl LeadInput {
     }
 }
 
-/// A lead needs a name, an email or a company.
-fn has_identity(lead: &Lead) -> bool {
-    [
-        &lead.first_name,
-        &lead.last_name,
-        &lead.email,
-        &lead.company_name,
-    ]
-    .iter()
-    .any(|v| v.is_some())
+/// The database's rule that a lead keeps a name, an email or a company, as the client's error;
+/// `field` names the input at fault.
+fn identity_lost(field: &'static str) -> impl Fn(diesel::result::Error) -> AppError {
+    move |err| match &err {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::CheckViolation,
+            info,
+        ) if info.constraint_name() == Some("leads_identity_check") => AppError::bad_input(
+            field,
+            "a lead needs a first or last name, an email or a company name",
+        ),
+        _ => err.into(),
+    }
 }
 
 impl CrmService {
@@ -431,16 +434,43 @@ impl CrmService {
             diesel::update(leads::table.find(id))
                 .set((&changes, leads::updated_at.eq(diesel::dsl::now)))
                 .execute(conn)
-                .await?;
-            let lead = reload(conn, &viewer, id).await?;
-            if !has_identity(&lead) {
-                // Rolls the update back.
-                return Err(AppError::bad_input(
-                    "firstName",
-                    "a lead needs a first or last name, an email or a company name",
-                ));
-            }
-            Ok(lead)
+                .await
+                .map_err(identity_lost("firstName"))?;
+            reload(conn, &viewer, id).await
+        })
+        .await
+    }
+
+    /// Applies one validated patch to every selected lead, in one transaction; returns how
+    /// many changed. Any invalid field, invisible ID or lead left without a name, email or
+    /// company changes nothing.
+    pub async fn bulk_update_leads(
+        &self,
+        viewer: &Viewer,
+        selection: query::Selection<LeadField>,
+        patch: LeadInput,
+    ) -> AppResult<usize> {
+        let changes = patch.validate()?;
+        check_owner_change(viewer, changes.owner_id.flatten())?;
+        let viewer = viewer.clone();
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            let ids = query::select_for_bulk::<Lead>(conn, &viewer, &selection, "lead").await?;
+            check_user_in_workspace(conn, &viewer, "ownerId", changes.owner_id.flatten()).await?;
+            check_user_in_workspace(
+                conn,
+                &viewer,
+                "assignedToId",
+                changes.assigned_to_id.flatten(),
+            )
+            .await?;
+            let ids: Vec<LeadId> = ids.into_iter().map(LeadId).collect();
+            let changed = diesel::update(leads::table.filter(leads::id.eq_any(&ids)))
+                .set((&changes, leads::updated_at.eq(diesel::dsl::now)))
+                .execute(conn)
+                .await
+                .map_err(identity_lost("patch"))?;
+            Ok(changed)
         })
         .await
     }

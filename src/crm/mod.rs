@@ -33,6 +33,17 @@ impl CrmService {
         CrmService { db }
     }
 
+    /// Soft-deletes the selected records of one kind in one transaction; returns how many.
+    pub async fn bulk_delete<R: query::Listable>(
+        &self,
+        viewer: &Viewer,
+        selection: query::Selection<R::Field>,
+        what: &'static str,
+    ) -> AppResult<usize> {
+        let mut conn = self.db.get().await?;
+        query::bulk_delete::<R>(&mut conn, viewer, selection, what).await
+    }
+
     /// Records of one kind by ID that the caller may see, for DataLoaders.
     pub async fn records_by_ids<R: query::Listable>(
         &self,

@@ -57,7 +57,7 @@ pub fn scope(viewer: &Viewer, table: &Table, deleted: Deleted) -> Sql {
 
 /// A filterable field of an entity: each entity lists its fields as an enum and says which
 /// SQL expression each one is (a whitelist: clients never name columns).
-pub trait Field: Copy + std::fmt::Debug {
+pub trait Field: Copy + std::fmt::Debug + Send + Sync + 'static {
     /// A column or expression over the entity's table, qualified with the table name.
     fn sql(self) -> &'static str;
 }
@@ -658,6 +658,94 @@ pub async fn set_deleted<R: Listable>(
         find::<R>(conn, &viewer, id, Deleted::Include, false)
             .await?
             .ok_or(AppError::NotFound(what))
+    })
+    .await
+}
+
+/// Which rows a bulk operation touches.
+#[derive(Debug, Clone)]
+pub enum Selection<F> {
+    Ids(Vec<i64>),
+    Filter(Predicate<F>),
+}
+
+/// Most rows one bulk operation may touch (one transaction holds their locks).
+pub const MAX_BULK: usize = 10_000;
+
+/// Locks and returns the IDs of the live rows a bulk operation touches. With IDs, every one
+/// must be visible (else NOT_FOUND and nothing happens); with a filter, all visible matches.
+pub async fn select_for_bulk<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    selection: &Selection<R::Field>,
+    what: &'static str,
+) -> AppResult<Vec<i64>> {
+    let table = R::TABLE.name;
+    let mut sql = Sql::new(&format!("SELECT {table}.id AS id FROM {table} WHERE "));
+    sql.append(scope(viewer, &R::TABLE, Deleted::Hide));
+    let wanted = match selection {
+        Selection::Ids(ids) => {
+            let mut ids = ids.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() {
+                return Err(AppError::bad_input("ids", "give at least one ID"));
+            }
+            if ids.len() > MAX_BULK {
+                return Err(AppError::bad_input(
+                    "ids",
+                    format!("at most {MAX_BULK} IDs at once"),
+                ));
+            }
+            sql.push(&format!(" AND {table}.id = ANY("))
+                .bind(Bind::Ints(ids.clone()))
+                .push(")");
+            Some(ids.len())
+        }
+        Selection::Filter(filter) => {
+            sql.push(" AND ");
+            compile(table, filter, &mut sql);
+            None
+        }
+    };
+    sql.push(&format!(" ORDER BY {table}.id LIMIT "))
+        .bind(Bind::Int(MAX_BULK as i64 + 1))
+        .push(" FOR UPDATE");
+    let rows: Vec<IdRow> = sql.into_query().load(conn).await?;
+    if rows.len() > MAX_BULK {
+        return Err(AppError::bad_input(
+            "filter",
+            format!("the filter matches more than {MAX_BULK} records; narrow it"),
+        ));
+    }
+    if wanted.is_some_and(|n| n != rows.len()) {
+        return Err(AppError::NotFound(what));
+    }
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+#[derive(QueryableByName)]
+struct IdRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// Soft-deletes every selected row in one transaction; returns how many.
+pub async fn bulk_delete<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    selection: Selection<R::Field>,
+    what: &'static str,
+) -> AppResult<usize> {
+    let viewer = viewer.clone();
+    conn.transaction::<_, AppError, _>(async move |conn| {
+        let ids = select_for_bulk::<R>(conn, &viewer, &selection, what).await?;
+        let table = R::TABLE.name;
+        let mut sql = Sql::new(&format!(
+            "UPDATE {table} SET deleted_at = now(), updated_at = now() WHERE id = ANY("
+        ));
+        sql.bind(Bind::Ints(ids)).push(")");
+        Ok(sql.into_query().execute(conn).await?)
     })
     .await
 }

@@ -385,6 +385,24 @@ pub struct CompanyMutation;
 
 #[Object]
 impl CompanyMutation {
+    /// Deletes (restorably) the companies given by `ids` or matching `filter`, in one
+    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
+    async fn bulk_delete_companies(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The companies to delete.")] ids: Option<Vec<ID>>,
+        #[graphql(desc = "Or: every company matching this filter.")] filter: Option<CompanyFilter>,
+    ) -> async_graphql::Result<super::filters::BulkPayload> {
+        let viewer = viewer(ctx)?;
+        let selection = super::filters::selection(viewer, ids, filter).gql()?;
+        let count = app(ctx)
+            .crm
+            .bulk_delete::<crate::crm::companies::Company>(viewer, selection, "company")
+            .await
+            .gql()?;
+        Ok(super::filters::BulkPayload::of(count))
+    }
+
     /// Creates a company.
     async fn create_company(
         &self,

@@ -489,6 +489,24 @@ pub struct ContactMutation;
 
 #[Object]
 impl ContactMutation {
+    /// Deletes (restorably) the contacts given by `ids` or matching `filter`, in one
+    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
+    async fn bulk_delete_contacts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The contacts to delete.")] ids: Option<Vec<ID>>,
+        #[graphql(desc = "Or: every contact matching this filter.")] filter: Option<ContactFilter>,
+    ) -> async_graphql::Result<super::filters::BulkPayload> {
+        let viewer = viewer(ctx)?;
+        let selection = super::filters::selection(viewer, ids, filter).gql()?;
+        let count = app(ctx)
+            .crm
+            .bulk_delete::<crate::crm::contacts::Contact>(viewer, selection, "contact")
+            .await
+            .gql()?;
+        Ok(super::filters::BulkPayload::of(count))
+    }
+
     /// Creates a contact.
     async fn create_contact(
         &self,

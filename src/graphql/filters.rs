@@ -644,3 +644,36 @@ pub fn maybe<T>(value: async_graphql::MaybeUndefined<T>) -> Option<Option<T>> {
         async_graphql::MaybeUndefined::Value(v) => Some(Some(v)),
     }
 }
+
+/// The rows of a bulk operation: `ids` or `filter`, exactly one.
+pub fn selection<Fi: EntityFilter>(
+    viewer: &Viewer,
+    ids: Option<Vec<async_graphql::ID>>,
+    filter: Option<Fi>,
+) -> AppResult<crate::crm::query::Selection<Fi::Field>> {
+    use crate::crm::query::Selection;
+    match (ids, filter) {
+        (Some(ids), None) => Ok(Selection::Ids(
+            ids.iter()
+                .map(|id| parse_id("ids", id))
+                .collect::<AppResult<_>>()?,
+        )),
+        (None, Some(filter)) => Ok(Selection::Filter(filter.predicate(viewer)?)),
+        _ => Err(AppError::bad_input("ids", "give either ids or filter")),
+    }
+}
+
+/// The result of a bulk operation.
+#[derive(async_graphql::SimpleObject)]
+pub struct BulkPayload {
+    /// How many records changed.
+    pub count: i32,
+}
+
+impl BulkPayload {
+    pub fn of(count: usize) -> Self {
+        BulkPayload {
+            count: i32::try_from(count).unwrap_or(i32::MAX),
+        }
+    }
+}

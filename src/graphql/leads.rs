@@ -603,6 +603,45 @@ pub struct LeadMutation;
 
 #[Object]
 impl LeadMutation {
+    /// Deletes (restorably) the leads given by `ids` or matching `filter`, in one
+    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
+    async fn bulk_delete_leads(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The leads to delete.")] ids: Option<Vec<ID>>,
+        #[graphql(desc = "Or: every lead matching this filter.")] filter: Option<LeadFilter>,
+    ) -> async_graphql::Result<super::filters::BulkPayload> {
+        let viewer = viewer(ctx)?;
+        let selection = super::filters::selection(viewer, ids, filter).gql()?;
+        let count = app(ctx)
+            .crm
+            .bulk_delete::<crate::crm::leads::Lead>(viewer, selection, "lead")
+            .await
+            .gql()?;
+        Ok(super::filters::BulkPayload::of(count))
+    }
+
+    /// Applies one patch to the leads given by `ids` or matching `filter`, in one transaction.
+    /// The patch is validated as a single update would be; any invalid field or ID you cannot
+    /// see changes nothing.
+    async fn bulk_update_leads(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The leads to change.")] ids: Option<Vec<ID>>,
+        #[graphql(desc = "Or: every lead matching this filter.")] filter: Option<LeadFilter>,
+        #[graphql(desc = "The fields to change.")] patch: LeadInput,
+    ) -> async_graphql::Result<super::filters::BulkPayload> {
+        let viewer = viewer(ctx)?;
+        let selection = super::filters::selection(viewer, ids, filter).gql()?;
+        let patch = patch.into_domain().gql()?;
+        let count = app(ctx)
+            .crm
+            .bulk_update_leads(viewer, selection, patch)
+            .await
+            .gql()?;
+        Ok(super::filters::BulkPayload::of(count))
+    }
+
     /// Creates a lead. It needs a first or last name, an email or a company name.
     async fn create_lead(
         &self,

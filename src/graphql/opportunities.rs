@@ -410,6 +410,26 @@ pub struct OpportunityMutation;
 
 #[Object]
 impl OpportunityMutation {
+    /// Deletes (restorably) the opportunities given by `ids` or matching `filter`, in one
+    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
+    async fn bulk_delete_opportunities(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The opportunities to delete.")] ids: Option<Vec<ID>>,
+        #[graphql(desc = "Or: every opportunity matching this filter.")] filter: Option<
+            OpportunityFilter,
+        >,
+    ) -> async_graphql::Result<super::filters::BulkPayload> {
+        let viewer = viewer(ctx)?;
+        let selection = super::filters::selection(viewer, ids, filter).gql()?;
+        let count = app(ctx)
+            .crm
+            .bulk_delete::<crate::crm::opportunities::Opportunity>(viewer, selection, "opportunity")
+            .await
+            .gql()?;
+        Ok(super::filters::BulkPayload::of(count))
+    }
+
     /// Creates an opportunity.
     async fn create_opportunity(
         &self,

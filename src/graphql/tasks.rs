@@ -455,6 +455,24 @@ pub struct TaskMutation;
 
 #[Object]
 impl TaskMutation {
+    /// Deletes (restorably) the tasks given by `ids` or matching `filter`, in one
+    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
+    async fn bulk_delete_tasks(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The tasks to delete.")] ids: Option<Vec<ID>>,
+        #[graphql(desc = "Or: every task matching this filter.")] filter: Option<TaskFilter>,
+    ) -> async_graphql::Result<super::filters::BulkPayload> {
+        let viewer = viewer(ctx)?;
+        let selection = super::filters::selection(viewer, ids, filter).gql()?;
+        let count = app(ctx)
+            .crm
+            .bulk_delete::<crate::crm::tasks::Task>(viewer, selection, "task")
+            .await
+            .gql()?;
+        Ok(super::filters::BulkPayload::of(count))
+    }
+
     /// Creates a task.
     async fn create_task(
         &self,

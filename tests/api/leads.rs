@@ -161,6 +161,18 @@ async fn bad_input_names_the_field_and_writes_nothing() {
     }
     assert_eq!(app.count("leads").await, 0);
 
+    // Clearing the only name, email or company a lead has is refused.
+    let only_name = create(&app, &admin, json!({ "firstName": "Solo" })).await;
+    let cleared = app
+        .gql(
+            Some(&admin),
+            UPDATE,
+            json!({ "id": only_name, "i": { "firstName": null } }),
+        )
+        .await;
+    assert_eq!(error_code(&cleared), "BAD_USER_INPUT", "{cleared}");
+    assert_eq!(error_field(&cleared), "firstName");
+
     // An update with one bad field changes nothing.
     let id = create(&app, &admin, json!({ "firstName": "Keep" })).await;
     let answer = app
