@@ -10,6 +10,7 @@ pub mod leads;
 pub mod opportunities;
 pub mod query;
 pub mod sql;
+pub mod stats;
 pub mod tasks;
 
 use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};

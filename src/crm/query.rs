@@ -512,7 +512,7 @@ struct CountRow {
 }
 
 /// The WHERE clause of a list: scope, filter and search.
-fn conditions<R: Listable>(viewer: &Viewer, query: &ListQuery<R::Field>) -> Sql {
+pub fn conditions<R: Listable>(viewer: &Viewer, query: &ListQuery<R::Field>) -> Sql {
     let table = R::TABLE.name;
     let mut sql = scope(viewer, &R::TABLE, query.deleted);
     if let Some(filter) = &query.filter {

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod leads;
 pub mod loaders;
 pub mod opportunities;
+pub mod stats;
 pub mod tasks;
 pub mod users;
 
@@ -32,6 +33,7 @@ pub struct QueryRoot(
     contacts::ContactQuery,
     opportunities::OpportunityQuery,
     tasks::TaskQuery,
+    stats::StatsQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.

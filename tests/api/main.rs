@@ -13,6 +13,7 @@ mod leads;
 mod opportunities;
 mod process;
 mod schema;
+mod stats;
 mod subscriptions;
 mod tasks;
 mod users;
