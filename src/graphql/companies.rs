@@ -2,26 +2,24 @@
 //! delete, restore.
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, ID};
 use chrono::{DateTime, Utc};
 
 use super::connection::connection_types;
 use super::contacts::Contact;
-use super::context::{app, viewer};
-use super::errors::GqlResultExt;
 use super::filters::{
-    combine, is_me, list_query, maybe, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter,
-    EntityFilter, IdFilter, IntFilter, OrderBy, StringFilter,
+    combine, is_me, maybe, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter, EntityFilter,
+    IdFilter, IntFilter, StringFilter,
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
 use super::loaders::CompanyContactsLoader;
+use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::{self as domain, CompanyField, CompanyId, CompanySort};
 use crate::crm::query::{Predicate, Target};
 use crate::error::AppResult;
-use crate::pagination::PageArgs;
 
 pub struct Company(pub domain::Company);
 
@@ -317,147 +315,21 @@ impl CompanyInput {
     }
 }
 
-/// The result of a mutation on a company.
-#[derive(SimpleObject)]
-pub struct CompanyPayload {
-    /// The company as it is now.
-    pub company: Company,
-}
-
-#[derive(Default)]
-pub struct CompanyQuery;
-
-#[Object]
-impl CompanyQuery {
-    /// A company you may see (deleted ones included).
-    async fn company(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The company's ID.")] id: ID,
-    ) -> async_graphql::Result<Company> {
-        let viewer = viewer(ctx)?;
-        let id = CompanyId(parse_id("id", &id).gql()?);
-        app(ctx).crm.company(viewer, id).await.map(Company).gql()
-    }
-
-    /// The companies you may see. Newest first unless `orderBy` says otherwise.
-    #[graphql(
-        complexity = "first.or(last).unwrap_or(20).clamp(1, 500) as usize * child_complexity"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn companies(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Narrow the list.")] filter: Option<CompanyFilter>,
-        #[graphql(desc = "Text to find in name, domain, phone and website.")] search: Option<
-            String,
-        >,
-        #[graphql(desc = "Sort keys, first one first (at most 3); ties are broken by ID.")]
-        order_by: Option<Vec<OrderBy<CompanyOrderField>>>,
-        #[graphql(desc = "Page size from the start (1-500, default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
-        #[graphql(desc = "Page size from the end (1-500).")] last: Option<i32>,
-        #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
-    ) -> async_graphql::Result<CompanyConnection> {
-        let viewer = viewer(ctx)?;
-        let page = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let query = list_query(
-            viewer,
-            filter,
-            search,
-            order_by,
-            CompanySort::CreatedAt,
-            page,
-        )
-        .gql()?;
-        let page = app(ctx).crm.companies(viewer, &query).await.gql()?;
-        Ok(CompanyConnection::from_edges(page, Company))
-    }
-}
-
-#[derive(Default)]
-pub struct CompanyMutation;
-
-#[Object]
-impl CompanyMutation {
-    /// Deletes (restorably) the companies given by `ids` or matching `filter`, in one
-    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
-    async fn bulk_delete_companies(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The companies to delete.")] ids: Option<Vec<ID>>,
-        #[graphql(desc = "Or: every company matching this filter.")] filter: Option<CompanyFilter>,
-    ) -> async_graphql::Result<super::filters::BulkPayload> {
-        let viewer = viewer(ctx)?;
-        let selection = super::filters::selection(viewer, ids, filter).gql()?;
-        let count = app(ctx)
-            .crm
-            .bulk_delete::<crate::crm::companies::Company>(viewer, selection, "company")
-            .await
-            .gql()?;
-        Ok(super::filters::BulkPayload::of(count))
-    }
-
-    /// Creates a company.
-    async fn create_company(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The new company.")] input: CompanyInput,
-    ) -> async_graphql::Result<CompanyPayload> {
-        let viewer = viewer(ctx)?;
-        let input = input.into_domain().gql()?;
-        let company = app(ctx).crm.create_company(viewer, input).await.gql()?;
-        Ok(CompanyPayload {
-            company: Company(company),
-        })
-    }
-
-    /// Changes the given fields of a company.
-    async fn update_company(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The company's ID.")] id: ID,
-        #[graphql(desc = "The fields to change.")] input: CompanyInput,
-    ) -> async_graphql::Result<CompanyPayload> {
-        let viewer = viewer(ctx)?;
-        let id = CompanyId(parse_id("id", &id).gql()?);
-        let input = input.into_domain().gql()?;
-        let company = app(ctx).crm.update_company(viewer, id, input).await.gql()?;
-        Ok(CompanyPayload {
-            company: Company(company),
-        })
-    }
-
-    /// Deletes a company (it can be restored).
-    async fn delete_company(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The company's ID.")] id: ID,
-    ) -> async_graphql::Result<CompanyPayload> {
-        let viewer = viewer(ctx)?;
-        let id = CompanyId(parse_id("id", &id).gql()?);
-        let company = app(ctx).crm.delete_company(viewer, id).await.gql()?;
-        Ok(CompanyPayload {
-            company: Company(company),
-        })
-    }
-
-    /// Brings a deleted company back.
-    async fn restore_company(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The company's ID.")] id: ID,
-    ) -> async_graphql::Result<CompanyPayload> {
-        let viewer = viewer(ctx)?;
-        let id = CompanyId(parse_id("id", &id).gql()?);
-        let company = app(ctx).crm.restore_company(viewer, id).await.gql()?;
-        Ok(CompanyPayload {
-            company: Company(company),
-        })
-    }
-}
+record_api!(
+    object: Company, domain: crate::crm::companies::Company, id: CompanyId, what: "company",
+    filter: CompanyFilter, order: CompanyOrderField, default_sort: CompanySort::CreatedAt, input: CompanyInput,
+    connection: CompanyConnection, payload: CompanyPayload { company },
+    query: CompanyQuery {
+        company: "A company you may see (deleted ones included).",
+        companies: "The companies you may see. Newest first unless `orderBy` says otherwise.",
+        search: "Text to find in name, domain, phone and website.",
+    },
+    mutation: CompanyMutation {
+        create_company: "Creates a company.",
+        update_company,
+        delete_company,
+        restore_company,
+        bulk_delete_companies,
+    },
+    service: { company, companies, create_company, update_company, delete_company, restore_company },
+);

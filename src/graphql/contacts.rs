@@ -1,26 +1,25 @@
 //! Contacts over GraphQL: the `Contact` type, `contact`/`contacts`, and create, update,
 //! delete, restore.
 
-use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, ID};
 use chrono::{DateTime, Utc};
 
 use super::companies::Company;
 use super::connection::connection_types;
-use super::context::{app, linked, viewer};
-use super::errors::GqlResultExt;
+use super::context::linked;
 use super::filters::{
-    combine, is_me, list_query, maybe, CustomFieldFilter, DateTimeFilter, EntityFilter, EnumFilter,
-    IdFilter, OrderBy, StoredAs, StringFilter,
+    combine, is_me, maybe, CustomFieldFilter, DateTimeFilter, EntityFilter, EnumFilter, IdFilter,
+    StoredAs, StringFilter,
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
+use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::CompanyId;
 use crate::crm::contacts::{self as domain, ContactField, ContactId, ContactSort};
 use crate::crm::query::{Predicate, Target};
 use crate::error::AppResult;
-use crate::pagination::PageArgs;
 
 /// The relationship with a contact.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -423,145 +422,21 @@ impl ContactInput {
     }
 }
 
-/// The result of a mutation on a contact.
-#[derive(SimpleObject)]
-pub struct ContactPayload {
-    /// The contact as it is now.
-    pub contact: Contact,
-}
-
-#[derive(Default)]
-pub struct ContactQuery;
-
-#[Object]
-impl ContactQuery {
-    /// A contact you may see (deleted ones included).
-    async fn contact(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The contact's ID.")] id: ID,
-    ) -> async_graphql::Result<Contact> {
-        let viewer = viewer(ctx)?;
-        let id = ContactId(parse_id("id", &id).gql()?);
-        app(ctx).crm.contact(viewer, id).await.map(Contact).gql()
-    }
-
-    /// The contacts you may see. Newest first unless `orderBy` says otherwise.
-    #[graphql(
-        complexity = "first.or(last).unwrap_or(20).clamp(1, 500) as usize * child_complexity"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn contacts(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Narrow the list.")] filter: Option<ContactFilter>,
-        #[graphql(desc = "Text to find in names, email and phone numbers.")] search: Option<String>,
-        #[graphql(desc = "Sort keys, first one first (at most 3); ties are broken by ID.")]
-        order_by: Option<Vec<OrderBy<ContactOrderField>>>,
-        #[graphql(desc = "Page size from the start (1-500, default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
-        #[graphql(desc = "Page size from the end (1-500).")] last: Option<i32>,
-        #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
-    ) -> async_graphql::Result<ContactConnection> {
-        let viewer = viewer(ctx)?;
-        let page = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let query = list_query(
-            viewer,
-            filter,
-            search,
-            order_by,
-            ContactSort::CreatedAt,
-            page,
-        )
-        .gql()?;
-        let page = app(ctx).crm.contacts(viewer, &query).await.gql()?;
-        Ok(ContactConnection::from_edges(page, Contact))
-    }
-}
-
-#[derive(Default)]
-pub struct ContactMutation;
-
-#[Object]
-impl ContactMutation {
-    /// Deletes (restorably) the contacts given by `ids` or matching `filter`, in one
-    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
-    async fn bulk_delete_contacts(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The contacts to delete.")] ids: Option<Vec<ID>>,
-        #[graphql(desc = "Or: every contact matching this filter.")] filter: Option<ContactFilter>,
-    ) -> async_graphql::Result<super::filters::BulkPayload> {
-        let viewer = viewer(ctx)?;
-        let selection = super::filters::selection(viewer, ids, filter).gql()?;
-        let count = app(ctx)
-            .crm
-            .bulk_delete::<crate::crm::contacts::Contact>(viewer, selection, "contact")
-            .await
-            .gql()?;
-        Ok(super::filters::BulkPayload::of(count))
-    }
-
-    /// Creates a contact.
-    async fn create_contact(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The new contact.")] input: ContactInput,
-    ) -> async_graphql::Result<ContactPayload> {
-        let viewer = viewer(ctx)?;
-        let input = input.into_domain().gql()?;
-        let contact = app(ctx).crm.create_contact(viewer, input).await.gql()?;
-        Ok(ContactPayload {
-            contact: Contact(contact),
-        })
-    }
-
-    /// Changes the given fields of a contact.
-    async fn update_contact(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The contact's ID.")] id: ID,
-        #[graphql(desc = "The fields to change.")] input: ContactInput,
-    ) -> async_graphql::Result<ContactPayload> {
-        let viewer = viewer(ctx)?;
-        let id = ContactId(parse_id("id", &id).gql()?);
-        let input = input.into_domain().gql()?;
-        let contact = app(ctx).crm.update_contact(viewer, id, input).await.gql()?;
-        Ok(ContactPayload {
-            contact: Contact(contact),
-        })
-    }
-
-    /// Deletes a contact (it can be restored).
-    async fn delete_contact(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The contact's ID.")] id: ID,
-    ) -> async_graphql::Result<ContactPayload> {
-        let viewer = viewer(ctx)?;
-        let id = ContactId(parse_id("id", &id).gql()?);
-        let contact = app(ctx).crm.delete_contact(viewer, id).await.gql()?;
-        Ok(ContactPayload {
-            contact: Contact(contact),
-        })
-    }
-
-    /// Brings a deleted contact back (CONFLICT when a live contact took its email).
-    async fn restore_contact(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The contact's ID.")] id: ID,
-    ) -> async_graphql::Result<ContactPayload> {
-        let viewer = viewer(ctx)?;
-        let id = ContactId(parse_id("id", &id).gql()?);
-        let contact = app(ctx).crm.restore_contact(viewer, id).await.gql()?;
-        Ok(ContactPayload {
-            contact: Contact(contact),
-        })
-    }
-}
+record_api!(
+    object: Contact, domain: crate::crm::contacts::Contact, id: ContactId, what: "contact",
+    filter: ContactFilter, order: ContactOrderField, default_sort: ContactSort::CreatedAt, input: ContactInput,
+    connection: ContactConnection, payload: ContactPayload { contact },
+    query: ContactQuery {
+        contact: "A contact you may see (deleted ones included).",
+        contacts: "The contacts you may see. Newest first unless `orderBy` says otherwise.",
+        search: "Text to find in names, email and phone numbers.",
+    },
+    mutation: ContactMutation {
+        create_contact: "Creates a contact.",
+        update_contact,
+        delete_contact,
+        restore_contact,
+        bulk_delete_contacts,
+    },
+    service: { contact, contacts, create_contact, update_contact, delete_contact, restore_contact },
+);

@@ -8,18 +8,18 @@ use super::connection::connection_types;
 use super::context::{app, linked, viewer};
 use super::errors::GqlResultExt;
 use super::filters::{
-    combine, is_me, list_query, maybe, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter,
-    EntityFilter, EnumFilter, IdFilter, IntFilter, OrderBy, StoredAs, StringFilter,
+    combine, is_me, maybe, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter, EntityFilter,
+    EnumFilter, IdFilter, IntFilter, StoredAs, StringFilter,
 };
 use super::ids::{parse_id, to_id};
 use super::loaders::UserLoader;
+use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::leads::{self as domain, LeadField, LeadId, LeadSort};
 use crate::crm::query::{Predicate, Target};
 use crate::crm::Priority;
 use crate::error::AppResult;
-use crate::pagination::PageArgs;
 
 /// Where a lead came from.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -511,63 +511,6 @@ impl LeadInput {
     }
 }
 
-/// The result of a mutation on a lead.
-#[derive(SimpleObject)]
-pub struct LeadPayload {
-    /// The lead as it is now.
-    pub lead: Lead,
-}
-
-#[derive(Default)]
-pub struct LeadQuery;
-
-#[Object]
-impl LeadQuery {
-    /// A lead you may see (deleted ones included).
-    async fn lead(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The lead's ID.")] id: ID,
-    ) -> async_graphql::Result<Lead> {
-        let viewer = viewer(ctx)?;
-        let id = LeadId(parse_id("id", &id).gql()?);
-        app(ctx).crm.lead(viewer, id).await.map(Lead).gql()
-    }
-
-    /// The leads you may see: members their own and assigned ones, managers and admins all of
-    /// the workspace. Newest first unless `orderBy` says otherwise.
-    #[graphql(
-        complexity = "first.or(last).unwrap_or(20).clamp(1, 500) as usize * child_complexity"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn leads(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Narrow the list.")] filter: Option<LeadFilter>,
-        #[graphql(desc = "Text to find in names, email, company and phone.")] search: Option<
-            String,
-        >,
-        #[graphql(desc = "Sort keys, first one first (at most 3); ties are broken by ID.")]
-        order_by: Option<Vec<OrderBy<LeadOrderField>>>,
-        #[graphql(desc = "Page size from the start (1-500, default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
-        #[graphql(desc = "Page size from the end (1-500).")] last: Option<i32>,
-        #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
-    ) -> async_graphql::Result<LeadConnection> {
-        let viewer = viewer(ctx)?;
-        let page = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let query =
-            list_query(viewer, filter, search, order_by, LeadSort::CreatedAt, page).gql()?;
-        let page = app(ctx).crm.leads(viewer, &query).await.gql()?;
-        Ok(LeadConnection::from_edges(page, Lead))
-    }
-}
-
 /// Options of `convertLead`.
 #[derive(InputObject, Default)]
 pub struct ConvertLeadInput {
@@ -598,29 +541,31 @@ pub struct ConvertLeadPayload {
     pub opportunity: Option<super::opportunities::Opportunity>,
 }
 
+record_api!(
+    object: Lead, domain: crate::crm::leads::Lead, id: LeadId, what: "lead",
+    filter: LeadFilter, order: LeadOrderField, default_sort: LeadSort::CreatedAt, input: LeadInput,
+    connection: LeadConnection, payload: LeadPayload { lead },
+    query: LeadQuery {
+        lead: "A lead you may see (deleted ones included).",
+        leads: "The leads you may see: members their own and assigned ones, managers and admins all of the workspace. Newest first unless `orderBy` says otherwise.",
+        search: "Text to find in names, email, company and phone.",
+    },
+    mutation: LeadMutation {
+        create_lead: "Creates a lead. It needs a first or last name, an email or a company name.",
+        update_lead,
+        delete_lead,
+        restore_lead,
+        bulk_delete_leads,
+    },
+    service: { lead, leads, create_lead, update_lead, delete_lead, restore_lead },
+);
+
+/// Lead mutations beyond create, update and delete.
 #[derive(Default)]
-pub struct LeadMutation;
+pub struct LeadActions;
 
 #[Object]
-impl LeadMutation {
-    /// Deletes (restorably) the leads given by `ids` or matching `filter`, in one
-    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
-    async fn bulk_delete_leads(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The leads to delete.")] ids: Option<Vec<ID>>,
-        #[graphql(desc = "Or: every lead matching this filter.")] filter: Option<LeadFilter>,
-    ) -> async_graphql::Result<super::filters::BulkPayload> {
-        let viewer = viewer(ctx)?;
-        let selection = super::filters::selection(viewer, ids, filter).gql()?;
-        let count = app(ctx)
-            .crm
-            .bulk_delete::<crate::crm::leads::Lead>(viewer, selection, "lead")
-            .await
-            .gql()?;
-        Ok(super::filters::BulkPayload::of(count))
-    }
-
+impl LeadActions {
     /// Applies one patch to the leads given by `ids` or matching `filter`, in one transaction.
     /// The patch is validated as a single update would be; any invalid field or ID you cannot
     /// see changes nothing.
@@ -641,45 +586,6 @@ impl LeadMutation {
             .gql()?;
         Ok(super::filters::BulkPayload::of(count))
     }
-
-    /// Creates a lead. It needs a first or last name, an email or a company name.
-    async fn create_lead(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The new lead.")] input: LeadInput,
-    ) -> async_graphql::Result<LeadPayload> {
-        let viewer = viewer(ctx)?;
-        let input = input.into_domain().gql()?;
-        let lead = app(ctx).crm.create_lead(viewer, input).await.gql()?;
-        Ok(LeadPayload { lead: Lead(lead) })
-    }
-
-    /// Changes the given fields of a lead.
-    async fn update_lead(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The lead's ID.")] id: ID,
-        #[graphql(desc = "The fields to change.")] input: LeadInput,
-    ) -> async_graphql::Result<LeadPayload> {
-        let viewer = viewer(ctx)?;
-        let id = LeadId(parse_id("id", &id).gql()?);
-        let input = input.into_domain().gql()?;
-        let lead = app(ctx).crm.update_lead(viewer, id, input).await.gql()?;
-        Ok(LeadPayload { lead: Lead(lead) })
-    }
-
-    /// Deletes a lead (it can be restored).
-    async fn delete_lead(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The lead's ID.")] id: ID,
-    ) -> async_graphql::Result<LeadPayload> {
-        let viewer = viewer(ctx)?;
-        let id = LeadId(parse_id("id", &id).gql()?);
-        let lead = app(ctx).crm.delete_lead(viewer, id).await.gql()?;
-        Ok(LeadPayload { lead: Lead(lead) })
-    }
-
     /// Converts a lead in one transaction: reuses the contact with the lead's email (filling
     /// only its empty fields) or creates one; reuses the company with the lead's company name
     /// or creates it (or takes `companyId`); creates an opportunity when asked or when the lead
@@ -717,17 +623,5 @@ impl LeadMutation {
             company: done.company.map(super::companies::Company),
             opportunity: done.opportunity.map(super::opportunities::Opportunity),
         })
-    }
-
-    /// Brings a deleted lead back.
-    async fn restore_lead(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The lead's ID.")] id: ID,
-    ) -> async_graphql::Result<LeadPayload> {
-        let viewer = viewer(ctx)?;
-        let id = LeadId(parse_id("id", &id).gql()?);
-        let lead = app(ctx).crm.restore_lead(viewer, id).await.gql()?;
-        Ok(LeadPayload { lead: Lead(lead) })
     }
 }

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod leads;
 pub mod loaders;
 pub mod opportunities;
+pub mod record_api;
 pub mod stats;
 pub mod tasks;
 pub mod users;
@@ -46,6 +47,8 @@ pub struct MutationRoot(
     contacts::ContactMutation,
     opportunities::OpportunityMutation,
     tasks::TaskMutation,
+    leads::LeadActions,
+    tasks::TaskActions,
     activities::ActivityMutation,
 );
 

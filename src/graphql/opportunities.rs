@@ -1,21 +1,20 @@
 //! Opportunities over GraphQL: the `Opportunity` type, `opportunity`/`opportunities`, and
 //! create, update, delete, restore.
 
-use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, ID};
 use chrono::{DateTime, Utc};
 
 use super::companies::Company;
 use super::connection::connection_types;
 use super::contacts::Contact;
-use super::context::{app, linked, viewer};
-use super::errors::GqlResultExt;
+use super::context::linked;
 use super::filters::{
-    combine, is_me, list_query, maybe, CustomFieldFilter, Date, DateFilter, DateTimeFilter,
-    Decimal, DecimalFilter, EntityFilter, EnumFilter, IdFilter, IntFilter, OrderBy, StoredAs,
-    StringFilter,
+    combine, is_me, maybe, CustomFieldFilter, Date, DateFilter, DateTimeFilter, Decimal,
+    DecimalFilter, EntityFilter, EnumFilter, IdFilter, IntFilter, StoredAs, StringFilter,
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
+use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::CompanyId;
@@ -23,7 +22,6 @@ use crate::crm::contacts::ContactId;
 use crate::crm::opportunities::{self as domain, OpportunityField, OpportunityId, OpportunitySort};
 use crate::crm::query::{Predicate, Target};
 use crate::error::AppResult;
-use crate::pagination::PageArgs;
 
 /// Where a deal stands in the pipeline.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -339,156 +337,21 @@ impl OpportunityInput {
     }
 }
 
-/// The result of a mutation on an opportunity.
-#[derive(SimpleObject)]
-pub struct OpportunityPayload {
-    /// The opportunity as it is now.
-    pub opportunity: Opportunity,
-}
-
-#[derive(Default)]
-pub struct OpportunityQuery;
-
-#[Object]
-impl OpportunityQuery {
-    /// An opportunity you may see (deleted ones included).
-    async fn opportunity(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The opportunity's ID.")] id: ID,
-    ) -> async_graphql::Result<Opportunity> {
-        let viewer = viewer(ctx)?;
-        let id = OpportunityId(parse_id("id", &id).gql()?);
-        app(ctx)
-            .crm
-            .opportunity(viewer, id)
-            .await
-            .map(Opportunity)
-            .gql()
-    }
-
-    /// The opportunities you may see. Newest first unless `orderBy` says otherwise.
-    #[graphql(
-        complexity = "first.or(last).unwrap_or(20).clamp(1, 500) as usize * child_complexity"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn opportunities(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Narrow the list.")] filter: Option<OpportunityFilter>,
-        #[graphql(desc = "Text to find in the name.")] search: Option<String>,
-        #[graphql(desc = "Sort keys, first one first (at most 3); ties are broken by ID.")]
-        order_by: Option<Vec<OrderBy<OpportunityOrderField>>>,
-        #[graphql(desc = "Page size from the start (1-500, default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
-        #[graphql(desc = "Page size from the end (1-500).")] last: Option<i32>,
-        #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
-    ) -> async_graphql::Result<OpportunityConnection> {
-        let viewer = viewer(ctx)?;
-        let page = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let query = list_query(
-            viewer,
-            filter,
-            search,
-            order_by,
-            OpportunitySort::CreatedAt,
-            page,
-        )
-        .gql()?;
-        let page = app(ctx).crm.opportunities(viewer, &query).await.gql()?;
-        Ok(OpportunityConnection::from_edges(page, Opportunity))
-    }
-}
-
-#[derive(Default)]
-pub struct OpportunityMutation;
-
-#[Object]
-impl OpportunityMutation {
-    /// Deletes (restorably) the opportunities given by `ids` or matching `filter`, in one
-    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
-    async fn bulk_delete_opportunities(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The opportunities to delete.")] ids: Option<Vec<ID>>,
-        #[graphql(desc = "Or: every opportunity matching this filter.")] filter: Option<
-            OpportunityFilter,
-        >,
-    ) -> async_graphql::Result<super::filters::BulkPayload> {
-        let viewer = viewer(ctx)?;
-        let selection = super::filters::selection(viewer, ids, filter).gql()?;
-        let count = app(ctx)
-            .crm
-            .bulk_delete::<crate::crm::opportunities::Opportunity>(viewer, selection, "opportunity")
-            .await
-            .gql()?;
-        Ok(super::filters::BulkPayload::of(count))
-    }
-
-    /// Creates an opportunity.
-    async fn create_opportunity(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The new opportunity.")] input: OpportunityInput,
-    ) -> async_graphql::Result<OpportunityPayload> {
-        let viewer = viewer(ctx)?;
-        let input = input.into_domain().gql()?;
-        let opportunity = app(ctx).crm.create_opportunity(viewer, input).await.gql()?;
-        Ok(OpportunityPayload {
-            opportunity: Opportunity(opportunity),
-        })
-    }
-
-    /// Changes the given fields of an opportunity.
-    async fn update_opportunity(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The opportunity's ID.")] id: ID,
-        #[graphql(desc = "The fields to change.")] input: OpportunityInput,
-    ) -> async_graphql::Result<OpportunityPayload> {
-        let viewer = viewer(ctx)?;
-        let id = OpportunityId(parse_id("id", &id).gql()?);
-        let input = input.into_domain().gql()?;
-        let opportunity = app(ctx)
-            .crm
-            .update_opportunity(viewer, id, input)
-            .await
-            .gql()?;
-        Ok(OpportunityPayload {
-            opportunity: Opportunity(opportunity),
-        })
-    }
-
-    /// Deletes an opportunity (it can be restored).
-    async fn delete_opportunity(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The opportunity's ID.")] id: ID,
-    ) -> async_graphql::Result<OpportunityPayload> {
-        let viewer = viewer(ctx)?;
-        let id = OpportunityId(parse_id("id", &id).gql()?);
-        let opportunity = app(ctx).crm.delete_opportunity(viewer, id).await.gql()?;
-        Ok(OpportunityPayload {
-            opportunity: Opportunity(opportunity),
-        })
-    }
-
-    /// Brings a deleted opportunity back.
-    async fn restore_opportunity(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The opportunity's ID.")] id: ID,
-    ) -> async_graphql::Result<OpportunityPayload> {
-        let viewer = viewer(ctx)?;
-        let id = OpportunityId(parse_id("id", &id).gql()?);
-        let opportunity = app(ctx).crm.restore_opportunity(viewer, id).await.gql()?;
-        Ok(OpportunityPayload {
-            opportunity: Opportunity(opportunity),
-        })
-    }
-}
+record_api!(
+    object: Opportunity, domain: crate::crm::opportunities::Opportunity, id: OpportunityId, what: "opportunity",
+    filter: OpportunityFilter, order: OpportunityOrderField, default_sort: OpportunitySort::CreatedAt, input: OpportunityInput,
+    connection: OpportunityConnection, payload: OpportunityPayload { opportunity },
+    query: OpportunityQuery {
+        opportunity: "An opportunity you may see (deleted ones included).",
+        opportunities: "The opportunities you may see. Newest first unless `orderBy` says otherwise.",
+        search: "Text to find in the name.",
+    },
+    mutation: OpportunityMutation {
+        create_opportunity: "Creates an opportunity.",
+        update_opportunity,
+        delete_opportunity,
+        restore_opportunity,
+        bulk_delete_opportunities,
+    },
+    service: { opportunity, opportunities, create_opportunity, update_opportunity, delete_opportunity, restore_opportunity },
+);

@@ -1,7 +1,7 @@
 //! Tasks over GraphQL: the `Task` type, `task`/`tasks` (with `overdue` and `dueToday`), and
 //! create, update, complete, delete, restore.
 
-use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, ID};
 use chrono::{DateTime, Utc};
 
 use super::companies::Company;
@@ -10,12 +10,13 @@ use super::contacts::Contact;
 use super::context::{app, linked, viewer};
 use super::errors::GqlResultExt;
 use super::filters::{
-    combine, is_me, list_query, maybe, CustomFieldFilter, DateTimeFilter, EntityFilter, EnumFilter,
-    IdFilter, OrderBy, StoredAs, StringFilter,
+    combine, is_me, maybe, CustomFieldFilter, DateTimeFilter, EntityFilter, EnumFilter, IdFilter,
+    StoredAs, StringFilter,
 };
 use super::ids::{parse_id, to_id};
 use super::leads::{load_user, Lead, PriorityValue};
 use super::opportunities::Opportunity;
+use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::CompanyId;
@@ -25,7 +26,6 @@ use crate::crm::opportunities::OpportunityId;
 use crate::crm::query::{Predicate, Target};
 use crate::crm::tasks::{self as domain, TaskField, TaskId, TaskSort};
 use crate::error::AppResult;
-use crate::pagination::PageArgs;
 
 /// What kind of work a task is.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -395,110 +395,31 @@ impl TaskInput {
     }
 }
 
-/// The result of a mutation on a task.
-#[derive(SimpleObject)]
-pub struct TaskPayload {
-    /// The task as it is now.
-    pub task: Task,
-}
+record_api!(
+    object: Task, domain: crate::crm::tasks::Task, id: TaskId, what: "task",
+    filter: TaskFilter, order: TaskOrderField, default_sort: TaskSort::CreatedAt, input: TaskInput,
+    connection: TaskConnection, payload: TaskPayload { task },
+    query: TaskQuery {
+        task: "A task you may see (deleted ones included).",
+        tasks: "The tasks you may see: members those they created or are assigned. Newest first unless `orderBy` says otherwise.",
+        search: "Text to find in the title.",
+    },
+    mutation: TaskMutation {
+        create_task: "Creates a task.",
+        update_task,
+        delete_task,
+        restore_task,
+        bulk_delete_tasks,
+    },
+    service: { task, tasks, create_task, update_task, delete_task, restore_task },
+);
 
+/// Task mutations beyond create, update and delete.
 #[derive(Default)]
-pub struct TaskQuery;
+pub struct TaskActions;
 
 #[Object]
-impl TaskQuery {
-    /// A task you may see (deleted ones included).
-    async fn task(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The task's ID.")] id: ID,
-    ) -> async_graphql::Result<Task> {
-        let viewer = viewer(ctx)?;
-        let id = TaskId(parse_id("id", &id).gql()?);
-        app(ctx).crm.task(viewer, id).await.map(Task).gql()
-    }
-
-    /// The tasks you may see: members those they created or are assigned. Newest first unless
-    /// `orderBy` says otherwise.
-    #[graphql(
-        complexity = "first.or(last).unwrap_or(20).clamp(1, 500) as usize * child_complexity"
-    )]
-    #[allow(clippy::too_many_arguments)]
-    async fn tasks(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Narrow the list.")] filter: Option<TaskFilter>,
-        #[graphql(desc = "Text to find in the title.")] search: Option<String>,
-        #[graphql(desc = "Sort keys, first one first (at most 3); ties are broken by ID.")]
-        order_by: Option<Vec<OrderBy<TaskOrderField>>>,
-        #[graphql(desc = "Page size from the start (1-500, default 20).")] first: Option<i32>,
-        #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
-        #[graphql(desc = "Page size from the end (1-500).")] last: Option<i32>,
-        #[graphql(desc = "Cursor to continue before.")] before: Option<String>,
-    ) -> async_graphql::Result<TaskConnection> {
-        let viewer = viewer(ctx)?;
-        let page = PageArgs {
-            first,
-            after,
-            last,
-            before,
-        };
-        let query =
-            list_query(viewer, filter, search, order_by, TaskSort::CreatedAt, page).gql()?;
-        let page = app(ctx).crm.tasks(viewer, &query).await.gql()?;
-        Ok(TaskConnection::from_edges(page, Task))
-    }
-}
-
-#[derive(Default)]
-pub struct TaskMutation;
-
-#[Object]
-impl TaskMutation {
-    /// Deletes (restorably) the tasks given by `ids` or matching `filter`, in one
-    /// transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.
-    async fn bulk_delete_tasks(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The tasks to delete.")] ids: Option<Vec<ID>>,
-        #[graphql(desc = "Or: every task matching this filter.")] filter: Option<TaskFilter>,
-    ) -> async_graphql::Result<super::filters::BulkPayload> {
-        let viewer = viewer(ctx)?;
-        let selection = super::filters::selection(viewer, ids, filter).gql()?;
-        let count = app(ctx)
-            .crm
-            .bulk_delete::<crate::crm::tasks::Task>(viewer, selection, "task")
-            .await
-            .gql()?;
-        Ok(super::filters::BulkPayload::of(count))
-    }
-
-    /// Creates a task.
-    async fn create_task(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The new task.")] input: TaskInput,
-    ) -> async_graphql::Result<TaskPayload> {
-        let viewer = viewer(ctx)?;
-        let input = input.into_domain().gql()?;
-        let task = app(ctx).crm.create_task(viewer, input).await.gql()?;
-        Ok(TaskPayload { task: Task(task) })
-    }
-
-    /// Changes the given fields of a task.
-    async fn update_task(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The task's ID.")] id: ID,
-        #[graphql(desc = "The fields to change.")] input: TaskInput,
-    ) -> async_graphql::Result<TaskPayload> {
-        let viewer = viewer(ctx)?;
-        let id = TaskId(parse_id("id", &id).gql()?);
-        let input = input.into_domain().gql()?;
-        let task = app(ctx).crm.update_task(viewer, id, input).await.gql()?;
-        Ok(TaskPayload { task: Task(task) })
-    }
-
+impl TaskActions {
     /// Marks a task completed (doing it twice changes nothing).
     async fn complete_task(
         &self,
@@ -508,30 +429,6 @@ impl TaskMutation {
         let viewer = viewer(ctx)?;
         let id = TaskId(parse_id("id", &id).gql()?);
         let task = app(ctx).crm.complete_task(viewer, id).await.gql()?;
-        Ok(TaskPayload { task: Task(task) })
-    }
-
-    /// Deletes a task (it can be restored).
-    async fn delete_task(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The task's ID.")] id: ID,
-    ) -> async_graphql::Result<TaskPayload> {
-        let viewer = viewer(ctx)?;
-        let id = TaskId(parse_id("id", &id).gql()?);
-        let task = app(ctx).crm.delete_task(viewer, id).await.gql()?;
-        Ok(TaskPayload { task: Task(task) })
-    }
-
-    /// Brings a deleted task back.
-    async fn restore_task(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The task's ID.")] id: ID,
-    ) -> async_graphql::Result<TaskPayload> {
-        let viewer = viewer(ctx)?;
-        let id = TaskId(parse_id("id", &id).gql()?);
-        let task = app(ctx).crm.restore_task(viewer, id).await.gql()?;
         Ok(TaskPayload { task: Task(task) })
     }
 }
