@@ -7,9 +7,10 @@ pub mod schema;
 pub mod types;
 
 use anyhow::Context;
+use diesel::connection::InstrumentationEvent;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::config::DatabaseConfig;
@@ -26,7 +27,43 @@ pub const EMBEDDED_DATABASE: &str = "mycrm";
 const POOL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn build_pool(url: &str, max_size: usize) -> anyhow::Result<DbPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    build_pool_counted(url, max_size, None)
+}
+
+/// Counts the SQL statements a pool's connections run (tests prove "no N+1" with it; a
+/// metrics endpoint can read it).
+#[derive(Clone, Default, Debug)]
+pub struct StatementCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        std::sync::atomic::AtomicU64::load(&self.0, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A pool whose connections report every statement to `counter` (when given).
+pub fn build_pool_counted(
+    url: &str,
+    max_size: usize,
+    counter: Option<StatementCounter>,
+) -> anyhow::Result<DbPool> {
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    if let Some(counter) = counter {
+        config.custom_setup = Box::new(move |url| {
+            let counter = counter.clone();
+            let url = url.to_string();
+            Box::pin(async move {
+                let mut conn = AsyncPgConnection::establish(&url).await?;
+                conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                    if let InstrumentationEvent::StartQuery { .. } = event {
+                        counter.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                });
+                Ok(conn)
+            })
+        });
+    }
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(POOL_TIMEOUT))

@@ -176,6 +176,21 @@ impl TestApp {
         Self::serve(app).await
     }
 
+    /// A server whose pool counts every SQL statement it runs.
+    pub async fn spawn_counting() -> (Self, mycrm::db::StatementCounter) {
+        let config = test_config();
+        let url = fresh_database().await;
+        let counter = mycrm::db::StatementCounter::default();
+        let pool =
+            mycrm::db::build_pool_counted(&url, config.database.pool_size, Some(counter.clone()))
+                .expect("building the pool");
+        let app = mycrm::app::App::new(config.clone(), pool, JWT_SECRET.as_bytes());
+        mycrm::auth::bootstrap::ensure_first_admin(&app.db, &config.bootstrap)
+            .await
+            .expect("bootstrapping the admin");
+        (Self::serve(app).await, counter)
+    }
+
     /// Serves an already built app (for tests that need an unusual one).
     pub async fn serve(app: Arc<App>) -> Self {
         let listener = tokio::net::TcpListener::bind(app.config.http.bind)

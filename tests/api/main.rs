@@ -4,6 +4,7 @@ mod harness;
 
 mod activities;
 mod auth;
+mod batching;
 mod bulk;
 mod companies;
 mod contacts;
