@@ -33,7 +33,7 @@ async fn nested_lists_do_not_multiply_queries() {
         let before = counter.get();
         let answer = app.gql(Some(&admin), NESTED, json!({})).await;
         assert!(answer["errors"].is_null(), "{answer}");
-        assert_eq!(answer["data"]["leads"]["totalCount"], wanted as i64);
+        assert_eq!(answer["data"]["leads"]["totalCount"], wanted);
         statements.push(counter.get() - before);
     }
     // Authentication, count, page, then one query per relation (users, activities, companies);
