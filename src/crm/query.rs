@@ -503,6 +503,8 @@ pub struct ListQuery<F> {
     pub ordering: Ordering,
     pub page: PageArgs<String>,
     pub deleted: Deleted,
+    /// Whether to count all matches (a second query); skipped when nobody asked for it.
+    pub count: bool,
 }
 
 #[derive(QueryableByName)]
@@ -550,9 +552,14 @@ pub async fn list<R: Listable>(
     let table = R::TABLE.name;
     let conditions = conditions::<R>(viewer, query);
 
-    let mut count = Sql::new(&format!("SELECT count(*) AS count FROM {table} WHERE "));
-    count.append(conditions.clone());
-    let total: CountRow = count.into_query().get_result(conn).await?;
+    let total = if query.count {
+        let mut count = Sql::new(&format!("SELECT count(*) AS count FROM {table} WHERE "));
+        count.append(conditions.clone());
+        let row: CountRow = count.into_query().get_result(conn).await?;
+        row.count
+    } else {
+        0
+    };
 
     let mut sql = Sql::new(&format!("SELECT {table}.* FROM {table} WHERE "));
     sql.append(conditions);
@@ -581,7 +588,7 @@ pub async fn list<R: Listable>(
             (cursor.encode(), row)
         })
         .collect();
-    Ok(window.finish(rows, total.count))
+    Ok(window.finish(rows, total))
 }
 
 /// One row the caller may see, optionally locked for update.

@@ -93,6 +93,7 @@ fn base<R: Listable>(viewer: &Viewer, filter: Option<Predicate<R::Field>>) -> Sq
         ordering: Ordering { keys: Vec::new() },
         page: PageArgs::default(),
         deleted: Deleted::Hide,
+        count: false,
     };
     conditions::<R>(viewer, &query)
 }

@@ -47,7 +47,7 @@ macro_rules! connection_types {
             async fn page_info(&self) -> &$crate::graphql::connection::PageInfo {
                 &self.page_info
             }
-            /// Number of items matching the filter across all pages.
+            /// Number of items matching the filter across all pages (counted only when asked for).
             async fn total_count(&self) -> i64 {
                 self.total_count
             }

@@ -610,6 +610,7 @@ pub fn list_query<Fi, T, S>(
     order_by: Option<Vec<OrderBy<T>>>,
     default_desc: S,
     page: crate::pagination::PageArgs<String>,
+    count: bool,
 ) -> AppResult<ListQuery<Fi::Field>>
 where
     Fi: EntityFilter,
@@ -633,6 +634,7 @@ where
         ordering: ordering(order_by, default_desc)?,
         page,
         deleted,
+        count,
     })
 }
 

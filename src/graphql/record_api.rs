@@ -60,8 +60,12 @@ macro_rules! record_api {
                 use $crate::graphql::errors::GqlResultExt;
                 let viewer = $crate::graphql::context::viewer(ctx)?;
                 let page = $crate::pagination::PageArgs { first, after, last, before };
-                let query =
-                    $crate::graphql::filters::list_query(viewer, filter, search, order_by, $sort, page).gql()?;
+                // Counting all matches costs a second query; only when the client asks.
+                let count = ctx.look_ahead().field("totalCount").exists();
+                let query = $crate::graphql::filters::list_query(
+                    viewer, filter, search, order_by, $sort, page, count,
+                )
+                .gql()?;
                 let page = $crate::graphql::context::app(ctx).crm.$svc_list(viewer, &query).await.gql()?;
                 Ok($Conn::from_edges(page, $Obj))
             }
