@@ -12,8 +12,9 @@ use super::companies::Company;
 use super::contacts::Contact;
 use super::leads::Lead;
 use super::opportunities::Opportunity;
+use super::query::referenced;
 use super::sql::{Bind, Sql};
-use super::tasks::{visible, Task};
+use super::tasks::Task;
 use super::CrmService;
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::activities;
@@ -181,19 +182,19 @@ impl CrmService {
         conn.transaction::<_, AppError, _>(async move |conn| {
             let field = record.field();
             match record {
-                RecordRef::Lead(id) => visible::<Lead>(conn, &viewer, id, field)
+                RecordRef::Lead(id) => referenced::<Lead>(conn, &viewer, id, field)
                     .await
                     .map(|_| ())?,
-                RecordRef::Contact(id) => visible::<Contact>(conn, &viewer, id, field)
+                RecordRef::Contact(id) => referenced::<Contact>(conn, &viewer, id, field)
                     .await
                     .map(|_| ())?,
-                RecordRef::Company(id) => visible::<Company>(conn, &viewer, id, field)
+                RecordRef::Company(id) => referenced::<Company>(conn, &viewer, id, field)
                     .await
                     .map(|_| ())?,
-                RecordRef::Opportunity(id) => visible::<Opportunity>(conn, &viewer, id, field)
+                RecordRef::Opportunity(id) => referenced::<Opportunity>(conn, &viewer, id, field)
                     .await
                     .map(|_| ())?,
-                RecordRef::Task(id) => visible::<Task>(conn, &viewer, id, field)
+                RecordRef::Task(id) => referenced::<Task>(conn, &viewer, id, field)
                     .await
                     .map(|_| ())?,
             }

@@ -5,14 +5,13 @@ use chrono::{DateTime, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::query::{self, CursorValue, Deleted, Field, ListQuery, Listable, SortKey, Table};
+use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
 use super::{
     check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Sort,
 };
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::companies;
 use crate::error::{AppError, AppResult};
-use crate::pagination::Page;
 use crate::validation::{
     custom_fields, non_negative_decimal, non_negative_int, required_text, tags,
 };
@@ -119,6 +118,7 @@ impl Sort for CompanySort {
 
 impl Listable for Company {
     type Field = CompanyField;
+    const WHAT: &'static str = "company";
     const TABLE: Table = Table {
         name: "companies",
         owner_column: "owner_id",
@@ -254,22 +254,6 @@ impl CompanyInput {
 }
 
 impl CrmService {
-    pub async fn company(&self, viewer: &Viewer, id: CompanyId) -> AppResult<Company> {
-        let mut conn = self.db.get().await?;
-        query::find::<Company>(&mut conn, viewer, id.0, Deleted::Include, false)
-            .await?
-            .ok_or(AppError::NotFound("company"))
-    }
-
-    pub async fn companies(
-        &self,
-        viewer: &Viewer,
-        query: &ListQuery<CompanyField>,
-    ) -> AppResult<Page<(String, Company)>> {
-        let mut conn = self.db.get().await?;
-        query::list::<Company>(&mut conn, viewer, query).await
-    }
-
     pub async fn create_company(&self, viewer: &Viewer, input: CompanyInput) -> AppResult<Company> {
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
@@ -298,30 +282,10 @@ impl CrmService {
                 .set((&changes, companies::updated_at.eq(diesel::dsl::now)))
                 .execute(conn)
                 .await?;
-            reload(conn, &viewer, id).await
+            query::get::<Company>(conn, &viewer, id.0, Deleted::Hide).await
         })
         .await
     }
-
-    pub async fn delete_company(&self, viewer: &Viewer, id: CompanyId) -> AppResult<Company> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Company>(&mut conn, viewer, id.0, true, "company").await
-    }
-
-    pub async fn restore_company(&self, viewer: &Viewer, id: CompanyId) -> AppResult<Company> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Company>(&mut conn, viewer, id.0, false, "company").await
-    }
-}
-
-async fn reload(
-    conn: &mut AsyncPgConnection,
-    viewer: &Viewer,
-    id: CompanyId,
-) -> AppResult<Company> {
-    query::find::<Company>(conn, viewer, id.0, Deleted::Hide, false)
-        .await?
-        .ok_or(AppError::NotFound("company"))
 }
 
 /// Creates a company inside the caller's transaction (also used by lead conversion).
@@ -343,5 +307,5 @@ pub(crate) async fn create_company_in(
         .returning(companies::id)
         .get_result(conn)
         .await?;
-    reload(conn, viewer, id).await
+    query::get::<Company>(conn, viewer, id.0, Deleted::Hide).await
 }

@@ -5,7 +5,7 @@ use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByNa
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::companies::{Company, CompanyId};
-use super::query::{self, CursorValue, Deleted, Field, ListQuery, Listable, SortKey, Table};
+use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
 use super::sql::{Bind, Sql};
 use super::{
     check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Sort,
@@ -13,7 +13,6 @@ use super::{
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::contacts;
 use crate::error::{AppError, AppResult};
-use crate::pagination::Page;
 use crate::validation::{custom_fields, optional_email, required_text, tags};
 
 crate::id_type!(
@@ -154,6 +153,8 @@ impl Sort for ContactSort {
 
 impl Listable for Contact {
     type Field = ContactField;
+    const WHAT: &'static str = "contact";
+    const UNIQUE_FIELD: Option<&'static str> = Some("email");
     const TABLE: Table = Table {
         name: "contacts",
         owner_column: "owner_id",
@@ -300,41 +301,10 @@ fn email_taken(err: diesel::result::Error) -> AppError {
     }
 }
 
-/// A company a record points at must be one the caller may see.
-pub(crate) async fn check_company_visible(
-    conn: &mut AsyncPgConnection,
-    viewer: &Viewer,
-    company: Option<CompanyId>,
-) -> AppResult<()> {
-    let Some(company) = company else {
-        return Ok(());
-    };
-    query::find::<Company>(conn, viewer, company.0, Deleted::Hide, false)
-        .await?
-        .map(|_| ())
-        .ok_or_else(|| AppError::bad_input("companyId", "companyId is not a company you can see"))
-}
-
 /// Most contacts `Company.contacts` shows per company.
 pub const CONTACTS_PER_COMPANY: i64 = 200;
 
 impl CrmService {
-    pub async fn contact(&self, viewer: &Viewer, id: ContactId) -> AppResult<Contact> {
-        let mut conn = self.db.get().await?;
-        query::find::<Contact>(&mut conn, viewer, id.0, Deleted::Include, false)
-            .await?
-            .ok_or(AppError::NotFound("contact"))
-    }
-
-    pub async fn contacts(
-        &self,
-        viewer: &Viewer,
-        query: &ListQuery<ContactField>,
-    ) -> AppResult<Page<(String, Contact)>> {
-        let mut conn = self.db.get().await?;
-        query::list::<Contact>(&mut conn, viewer, query).await
-    }
-
     /// The visible, live contacts of each company (newest first, at most
     /// [`CONTACTS_PER_COMPANY`] each), in one query for all the companies.
     pub async fn contacts_of_companies(
@@ -385,27 +355,9 @@ impl CrmService {
                 .execute(conn)
                 .await
                 .map_err(email_taken)?;
-            reload(conn, &viewer, id).await
+            query::get::<Contact>(conn, &viewer, id.0, Deleted::Hide).await
         })
         .await
-    }
-
-    pub async fn delete_contact(&self, viewer: &Viewer, id: ContactId) -> AppResult<Contact> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Contact>(&mut conn, viewer, id.0, true, "contact").await
-    }
-
-    /// Restoring fails with CONFLICT when a live contact took the email meanwhile.
-    pub async fn restore_contact(&self, viewer: &Viewer, id: ContactId) -> AppResult<Contact> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Contact>(&mut conn, viewer, id.0, false, "contact")
-            .await
-            .map_err(|err| match err {
-                AppError::Conflict { .. } => {
-                    AppError::conflict_on("email", "a live contact already has this email")
-                }
-                other => other,
-            })
     }
 }
 
@@ -423,17 +375,10 @@ async fn check_references(
         changes.assigned_to_id.flatten(),
     )
     .await?;
-    check_company_visible(conn, viewer, changes.company_id.flatten()).await
-}
-
-async fn reload(
-    conn: &mut AsyncPgConnection,
-    viewer: &Viewer,
-    id: ContactId,
-) -> AppResult<Contact> {
-    query::find::<Contact>(conn, viewer, id.0, Deleted::Hide, false)
-        .await?
-        .ok_or(AppError::NotFound("contact"))
+    if let Some(company) = changes.company_id.flatten() {
+        query::referenced::<Company>(conn, viewer, company.0, "companyId").await?;
+    }
+    Ok(())
 }
 
 /// Creates a contact inside the caller's transaction (also used by lead conversion).
@@ -459,5 +404,5 @@ pub(crate) async fn create_contact_in(
         .get_result(conn)
         .await
         .map_err(email_taken)?;
-    reload(conn, viewer, id).await
+    query::get::<Contact>(conn, viewer, id.0, Deleted::Hide).await
 }

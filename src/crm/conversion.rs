@@ -10,9 +10,9 @@ use super::companies::{create_company_in, Company, CompanyId, CompanyInput};
 use super::contacts::{create_contact_in, Contact, ContactId, ContactInput};
 use super::leads::{Lead, LeadId, LeadStatus};
 use super::opportunities::{create_opportunity_in, Opportunity, OpportunityInput};
+use super::query::referenced;
 use super::query::{self, Deleted, Listable};
 use super::sql::{Bind, Sql};
-use super::tasks::visible;
 use super::CrmService;
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
@@ -70,11 +70,11 @@ async fn convert(
         return Err(AppError::conflict("this lead is already converted"));
     }
     let company = match input.company_id {
-        Some(company) => Some(visible::<Company>(conn, viewer, company.0, "companyId").await?),
+        Some(company) => Some(referenced::<Company>(conn, viewer, company.0, "companyId").await?),
         None => company_for(conn, viewer, &lead).await?,
     };
     let contact = match input.contact_id {
-        Some(contact) => visible::<Contact>(conn, viewer, contact.0, "contactId").await?,
+        Some(contact) => referenced::<Contact>(conn, viewer, contact.0, "contactId").await?,
         None => contact_for(conn, viewer, &lead, company.as_ref()).await?,
     };
     let wants_opportunity = input

@@ -5,16 +5,15 @@
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::query::{self, CursorValue, Deleted, Field, ListQuery, Listable, SortKey, Table};
+use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
 use super::{
     check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Priority, Sort,
 };
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::leads;
 use crate::error::{AppError, AppResult};
-use crate::pagination::Page;
 use crate::validation::{
     custom_fields, non_negative_decimal, non_negative_int, optional_email, percentage, tags,
 };
@@ -189,6 +188,7 @@ impl Sort for LeadSort {
 
 impl Listable for Lead {
     type Field = LeadField;
+    const WHAT: &'static str = "lead";
     const TABLE: Table = Table {
         name: "leads",
         owner_column: "owner_id",
@@ -351,22 +351,6 @@ fn identity_lost(field: &'static str) -> impl Fn(diesel::result::Error) -> AppEr
 }
 
 impl CrmService {
-    pub async fn lead(&self, viewer: &Viewer, id: LeadId) -> AppResult<Lead> {
-        let mut conn = self.db.get().await?;
-        query::find::<Lead>(&mut conn, viewer, id.0, Deleted::Include, false)
-            .await?
-            .ok_or(AppError::NotFound("lead"))
-    }
-
-    pub async fn leads(
-        &self,
-        viewer: &Viewer,
-        query: &ListQuery<LeadField>,
-    ) -> AppResult<Page<(String, Lead)>> {
-        let mut conn = self.db.get().await?;
-        query::list::<Lead>(&mut conn, viewer, query).await
-    }
-
     /// Creates a lead owned by the caller unless an owner is given.
     pub async fn create_lead(&self, viewer: &Viewer, input: LeadInput) -> AppResult<Lead> {
         let mut changes = input.validate()?;
@@ -403,7 +387,7 @@ impl CrmService {
                 .returning(leads::id)
                 .get_result(conn)
                 .await?;
-            reload(conn, &viewer, id).await
+            query::get::<Lead>(conn, &viewer, id.0, Deleted::Hide).await
         })
         .await
     }
@@ -436,7 +420,7 @@ impl CrmService {
                 .execute(conn)
                 .await
                 .map_err(identity_lost("firstName"))?;
-            reload(conn, &viewer, id).await
+            query::get::<Lead>(conn, &viewer, id.0, Deleted::Hide).await
         })
         .await
     }
@@ -455,7 +439,7 @@ impl CrmService {
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
         conn.transaction::<_, AppError, _>(async move |conn| {
-            let ids = query::select_for_bulk::<Lead>(conn, &viewer, &selection, "lead").await?;
+            let ids = query::select_for_bulk::<Lead>(conn, &viewer, &selection).await?;
             check_user_in_workspace(conn, &viewer, "ownerId", changes.owner_id.flatten()).await?;
             check_user_in_workspace(
                 conn,
@@ -474,21 +458,4 @@ impl CrmService {
         })
         .await
     }
-
-    /// Soft delete: the lead disappears from lists and can be restored.
-    pub async fn delete_lead(&self, viewer: &Viewer, id: LeadId) -> AppResult<Lead> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Lead>(&mut conn, viewer, id.0, true, "lead").await
-    }
-
-    pub async fn restore_lead(&self, viewer: &Viewer, id: LeadId) -> AppResult<Lead> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Lead>(&mut conn, viewer, id.0, false, "lead").await
-    }
-}
-
-async fn reload(conn: &mut AsyncPgConnection, viewer: &Viewer, id: LeadId) -> AppResult<Lead> {
-    query::find::<Lead>(conn, viewer, id.0, Deleted::Hide, false)
-        .await?
-        .ok_or(AppError::NotFound("lead"))
 }

@@ -20,6 +20,7 @@ use crate::auth::{Role, UserId, Viewer};
 use crate::db::schema::users;
 use crate::db::DbPool;
 use crate::error::{AppError, AppResult};
+use crate::pagination::Page;
 use crate::validation::optional_text;
 use query::SortKey;
 
@@ -34,15 +35,41 @@ impl CrmService {
         CrmService { db }
     }
 
+    /// A record of one kind that the caller may see (deleted ones included).
+    pub async fn record<R: query::Listable>(&self, viewer: &Viewer, id: i64) -> AppResult<R> {
+        let mut conn = self.db.get().await?;
+        query::get::<R>(&mut conn, viewer, id, query::Deleted::Include).await
+    }
+
+    /// A page of the records of one kind that the caller may see.
+    pub async fn records<R: query::Listable>(
+        &self,
+        viewer: &Viewer,
+        query: &query::ListQuery<R::Field>,
+    ) -> AppResult<Page<(String, R)>> {
+        let mut conn = self.db.get().await?;
+        query::list::<R>(&mut conn, viewer, query).await
+    }
+
+    /// Soft-deletes (`deleted`) or restores a record the caller may see.
+    pub async fn set_deleted<R: query::Listable>(
+        &self,
+        viewer: &Viewer,
+        id: i64,
+        deleted: bool,
+    ) -> AppResult<R> {
+        let mut conn = self.db.get().await?;
+        query::set_deleted::<R>(&mut conn, viewer, id, deleted).await
+    }
+
     /// Soft-deletes the selected records of one kind in one transaction; returns how many.
     pub async fn bulk_delete<R: query::Listable>(
         &self,
         viewer: &Viewer,
         selection: query::Selection<R::Field>,
-        what: &'static str,
     ) -> AppResult<usize> {
         let mut conn = self.db.get().await?;
-        query::bulk_delete::<R>(&mut conn, viewer, selection, what).await
+        query::bulk_delete::<R>(&mut conn, viewer, selection).await
     }
 
     /// Records of one kind by ID that the caller may see, for DataLoaders.

@@ -5,16 +5,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::companies::Company;
 use super::companies::CompanyId;
-use super::contacts::{check_company_visible, Contact, ContactId};
-use super::query::{self, CursorValue, Deleted, Field, ListQuery, Listable, SortKey, Table};
+use super::contacts::{Contact, ContactId};
+use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
 use super::{
     check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Sort,
 };
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::opportunities;
 use crate::error::{AppError, AppResult};
-use crate::pagination::Page;
 use crate::validation::{custom_fields, non_negative_decimal, percentage, required_text, tags};
 
 crate::id_type!(
@@ -151,6 +151,7 @@ impl Sort for OpportunitySort {
 
 impl Listable for Opportunity {
     type Field = OpportunityField;
+    const WHAT: &'static str = "opportunity";
     const TABLE: Table = Table {
         name: "opportunities",
         owner_column: "owner_id",
@@ -292,22 +293,6 @@ fn apply_stage(changes: &mut OpportunityChanges, previous: Option<Stage>) {
 }
 
 impl CrmService {
-    pub async fn opportunity(&self, viewer: &Viewer, id: OpportunityId) -> AppResult<Opportunity> {
-        let mut conn = self.db.get().await?;
-        query::find::<Opportunity>(&mut conn, viewer, id.0, Deleted::Include, false)
-            .await?
-            .ok_or(AppError::NotFound("opportunity"))
-    }
-
-    pub async fn opportunities(
-        &self,
-        viewer: &Viewer,
-        query: &ListQuery<OpportunityField>,
-    ) -> AppResult<Page<(String, Opportunity)>> {
-        let mut conn = self.db.get().await?;
-        query::list::<Opportunity>(&mut conn, viewer, query).await
-    }
-
     pub async fn create_opportunity(
         &self,
         viewer: &Viewer,
@@ -341,27 +326,9 @@ impl CrmService {
                 .set((&changes, opportunities::updated_at.eq(diesel::dsl::now)))
                 .execute(conn)
                 .await?;
-            reload(conn, &viewer, id).await
+            query::get::<Opportunity>(conn, &viewer, id.0, Deleted::Hide).await
         })
         .await
-    }
-
-    pub async fn delete_opportunity(
-        &self,
-        viewer: &Viewer,
-        id: OpportunityId,
-    ) -> AppResult<Opportunity> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Opportunity>(&mut conn, viewer, id.0, true, "opportunity").await
-    }
-
-    pub async fn restore_opportunity(
-        &self,
-        viewer: &Viewer,
-        id: OpportunityId,
-    ) -> AppResult<Opportunity> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Opportunity>(&mut conn, viewer, id.0, false, "opportunity").await
     }
 }
 
@@ -379,25 +346,13 @@ async fn check_references(
         changes.assigned_to_id.flatten(),
     )
     .await?;
-    check_company_visible(conn, viewer, changes.company_id.flatten()).await?;
+    if let Some(company) = changes.company_id.flatten() {
+        query::referenced::<Company>(conn, viewer, company.0, "companyId").await?;
+    }
     if let Some(contact) = changes.contact_id.flatten() {
-        query::find::<Contact>(conn, viewer, contact.0, Deleted::Hide, false)
-            .await?
-            .ok_or_else(|| {
-                AppError::bad_input("contactId", "contactId is not a contact you can see")
-            })?;
+        query::referenced::<Contact>(conn, viewer, contact.0, "contactId").await?;
     }
     Ok(())
-}
-
-async fn reload(
-    conn: &mut AsyncPgConnection,
-    viewer: &Viewer,
-    id: OpportunityId,
-) -> AppResult<Opportunity> {
-    query::find::<Opportunity>(conn, viewer, id.0, Deleted::Hide, false)
-        .await?
-        .ok_or(AppError::NotFound("opportunity"))
 }
 
 /// Creates an opportunity inside the caller's transaction (also used by lead conversion).
@@ -424,5 +379,5 @@ pub(crate) async fn create_opportunity_in(
         .returning(opportunities::id)
         .get_result(conn)
         .await?;
-    reload(conn, viewer, id).await
+    query::get::<Opportunity>(conn, viewer, id.0, Deleted::Hide).await
 }

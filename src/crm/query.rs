@@ -490,6 +490,10 @@ mod tests {
 pub trait Listable: QueryableByName<Pg> + Send + Sized + 'static {
     type Field: Field;
     const TABLE: Table;
+    /// The kind's name in errors ("lead not found").
+    const WHAT: &'static str;
+    /// The input field a unique index of the kind guards (a restore can clash on it).
+    const UNIQUE_FIELD: Option<&'static str> = None;
     fn id(&self) -> i64;
     /// The value of `key` (one of the entity's own sort keys) in this row.
     fn sort_value(&self, key: &SortKey) -> CursorValue;
@@ -610,6 +614,33 @@ pub async fn find<R: Listable>(
     Ok(sql.into_query().get_result(conn).await.optional()?)
 }
 
+/// A row the caller may see, or NOT_FOUND.
+pub async fn get<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i64,
+    deleted: Deleted,
+) -> AppResult<R> {
+    find::<R>(conn, viewer, id, deleted, false)
+        .await?
+        .ok_or(AppError::NotFound(R::WHAT))
+}
+
+/// A record named in an input (`companyId`, `leadId`, ...) must be live and visible to the
+/// caller; otherwise the input is wrong: BAD_USER_INPUT on `field`.
+pub async fn referenced<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i64,
+    field: &str,
+) -> AppResult<R> {
+    find::<R>(conn, viewer, id, Deleted::Hide, false)
+        .await?
+        .ok_or_else(|| {
+            AppError::bad_input(field, format!("{field} is not a {} you can see", R::WHAT))
+        })
+}
+
 /// The rows with these IDs that the caller may see (deleted ones included: a record that
 /// points at a deleted one still shows it). For DataLoaders: one query for many rows.
 pub async fn find_many<R: Listable>(
@@ -633,13 +664,12 @@ pub async fn set_deleted<R: Listable>(
     viewer: &Viewer,
     id: i64,
     deleted: bool,
-    what: &'static str,
 ) -> AppResult<R> {
     let viewer = viewer.clone();
     conn.transaction::<_, AppError, _>(async move |conn| {
         find::<R>(conn, &viewer, id, Deleted::Include, true)
             .await?
-            .ok_or(AppError::NotFound(what))?;
+            .ok_or(AppError::NotFound(R::WHAT))?;
         let table = R::TABLE.name;
         let change = if deleted {
             "deleted_at = COALESCE(deleted_at, now())"
@@ -657,14 +687,18 @@ pub async fn set_deleted<R: Listable>(
                 diesel::result::Error::DatabaseError(
                     diesel::result::DatabaseErrorKind::UniqueViolation,
                     _,
-                ) => AppError::conflict(
-                    "a live record already has one of this record's unique values",
-                ),
+                ) => match R::UNIQUE_FIELD {
+                    Some(field) => AppError::conflict_on(
+                        field,
+                        format!("a live {} already has this {field}", R::WHAT),
+                    ),
+                    None => AppError::conflict(
+                        "a live record already has one of this record's unique values",
+                    ),
+                },
                 other => other.into(),
             })?;
-        find::<R>(conn, &viewer, id, Deleted::Include, false)
-            .await?
-            .ok_or(AppError::NotFound(what))
+        get::<R>(conn, &viewer, id, Deleted::Include).await
     })
     .await
 }
@@ -685,7 +719,6 @@ pub async fn select_for_bulk<R: Listable>(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
     selection: &Selection<R::Field>,
-    what: &'static str,
 ) -> AppResult<Vec<i64>> {
     let table = R::TABLE.name;
     let mut sql = Sql::new(&format!("SELECT {table}.id AS id FROM {table} WHERE "));
@@ -726,7 +759,7 @@ pub async fn select_for_bulk<R: Listable>(
         ));
     }
     if wanted.is_some_and(|n| n != rows.len()) {
-        return Err(AppError::NotFound(what));
+        return Err(AppError::NotFound(R::WHAT));
     }
     Ok(rows.into_iter().map(|r| r.id).collect())
 }
@@ -742,11 +775,10 @@ pub async fn bulk_delete<R: Listable>(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
     selection: Selection<R::Field>,
-    what: &'static str,
 ) -> AppResult<usize> {
     let viewer = viewer.clone();
     conn.transaction::<_, AppError, _>(async move |conn| {
-        let ids = select_for_bulk::<R>(conn, &viewer, &selection, what).await?;
+        let ids = select_for_bulk::<R>(conn, &viewer, &selection).await?;
         let table = R::TABLE.name;
         let mut sql = Sql::new(&format!(
             "UPDATE {table} SET deleted_at = now(), updated_at = now() WHERE id = ANY("

@@ -4,13 +4,12 @@ use chrono::{DateTime, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::companies::Company;
 use super::companies::CompanyId;
-use super::contacts::{check_company_visible, Contact, ContactId};
+use super::contacts::{Contact, ContactId};
 use super::leads::{Lead, LeadId};
 use super::opportunities::{Opportunity, OpportunityId};
-use super::query::{
-    self, CursorValue, Deleted, Field, ListQuery, Listable, Predicate, SortKey, Table,
-};
+use super::query::{self, CursorValue, Deleted, Field, Listable, Predicate, SortKey, Table};
 use super::sql::Bind;
 use super::{
     check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Priority, Sort,
@@ -18,7 +17,6 @@ use super::{
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::tasks;
 use crate::error::{AppError, AppResult};
-use crate::pagination::Page;
 use crate::validation::{custom_fields, required_text, tags};
 
 crate::id_type!(
@@ -184,6 +182,7 @@ impl Sort for TaskSort {
 
 impl Listable for Task {
     type Field = TaskField;
+    const WHAT: &'static str = "task";
     const TABLE: Table = Table {
         name: "tasks",
         owner_column: "owner_id",
@@ -305,22 +304,6 @@ fn apply_status(changes: &mut TaskChanges, previous: Option<TaskStatus>) {
 }
 
 impl CrmService {
-    pub async fn task(&self, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
-        let mut conn = self.db.get().await?;
-        query::find::<Task>(&mut conn, viewer, id.0, Deleted::Include, false)
-            .await?
-            .ok_or(AppError::NotFound("task"))
-    }
-
-    pub async fn tasks(
-        &self,
-        viewer: &Viewer,
-        query: &ListQuery<TaskField>,
-    ) -> AppResult<Page<(String, Task)>> {
-        let mut conn = self.db.get().await?;
-        query::list::<Task>(&mut conn, viewer, query).await
-    }
-
     pub async fn create_task(&self, viewer: &Viewer, input: TaskInput) -> AppResult<Task> {
         if input.title.is_none() {
             return Err(AppError::bad_input("title", "title must not be empty"));
@@ -339,7 +322,7 @@ impl CrmService {
                 .returning(tasks::id)
                 .get_result(conn)
                 .await?;
-            reload(conn, &viewer, id).await
+            query::get::<Task>(conn, &viewer, id.0, Deleted::Hide).await
         })
         .await
     }
@@ -374,7 +357,7 @@ impl CrmService {
                 .set((&changes, tasks::updated_at.eq(diesel::dsl::now)))
                 .execute(conn)
                 .await?;
-            reload(conn, &viewer, id).await
+            query::get::<Task>(conn, &viewer, id.0, Deleted::Hide).await
         })
         .await
     }
@@ -390,16 +373,6 @@ impl CrmService {
             },
         )
         .await
-    }
-
-    pub async fn delete_task(&self, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Task>(&mut conn, viewer, id.0, true, "task").await
-    }
-
-    pub async fn restore_task(&self, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
-        let mut conn = self.db.get().await?;
-        query::set_deleted::<Task>(&mut conn, viewer, id.0, false, "task").await
     }
 }
 
@@ -417,33 +390,17 @@ async fn check_references(
         changes.assigned_to_id.flatten(),
     )
     .await?;
-    check_company_visible(conn, viewer, changes.company_id.flatten()).await?;
+    if let Some(company) = changes.company_id.flatten() {
+        query::referenced::<Company>(conn, viewer, company.0, "companyId").await?;
+    }
     if let Some(lead) = changes.lead_id.flatten() {
-        visible::<Lead>(conn, viewer, lead.0, "leadId").await?;
+        query::referenced::<Lead>(conn, viewer, lead.0, "leadId").await?;
     }
     if let Some(contact) = changes.contact_id.flatten() {
-        visible::<Contact>(conn, viewer, contact.0, "contactId").await?;
+        query::referenced::<Contact>(conn, viewer, contact.0, "contactId").await?;
     }
     if let Some(opportunity) = changes.opportunity_id.flatten() {
-        visible::<Opportunity>(conn, viewer, opportunity.0, "opportunityId").await?;
+        query::referenced::<Opportunity>(conn, viewer, opportunity.0, "opportunityId").await?;
     }
     Ok(())
-}
-
-/// A linked record must be live and visible to the caller; `field` names the input.
-pub(crate) async fn visible<R: Listable>(
-    conn: &mut AsyncPgConnection,
-    viewer: &Viewer,
-    id: i64,
-    field: &str,
-) -> AppResult<R> {
-    query::find::<R>(conn, viewer, id, Deleted::Hide, false)
-        .await?
-        .ok_or_else(|| AppError::bad_input(field, format!("{field} is not a record you can see")))
-}
-
-async fn reload(conn: &mut AsyncPgConnection, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
-    query::find::<Task>(conn, viewer, id.0, Deleted::Hide, false)
-        .await?
-        .ok_or(AppError::NotFound("task"))
 }

@@ -331,5 +331,5 @@ record_api!(
         restore_company,
         bulk_delete_companies,
     },
-    service: { company, companies, create_company, update_company, delete_company, restore_company },
+    service: { create_company, update_company },
 );

@@ -438,5 +438,5 @@ record_api!(
         restore_contact,
         bulk_delete_contacts,
     },
-    service: { contact, contacts, create_contact, update_contact, delete_contact, restore_contact },
+    service: { create_contact, update_contact },
 );

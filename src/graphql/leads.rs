@@ -557,7 +557,7 @@ record_api!(
         restore_lead,
         bulk_delete_leads,
     },
-    service: { lead, leads, create_lead, update_lead, delete_lead, restore_lead },
+    service: { create_lead, update_lead },
 );
 
 /// Lead mutations beyond create, update and delete.

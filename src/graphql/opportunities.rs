@@ -353,5 +353,5 @@ record_api!(
         restore_opportunity,
         bulk_delete_opportunities,
     },
-    service: { opportunity, opportunities, create_opportunity, update_opportunity, delete_opportunity, restore_opportunity },
+    service: { create_opportunity, update_opportunity },
 );

@@ -16,7 +16,7 @@ macro_rules! record_api {
             $restore:ident,
             $bulk_delete:ident,
         },
-        service: { $svc_get:ident, $svc_list:ident, $svc_create:ident, $svc_update:ident, $svc_delete:ident, $svc_restore:ident },
+        service: { $svc_create:ident, $svc_update:ident },
     ) => {
         #[doc = concat!("The result of a mutation on a ", $what, ".")]
         #[derive(async_graphql::SimpleObject)]
@@ -38,8 +38,8 @@ macro_rules! record_api {
             ) -> async_graphql::Result<$Obj> {
                 use $crate::graphql::errors::GqlResultExt;
                 let viewer = $crate::graphql::context::viewer(ctx)?;
-                let id = $Id($crate::graphql::ids::parse_id("id", &id).gql()?);
-                $crate::graphql::context::app(ctx).crm.$svc_get(viewer, id).await.map($Obj).gql()
+                let id = $crate::graphql::ids::parse_id("id", &id).gql()?;
+                $crate::graphql::context::app(ctx).crm.record::<$Dom>(viewer, id).await.map($Obj).gql()
             }
 
             #[doc = $list_doc]
@@ -66,7 +66,7 @@ macro_rules! record_api {
                     viewer, filter, search, order_by, $sort, page, count,
                 )
                 .gql()?;
-                let page = $crate::graphql::context::app(ctx).crm.$svc_list(viewer, &query).await.gql()?;
+                let page = $crate::graphql::context::app(ctx).crm.records::<$Dom>(viewer, &query).await.gql()?;
                 Ok($Conn::from_edges(page, $Obj))
             }
         }
@@ -112,8 +112,8 @@ macro_rules! record_api {
             ) -> async_graphql::Result<$Payload> {
                 use $crate::graphql::errors::GqlResultExt;
                 let viewer = $crate::graphql::context::viewer(ctx)?;
-                let id = $Id($crate::graphql::ids::parse_id("id", &id).gql()?);
-                let record = $crate::graphql::context::app(ctx).crm.$svc_delete(viewer, id).await.gql()?;
+                let id = $crate::graphql::ids::parse_id("id", &id).gql()?;
+                let record = $crate::graphql::context::app(ctx).crm.set_deleted::<$Dom>(viewer, id, true).await.gql()?;
                 Ok($Payload { $field: $Obj(record) })
             }
 
@@ -125,8 +125,8 @@ macro_rules! record_api {
             ) -> async_graphql::Result<$Payload> {
                 use $crate::graphql::errors::GqlResultExt;
                 let viewer = $crate::graphql::context::viewer(ctx)?;
-                let id = $Id($crate::graphql::ids::parse_id("id", &id).gql()?);
-                let record = $crate::graphql::context::app(ctx).crm.$svc_restore(viewer, id).await.gql()?;
+                let id = $crate::graphql::ids::parse_id("id", &id).gql()?;
+                let record = $crate::graphql::context::app(ctx).crm.set_deleted::<$Dom>(viewer, id, false).await.gql()?;
                 Ok($Payload { $field: $Obj(record) })
             }
 
@@ -142,7 +142,7 @@ macro_rules! record_api {
                 let selection = $crate::graphql::filters::selection(viewer, ids, filter).gql()?;
                 let count = $crate::graphql::context::app(ctx)
                     .crm
-                    .bulk_delete::<$Dom>(viewer, selection, $what)
+                    .bulk_delete::<$Dom>(viewer, selection)
                     .await
                     .gql()?;
                 Ok($crate::graphql::filters::BulkPayload::of(count))

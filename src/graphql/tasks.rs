@@ -411,7 +411,7 @@ record_api!(
         restore_task,
         bulk_delete_tasks,
     },
-    service: { task, tasks, create_task, update_task, delete_task, restore_task },
+    service: { create_task, update_task },
 );
 
 /// Task mutations beyond create, update and delete.
