@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::edit::Editable;
 use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
 use super::{
     check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Sort,
@@ -168,9 +169,9 @@ pub struct CompanyInput {
     pub tags: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, AsChangeset, Insertable)]
+#[derive(Debug, Clone, PartialEq, Default, AsChangeset, Insertable)]
 #[diesel(table_name = companies)]
-struct CompanyChanges {
+pub struct CompanyChanges {
     name: Option<String>,
     domain: Option<Option<String>>,
     industry: Option<Option<String>>,
@@ -262,29 +263,37 @@ impl CrmService {
         })
         .await
     }
+}
 
-    pub async fn update_company(
-        &self,
+impl Editable for Company {
+    type Input = CompanyInput;
+    type Changes = CompanyChanges;
+
+    fn validate(input: &CompanyInput) -> AppResult<CompanyChanges> {
+        input.validate()
+    }
+
+    fn new_owner(changes: &CompanyChanges) -> Option<UserId> {
+        changes.owner_id.flatten()
+    }
+
+    async fn check_references(
+        conn: &mut AsyncPgConnection,
         viewer: &Viewer,
-        id: CompanyId,
-        input: CompanyInput,
-    ) -> AppResult<Company> {
-        let changes = input.validate()?;
-        check_owner_change(viewer, changes.owner_id.flatten())?;
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            query::find::<Company>(conn, &viewer, id.0, Deleted::Hide, true)
-                .await?
-                .ok_or(AppError::NotFound("company"))?;
-            check_user_in_workspace(conn, &viewer, "ownerId", changes.owner_id.flatten()).await?;
-            diesel::update(companies::table.find(id))
-                .set((&changes, companies::updated_at.eq(diesel::dsl::now)))
-                .execute(conn)
-                .await?;
-            query::get::<Company>(conn, &viewer, id.0, Deleted::Hide).await
-        })
-        .await
+        changes: &CompanyChanges,
+    ) -> AppResult<()> {
+        check_user_in_workspace(conn, viewer, "ownerId", changes.owner_id.flatten()).await
+    }
+
+    async fn write(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+        changes: &CompanyChanges,
+    ) -> Result<usize, diesel::result::Error> {
+        diesel::update(companies::table.filter(companies::id.eq_any(ids)))
+            .set((changes, companies::updated_at.eq(diesel::dsl::now)))
+            .execute(conn)
+            .await
     }
 }
 

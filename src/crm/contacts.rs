@@ -5,8 +5,8 @@ use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByNa
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::companies::{Company, CompanyId};
+use super::edit::Editable;
 use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
-use super::sql::{Bind, Sql};
 use super::{
     check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Sort,
 };
@@ -151,6 +151,12 @@ impl Sort for ContactSort {
     }
 }
 
+impl query::CompanyChild for Contact {
+    fn company(&self) -> Option<i64> {
+        self.company_id.map(|c| c.0)
+    }
+}
+
 impl Listable for Contact {
     type Field = ContactField;
     const WHAT: &'static str = "contact";
@@ -208,9 +214,9 @@ pub struct ContactInput {
     pub tags: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, AsChangeset, Insertable)]
+#[derive(Debug, Clone, PartialEq, Default, AsChangeset, Insertable)]
 #[diesel(table_name = contacts)]
-struct ContactChanges {
+pub struct ContactChanges {
     salutation: Option<Option<String>>,
     first_name: Option<String>,
     last_name: Option<Option<String>>,
@@ -301,31 +307,7 @@ fn email_taken(err: diesel::result::Error) -> AppError {
     }
 }
 
-/// Most contacts `Company.contacts` shows per company.
-pub const CONTACTS_PER_COMPANY: i64 = 200;
-
 impl CrmService {
-    /// The visible, live contacts of each company (newest first, at most
-    /// [`CONTACTS_PER_COMPANY`] each), in one query for all the companies.
-    pub async fn contacts_of_companies(
-        &self,
-        viewer: &Viewer,
-        companies: &[i64],
-    ) -> AppResult<Vec<Contact>> {
-        let mut sql = Sql::new(
-            "SELECT * FROM (SELECT contacts.*, row_number() OVER (PARTITION BY contacts.company_id \
-             ORDER BY contacts.created_at DESC, contacts.id DESC) AS position FROM contacts WHERE ",
-        );
-        sql.append(query::scope(viewer, &Contact::TABLE, Deleted::Hide))
-            .push(" AND contacts.company_id = ANY(")
-            .bind(Bind::Ints(companies.to_vec()))
-            .push(")) AS ranked WHERE position <= ")
-            .bind(Bind::Int(CONTACTS_PER_COMPANY))
-            .push(" ORDER BY company_id, position");
-        let mut conn = self.db.get().await?;
-        Ok(sql.into_query().load(&mut conn).await?)
-    }
-
     pub async fn create_contact(&self, viewer: &Viewer, input: ContactInput) -> AppResult<Contact> {
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
@@ -334,30 +316,41 @@ impl CrmService {
         })
         .await
     }
+}
 
-    pub async fn update_contact(
-        &self,
+impl Editable for Contact {
+    type Input = ContactInput;
+    type Changes = ContactChanges;
+
+    fn validate(input: &ContactInput) -> AppResult<ContactChanges> {
+        input.validate()
+    }
+
+    fn new_owner(changes: &ContactChanges) -> Option<UserId> {
+        changes.owner_id.flatten()
+    }
+
+    async fn check_references(
+        conn: &mut AsyncPgConnection,
         viewer: &Viewer,
-        id: ContactId,
-        input: ContactInput,
-    ) -> AppResult<Contact> {
-        let changes = input.validate()?;
-        check_owner_change(viewer, changes.owner_id.flatten())?;
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            query::find::<Contact>(conn, &viewer, id.0, Deleted::Hide, true)
-                .await?
-                .ok_or(AppError::NotFound("contact"))?;
-            check_references(conn, &viewer, &changes).await?;
-            diesel::update(contacts::table.find(id))
-                .set((&changes, contacts::updated_at.eq(diesel::dsl::now)))
-                .execute(conn)
-                .await
-                .map_err(email_taken)?;
-            query::get::<Contact>(conn, &viewer, id.0, Deleted::Hide).await
-        })
-        .await
+        changes: &ContactChanges,
+    ) -> AppResult<()> {
+        check_references(conn, viewer, changes).await
+    }
+
+    async fn write(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+        changes: &ContactChanges,
+    ) -> Result<usize, diesel::result::Error> {
+        diesel::update(contacts::table.filter(contacts::id.eq_any(ids)))
+            .set((changes, contacts::updated_at.eq(diesel::dsl::now)))
+            .execute(conn)
+            .await
+    }
+
+    fn explain(err: diesel::result::Error, _bulk: bool) -> AppError {
+        email_taken(err)
     }
 }
 

@@ -5,7 +5,9 @@
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::edit::Editable;
 
 use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
 use super::{
@@ -248,9 +250,9 @@ pub struct LeadInput {
 }
 
 /// The validated changes, in column types.
-#[derive(Debug, Default, AsChangeset, Insertable)]
+#[derive(Debug, Clone, PartialEq, Default, AsChangeset, Insertable)]
 #[diesel(table_name = leads)]
-struct LeadChanges {
+pub struct LeadChanges {
     first_name: Option<Option<String>>,
     last_name: Option<Option<String>>,
     email: Option<Option<String>>,
@@ -391,71 +393,47 @@ impl CrmService {
         })
         .await
     }
+}
 
-    /// Changes the given fields of a lead the caller may see.
-    pub async fn update_lead(
-        &self,
+impl Editable for Lead {
+    type Input = LeadInput;
+    type Changes = LeadChanges;
+
+    fn validate(input: &LeadInput) -> AppResult<LeadChanges> {
+        input.validate()
+    }
+
+    fn new_owner(changes: &LeadChanges) -> Option<UserId> {
+        changes.owner_id.flatten()
+    }
+
+    async fn check_references(
+        conn: &mut AsyncPgConnection,
         viewer: &Viewer,
-        id: LeadId,
-        input: LeadInput,
-    ) -> AppResult<Lead> {
-        let changes = input.validate()?;
-        check_owner_change(viewer, changes.owner_id.flatten())?;
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            query::find::<Lead>(conn, &viewer, id.0, Deleted::Hide, true)
-                .await?
-                .ok_or(AppError::NotFound("lead"))?;
-            check_user_in_workspace(conn, &viewer, "ownerId", changes.owner_id.flatten()).await?;
-            check_user_in_workspace(
-                conn,
-                &viewer,
-                "assignedToId",
-                changes.assigned_to_id.flatten(),
-            )
-            .await?;
-            diesel::update(leads::table.find(id))
-                .set((&changes, leads::updated_at.eq(diesel::dsl::now)))
-                .execute(conn)
-                .await
-                .map_err(identity_lost("firstName"))?;
-            query::get::<Lead>(conn, &viewer, id.0, Deleted::Hide).await
-        })
+        changes: &LeadChanges,
+    ) -> AppResult<()> {
+        check_user_in_workspace(conn, viewer, "ownerId", changes.owner_id.flatten()).await?;
+        check_user_in_workspace(
+            conn,
+            viewer,
+            "assignedToId",
+            changes.assigned_to_id.flatten(),
+        )
         .await
     }
 
-    /// Applies one validated patch to every selected lead, in one transaction; returns how
-    /// many changed. Any invalid field, invisible ID or lead left without a name, email or
-    /// company changes nothing.
-    pub async fn bulk_update_leads(
-        &self,
-        viewer: &Viewer,
-        selection: query::Selection<LeadField>,
-        patch: LeadInput,
-    ) -> AppResult<usize> {
-        let changes = patch.validate()?;
-        check_owner_change(viewer, changes.owner_id.flatten())?;
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            let ids = query::select_for_bulk::<Lead>(conn, &viewer, &selection).await?;
-            check_user_in_workspace(conn, &viewer, "ownerId", changes.owner_id.flatten()).await?;
-            check_user_in_workspace(
-                conn,
-                &viewer,
-                "assignedToId",
-                changes.assigned_to_id.flatten(),
-            )
-            .await?;
-            let ids: Vec<LeadId> = ids.into_iter().map(LeadId).collect();
-            let changed = diesel::update(leads::table.filter(leads::id.eq_any(&ids)))
-                .set((&changes, leads::updated_at.eq(diesel::dsl::now)))
-                .execute(conn)
-                .await
-                .map_err(identity_lost("patch"))?;
-            Ok(changed)
-        })
-        .await
+    async fn write(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+        changes: &LeadChanges,
+    ) -> Result<usize, diesel::result::Error> {
+        diesel::update(leads::table.filter(leads::id.eq_any(ids)))
+            .set((changes, leads::updated_at.eq(diesel::dsl::now)))
+            .execute(conn)
+            .await
+    }
+
+    fn explain(err: diesel::result::Error, bulk: bool) -> AppError {
+        identity_lost(if bulk { "patch" } else { "firstName" })(err)
     }
 }

@@ -6,6 +6,7 @@ pub mod activities;
 pub mod companies;
 pub mod contacts;
 pub mod conversion;
+pub mod edit;
 pub mod leads;
 pub mod opportunities;
 pub mod query;
@@ -70,6 +71,16 @@ impl CrmService {
     ) -> AppResult<usize> {
         let mut conn = self.db.get().await?;
         query::bulk_delete::<R>(&mut conn, viewer, selection).await
+    }
+
+    /// The records of one kind that belong to each of `companies`, for DataLoaders.
+    pub async fn records_of_companies<R: query::CompanyChild>(
+        &self,
+        viewer: &Viewer,
+        companies: &[i64],
+    ) -> AppResult<Vec<R>> {
+        let mut conn = self.db.get().await?;
+        query::of_companies::<R>(&mut conn, viewer, companies).await
     }
 
     /// Records of one kind by ID that the caller may see, for DataLoaders.

@@ -8,6 +8,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::companies::Company;
 use super::companies::CompanyId;
 use super::contacts::{Contact, ContactId};
+use super::edit::Editable;
 use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
 use super::{
     check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Sort,
@@ -149,6 +150,12 @@ impl Sort for OpportunitySort {
     }
 }
 
+impl query::CompanyChild for Opportunity {
+    fn company(&self) -> Option<i64> {
+        self.company_id.map(|c| c.0)
+    }
+}
+
 impl Listable for Opportunity {
     type Field = OpportunityField;
     const WHAT: &'static str = "opportunity";
@@ -200,9 +207,9 @@ pub struct OpportunityInput {
     pub tags: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, AsChangeset, Insertable)]
+#[derive(Debug, Clone, PartialEq, Default, AsChangeset, Insertable)]
 #[diesel(table_name = opportunities)]
-struct OpportunityChanges {
+pub struct OpportunityChanges {
     name: Option<String>,
     description: Option<Option<String>>,
     company_id: Option<Option<CompanyId>>,
@@ -305,30 +312,43 @@ impl CrmService {
         })
         .await
     }
+}
 
-    pub async fn update_opportunity(
-        &self,
+impl Editable for Opportunity {
+    type Input = OpportunityInput;
+    type Changes = OpportunityChanges;
+
+    fn validate(input: &OpportunityInput) -> AppResult<OpportunityChanges> {
+        input.validate()
+    }
+
+    fn new_owner(changes: &OpportunityChanges) -> Option<UserId> {
+        changes.owner_id.flatten()
+    }
+
+    fn for_row(changes: &OpportunityChanges, current: &Self) -> AppResult<OpportunityChanges> {
+        let mut changes = changes.clone();
+        apply_stage(&mut changes, Some(current.stage));
+        Ok(changes)
+    }
+
+    async fn check_references(
+        conn: &mut AsyncPgConnection,
         viewer: &Viewer,
-        id: OpportunityId,
-        input: OpportunityInput,
-    ) -> AppResult<Opportunity> {
-        let mut changes = input.validate()?;
-        check_owner_change(viewer, changes.owner_id.flatten())?;
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            let current = query::find::<Opportunity>(conn, &viewer, id.0, Deleted::Hide, true)
-                .await?
-                .ok_or(AppError::NotFound("opportunity"))?;
-            apply_stage(&mut changes, Some(current.stage));
-            check_references(conn, &viewer, &changes).await?;
-            diesel::update(opportunities::table.find(id))
-                .set((&changes, opportunities::updated_at.eq(diesel::dsl::now)))
-                .execute(conn)
-                .await?;
-            query::get::<Opportunity>(conn, &viewer, id.0, Deleted::Hide).await
-        })
-        .await
+        changes: &OpportunityChanges,
+    ) -> AppResult<()> {
+        check_references(conn, viewer, changes).await
+    }
+
+    async fn write(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+        changes: &OpportunityChanges,
+    ) -> Result<usize, diesel::result::Error> {
+        diesel::update(opportunities::table.filter(opportunities::id.eq_any(ids)))
+            .set((changes, opportunities::updated_at.eq(diesel::dsl::now)))
+            .execute(conn)
+            .await
     }
 }
 

@@ -499,6 +499,37 @@ pub trait Listable: QueryableByName<Pg> + Send + Sized + 'static {
     fn sort_value(&self, key: &SortKey) -> CursorValue;
 }
 
+/// A kind of record that can belong to a company (`Company.contacts`,
+/// `Company.opportunities`), through its `company_id` column.
+pub trait CompanyChild: Listable {
+    fn company(&self) -> Option<i64>;
+}
+
+/// Most records of one kind a company lists (`Company.contacts`, ...): a fixed-size preview;
+/// the full set is a filtered list query away.
+pub const PER_COMPANY: i64 = 200;
+
+/// The visible, live records of each of `companies`, newest first and at most [`PER_COMPANY`]
+/// each, in one query for all the companies.
+pub async fn of_companies<R: CompanyChild>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    companies: &[i64],
+) -> AppResult<Vec<R>> {
+    let table = R::TABLE.name;
+    let mut sql = Sql::new(&format!(
+        "SELECT * FROM (SELECT {table}.*, row_number() OVER (PARTITION BY {table}.company_id \
+         ORDER BY {table}.created_at DESC, {table}.id DESC) AS position FROM {table} WHERE "
+    ));
+    sql.append(scope(viewer, &R::TABLE, Deleted::Hide))
+        .push(&format!(" AND {table}.company_id = ANY("))
+        .bind(Bind::Ints(companies.to_vec()))
+        .push(")) AS ranked WHERE position <= ")
+        .bind(Bind::Int(PER_COMPANY))
+        .push(" ORDER BY company_id, position");
+    Ok(sql.into_query().load(conn).await?)
+}
+
 /// A list request: filter, search, order and page, cursors still encoded.
 #[derive(Debug, Clone)]
 pub struct ListQuery<F> {
@@ -713,15 +744,15 @@ pub enum Selection<F> {
 /// Most rows one bulk operation may touch (one transaction holds their locks).
 pub const MAX_BULK: usize = 10_000;
 
-/// Locks and returns the IDs of the live rows a bulk operation touches. With IDs, every one
-/// must be visible (else NOT_FOUND and nothing happens); with a filter, all visible matches.
+/// Locks and returns the live rows a bulk operation touches. With IDs, every one must be
+/// visible (else NOT_FOUND and nothing happens); with a filter, all visible matches.
 pub async fn select_for_bulk<R: Listable>(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
     selection: &Selection<R::Field>,
-) -> AppResult<Vec<i64>> {
+) -> AppResult<Vec<R>> {
     let table = R::TABLE.name;
-    let mut sql = Sql::new(&format!("SELECT {table}.id AS id FROM {table} WHERE "));
+    let mut sql = Sql::new(&format!("SELECT {table}.* FROM {table} WHERE "));
     sql.append(scope(viewer, &R::TABLE, Deleted::Hide));
     let wanted = match selection {
         Selection::Ids(ids) => {
@@ -751,7 +782,7 @@ pub async fn select_for_bulk<R: Listable>(
     sql.push(&format!(" ORDER BY {table}.id LIMIT "))
         .bind(Bind::Int(MAX_BULK as i64 + 1))
         .push(" FOR UPDATE");
-    let rows: Vec<IdRow> = sql.into_query().load(conn).await?;
+    let rows: Vec<R> = sql.into_query().load(conn).await?;
     if rows.len() > MAX_BULK {
         return Err(AppError::bad_input(
             "filter",
@@ -761,13 +792,7 @@ pub async fn select_for_bulk<R: Listable>(
     if wanted.is_some_and(|n| n != rows.len()) {
         return Err(AppError::NotFound(R::WHAT));
     }
-    Ok(rows.into_iter().map(|r| r.id).collect())
-}
-
-#[derive(QueryableByName)]
-struct IdRow {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    id: i64,
+    Ok(rows)
 }
 
 /// Soft-deletes every selected row in one transaction; returns how many.
@@ -778,7 +803,8 @@ pub async fn bulk_delete<R: Listable>(
 ) -> AppResult<usize> {
     let viewer = viewer.clone();
     conn.transaction::<_, AppError, _>(async move |conn| {
-        let ids = select_for_bulk::<R>(conn, &viewer, &selection).await?;
+        let rows = select_for_bulk::<R>(conn, &viewer, &selection).await?;
+        let ids = rows.iter().map(R::id).collect();
         let table = R::TABLE.name;
         let mut sql = Sql::new(&format!(
             "UPDATE {table} SET deleted_at = now(), updated_at = now() WHERE id = ANY("

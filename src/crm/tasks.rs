@@ -7,6 +7,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use super::companies::Company;
 use super::companies::CompanyId;
 use super::contacts::{Contact, ContactId};
+use super::edit::Editable;
 use super::leads::{Lead, LeadId};
 use super::opportunities::{Opportunity, OpportunityId};
 use super::query::{self, CursorValue, Deleted, Field, Listable, Predicate, SortKey, Table};
@@ -227,9 +228,9 @@ pub struct TaskInput {
     pub tags: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, AsChangeset, Insertable)]
+#[derive(Debug, Clone, PartialEq, Default, AsChangeset, Insertable)]
 #[diesel(table_name = tasks)]
-struct TaskChanges {
+pub struct TaskChanges {
     title: Option<String>,
     description: Option<Option<String>>,
     task_type: Option<TaskType>,
@@ -327,52 +328,67 @@ impl CrmService {
         .await
     }
 
-    pub async fn update_task(
-        &self,
-        viewer: &Viewer,
-        id: TaskId,
-        input: TaskInput,
-    ) -> AppResult<Task> {
-        let mut changes = input.validate()?;
-        check_owner_change(viewer, changes.owner_id.flatten())?;
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            let current = query::find::<Task>(conn, &viewer, id.0, Deleted::Hide, true)
-                .await?
-                .ok_or(AppError::NotFound("task"))?;
-            apply_status(&mut changes, Some(current.status));
-            let due = changes.due_at.unwrap_or(current.due_at);
-            let reminder = changes.reminder_at.unwrap_or(current.reminder_at);
-            if let (Some(due), Some(reminder)) = (due, reminder) {
-                if reminder > due {
-                    return Err(AppError::bad_input(
-                        "reminderAt",
-                        "reminderAt must not be after dueAt",
-                    ));
-                }
-            }
-            check_references(conn, &viewer, &changes).await?;
-            diesel::update(tasks::table.find(id))
-                .set((&changes, tasks::updated_at.eq(diesel::dsl::now)))
-                .execute(conn)
-                .await?;
-            query::get::<Task>(conn, &viewer, id.0, Deleted::Hide).await
-        })
-        .await
-    }
-
     /// Marks a task completed (idempotent).
     pub async fn complete_task(&self, viewer: &Viewer, id: TaskId) -> AppResult<Task> {
-        self.update_task(
+        self.update::<Task>(
             viewer,
-            id,
+            id.0,
             TaskInput {
                 status: Some(TaskStatus::Completed),
                 ..Default::default()
             },
         )
         .await
+    }
+}
+
+impl Editable for Task {
+    type Input = TaskInput;
+    type Changes = TaskChanges;
+
+    fn validate(input: &TaskInput) -> AppResult<TaskChanges> {
+        input.validate()
+    }
+
+    fn new_owner(changes: &TaskChanges) -> Option<UserId> {
+        changes.owner_id.flatten()
+    }
+
+    /// Status moves stamp or clear `completed_at`; the reminder may not come after the due
+    /// time, whichever of the two the patch changes.
+    fn for_row(changes: &TaskChanges, current: &Self) -> AppResult<TaskChanges> {
+        let mut changes = changes.clone();
+        apply_status(&mut changes, Some(current.status));
+        let due = changes.due_at.unwrap_or(current.due_at);
+        let reminder = changes.reminder_at.unwrap_or(current.reminder_at);
+        if let (Some(due), Some(reminder)) = (due, reminder) {
+            if reminder > due {
+                return Err(AppError::bad_input(
+                    "reminderAt",
+                    "reminderAt must not be after dueAt",
+                ));
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn check_references(
+        conn: &mut AsyncPgConnection,
+        viewer: &Viewer,
+        changes: &TaskChanges,
+    ) -> AppResult<()> {
+        check_references(conn, viewer, changes).await
+    }
+
+    async fn write(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+        changes: &TaskChanges,
+    ) -> Result<usize, diesel::result::Error> {
+        diesel::update(tasks::table.filter(tasks::id.eq_any(ids)))
+            .set((changes, tasks::updated_at.eq(diesel::dsl::now)))
+            .execute(conn)
+            .await
     }
 }
 

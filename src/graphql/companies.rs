@@ -1,23 +1,22 @@
 //! Companies over GraphQL: the `Company` type, `company`/`companies`, and create, update,
 //! delete, restore.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, ID};
 use chrono::{DateTime, Utc};
 
 use super::connection::connection_types;
 use super::contacts::Contact;
+use super::context::of_company;
 use super::filters::{
     combine, is_me, maybe, CustomFieldFilter, DateTimeFilter, Decimal, DecimalFilter, EntityFilter,
     IdFilter, IntFilter, StringFilter,
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
-use super::loaders::CompanyContactsLoader;
 use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
-use crate::crm::companies::{self as domain, CompanyField, CompanyId, CompanySort};
+use crate::crm::companies::{self as domain, CompanyField, CompanySort};
 use crate::crm::query::{Predicate, Target};
 use crate::error::AppResult;
 
@@ -94,15 +93,22 @@ impl Company {
     async fn tags(&self) -> Vec<String> {
         self.0.tag_list()
     }
-    /// The company's contacts you may see, newest first (at most 200).
+    /// The company's contacts you may see, newest first (at most 200; the `contacts` query
+    /// with a `companyId` filter pages through all of them).
     async fn contacts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Contact>> {
-        Ok(ctx
-            .data_unchecked::<DataLoader<CompanyContactsLoader>>()
-            .load_one(self.0.id)
-            .await?
-            .unwrap_or_default()
+        let found = of_company::<crate::crm::contacts::Contact>(ctx, self.0.id.0).await?;
+        Ok(found.into_iter().map(Contact).collect())
+    }
+    /// The company's opportunities you may see, newest first (at most 200; the
+    /// `opportunities` query with a `companyId` filter pages through all of them).
+    async fn opportunities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::opportunities::Opportunity>> {
+        let found = of_company::<crate::crm::opportunities::Opportunity>(ctx, self.0.id.0).await?;
+        Ok(found
             .into_iter()
-            .map(Contact)
+            .map(super::opportunities::Opportunity)
             .collect())
     }
     /// Who owns the company record.
@@ -316,7 +322,7 @@ impl CompanyInput {
 }
 
 record_api!(
-    object: Company, domain: crate::crm::companies::Company, id: CompanyId, what: "company",
+    object: Company, domain: crate::crm::companies::Company, what: "company",
     filter: CompanyFilter, order: CompanyOrderField, default_sort: CompanySort::CreatedAt, input: CompanyInput,
     connection: CompanyConnection, payload: CompanyPayload { company },
     query: CompanyQuery {
@@ -329,7 +335,8 @@ record_api!(
         update_company,
         delete_company,
         restore_company,
+        bulk_update_companies,
         bulk_delete_companies,
     },
-    service: { create_company, update_company },
+    service: { create_company },
 );

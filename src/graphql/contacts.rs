@@ -17,7 +17,7 @@ use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::CompanyId;
-use crate::crm::contacts::{self as domain, ContactField, ContactId, ContactSort};
+use crate::crm::contacts::{self as domain, ContactField, ContactSort};
 use crate::crm::query::{Predicate, Target};
 use crate::error::AppResult;
 
@@ -423,7 +423,7 @@ impl ContactInput {
 }
 
 record_api!(
-    object: Contact, domain: crate::crm::contacts::Contact, id: ContactId, what: "contact",
+    object: Contact, domain: crate::crm::contacts::Contact, what: "contact",
     filter: ContactFilter, order: ContactOrderField, default_sort: ContactSort::CreatedAt, input: ContactInput,
     connection: ContactConnection, payload: ContactPayload { contact },
     query: ContactQuery {
@@ -436,7 +436,8 @@ record_api!(
         update_contact,
         delete_contact,
         restore_contact,
+        bulk_update_contacts,
         bulk_delete_contacts,
     },
-    service: { create_contact, update_contact },
+    service: { create_contact },
 );

@@ -7,7 +7,7 @@ use async_graphql::{Context, Data};
 
 use super::errors::to_graphql_error;
 use super::loaders::{
-    ActivitiesLoader, CompanyContactsLoader, RecordLoader, UserLoader, WorkspaceLoader,
+    ActivitiesLoader, CompanyRecordsLoader, RecordLoader, UserLoader, WorkspaceLoader,
 };
 use crate::app::App;
 use crate::auth::Viewer;
@@ -64,7 +64,11 @@ pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data 
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
-        CompanyContactsLoader::new(app.clone(), viewer.clone()),
+        CompanyRecordsLoader::<Contact>::new(app.clone(), viewer.clone()),
+        tokio::spawn,
+    ));
+    data.insert(DataLoader::new(
+        CompanyRecordsLoader::<Opportunity>::new(app.clone(), viewer.clone()),
         tokio::spawn,
     ));
     data.insert(DataLoader::new(
@@ -114,6 +118,19 @@ pub fn client_ip<'a>(ctx: &Context<'a>) -> &'a str {
     ctx.data_opt::<ClientInfo>()
         .map(|c| c.ip.as_str())
         .unwrap_or("unknown")
+}
+
+/// The records of one kind that belong to a company, newest first (a bounded preview), loaded
+/// in one batch per kind and request.
+pub async fn of_company<R: crate::crm::query::CompanyChild + Clone + Sync>(
+    ctx: &Context<'_>,
+    company: i64,
+) -> async_graphql::Result<Vec<R>> {
+    Ok(ctx
+        .data_unchecked::<DataLoader<CompanyRecordsLoader<R>>>()
+        .load_one(company)
+        .await?
+        .unwrap_or_default())
 }
 
 /// A record linked from another one, loaded in one batch per kind and request; `None` when

@@ -542,7 +542,7 @@ pub struct ConvertLeadPayload {
 }
 
 record_api!(
-    object: Lead, domain: crate::crm::leads::Lead, id: LeadId, what: "lead",
+    object: Lead, domain: crate::crm::leads::Lead, what: "lead",
     filter: LeadFilter, order: LeadOrderField, default_sort: LeadSort::CreatedAt, input: LeadInput,
     connection: LeadConnection, payload: LeadPayload { lead },
     query: LeadQuery {
@@ -555,37 +555,18 @@ record_api!(
         update_lead,
         delete_lead,
         restore_lead,
+        bulk_update_leads,
         bulk_delete_leads,
     },
-    service: { create_lead, update_lead },
+    service: { create_lead },
 );
 
-/// Lead mutations beyond create, update and delete.
+/// Lead mutations beyond the shared record ones.
 #[derive(Default)]
 pub struct LeadActions;
 
 #[Object]
 impl LeadActions {
-    /// Applies one patch to the leads given by `ids` or matching `filter`, in one transaction.
-    /// The patch is validated as a single update would be; any invalid field or ID you cannot
-    /// see changes nothing.
-    async fn bulk_update_leads(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The leads to change.")] ids: Option<Vec<ID>>,
-        #[graphql(desc = "Or: every lead matching this filter.")] filter: Option<LeadFilter>,
-        #[graphql(desc = "The fields to change.")] patch: LeadInput,
-    ) -> async_graphql::Result<super::filters::BulkPayload> {
-        let viewer = viewer(ctx)?;
-        let selection = super::filters::selection(viewer, ids, filter).gql()?;
-        let patch = patch.into_domain().gql()?;
-        let count = app(ctx)
-            .crm
-            .bulk_update_leads(viewer, selection, patch)
-            .await
-            .gql()?;
-        Ok(super::filters::BulkPayload::of(count))
-    }
     /// Converts a lead in one transaction: reuses the contact with the lead's email (filling
     /// only its empty fields) or creates one; reuses the company with the lead's company name
     /// or creates it (or takes `companyId`); creates an opportunity when asked or when the lead

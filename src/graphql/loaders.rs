@@ -9,9 +9,7 @@ use super::errors::to_graphql_error;
 use crate::app::App;
 use crate::auth::{User, UserId, Viewer, Workspace, WorkspaceId};
 use crate::crm::activities::{Activity, RecordRef};
-use crate::crm::companies::CompanyId;
-use crate::crm::contacts::Contact;
-use crate::crm::query::Listable;
+use crate::crm::query::{CompanyChild, Listable};
 
 /// Loads the workspace of a `User` object. Users are scoped when they are fetched, so the
 /// workspace of a user the caller holds is visible to the caller (also right after `login`,
@@ -74,40 +72,42 @@ impl Loader<UserId> for UserLoader {
     }
 }
 
-/// Loads the contacts of many companies in one query (`Company.contacts`).
-pub struct CompanyContactsLoader {
+/// Loads the records of one kind that belong to many companies in one query
+/// (`Company.contacts`, `Company.opportunities`).
+pub struct CompanyRecordsLoader<R> {
     app: Arc<App>,
     viewer: Option<Viewer>,
+    _kind: std::marker::PhantomData<fn() -> R>,
 }
 
-impl CompanyContactsLoader {
+impl<R> CompanyRecordsLoader<R> {
     pub fn new(app: Arc<App>, viewer: Option<Viewer>) -> Self {
-        CompanyContactsLoader { app, viewer }
+        CompanyRecordsLoader {
+            app,
+            viewer,
+            _kind: std::marker::PhantomData,
+        }
     }
 }
 
-impl Loader<CompanyId> for CompanyContactsLoader {
-    type Value = Vec<Contact>;
+impl<R: CompanyChild + Clone + Sync> Loader<i64> for CompanyRecordsLoader<R> {
+    type Value = Vec<R>;
     type Error = async_graphql::Error;
 
-    async fn load(
-        &self,
-        keys: &[CompanyId],
-    ) -> Result<HashMap<CompanyId, Vec<Contact>>, Self::Error> {
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<R>>, Self::Error> {
         let Some(viewer) = &self.viewer else {
             return Ok(HashMap::new());
         };
-        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        let contacts = self
+        let records = self
             .app
             .crm
-            .contacts_of_companies(viewer, &ids)
+            .records_of_companies::<R>(viewer, keys)
             .await
             .map_err(to_graphql_error)?;
-        let mut by_company: HashMap<CompanyId, Vec<Contact>> = HashMap::new();
-        for contact in contacts {
-            if let Some(company) = contact.company_id {
-                by_company.entry(company).or_default().push(contact);
+        let mut by_company: HashMap<i64, Vec<R>> = HashMap::new();
+        for record in records {
+            if let Some(company) = record.company() {
+                by_company.entry(company).or_default().push(record);
             }
         }
         Ok(by_company)

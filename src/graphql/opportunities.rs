@@ -19,7 +19,7 @@ use super::users::User;
 use crate::auth::{UserId, Viewer};
 use crate::crm::companies::CompanyId;
 use crate::crm::contacts::ContactId;
-use crate::crm::opportunities::{self as domain, OpportunityField, OpportunityId, OpportunitySort};
+use crate::crm::opportunities::{self as domain, OpportunityField, OpportunitySort};
 use crate::crm::query::{Predicate, Target};
 use crate::error::AppResult;
 
@@ -338,7 +338,7 @@ impl OpportunityInput {
 }
 
 record_api!(
-    object: Opportunity, domain: crate::crm::opportunities::Opportunity, id: OpportunityId, what: "opportunity",
+    object: Opportunity, domain: crate::crm::opportunities::Opportunity, what: "opportunity",
     filter: OpportunityFilter, order: OpportunityOrderField, default_sort: OpportunitySort::CreatedAt, input: OpportunityInput,
     connection: OpportunityConnection, payload: OpportunityPayload { opportunity },
     query: OpportunityQuery {
@@ -351,7 +351,8 @@ record_api!(
         update_opportunity,
         delete_opportunity,
         restore_opportunity,
+        bulk_update_opportunities,
         bulk_delete_opportunities,
     },
-    service: { create_opportunity, update_opportunity },
+    service: { create_opportunity },
 );

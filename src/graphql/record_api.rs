@@ -1,11 +1,11 @@
 //! The queries and mutations every CRM record kind has — `x(id)`, `xs(...)`, `createX`,
-//! `updateX`, `deleteX`, `restoreX`, `bulkDeleteXs` — written once. Each record module
+//! `updateX`, `deleteX`, `restoreX`, `bulkUpdateXs`, `bulkDeleteXs` — written once. Each record module
 //! declares its types (object, filter, input, order field) and invokes [`record_api!`].
 
 /// Declares `$Query`, `$Mutation` and `$Payload` for one record kind.
 macro_rules! record_api {
     (
-        object: $Obj:ident, domain: $Dom:ty, id: $Id:path, what: $what:literal,
+        object: $Obj:ident, domain: $Dom:ty, what: $what:literal,
         filter: $Filter:ty, order: $Order:ty, default_sort: $sort:expr, input: $Input:ty,
         connection: $Conn:ident, payload: $Payload:ident { $field:ident },
         query: $Query:ident { $get:ident: $get_doc:literal, $list:ident: $list_doc:literal, search: $search_doc:literal $(,)? },
@@ -14,9 +14,10 @@ macro_rules! record_api {
             $update:ident,
             $delete:ident,
             $restore:ident,
+            $bulk_update:ident,
             $bulk_delete:ident,
         },
-        service: { $svc_create:ident, $svc_update:ident },
+        service: { $svc_create:ident },
     ) => {
         #[doc = concat!("The result of a mutation on a ", $what, ".")]
         #[derive(async_graphql::SimpleObject)]
@@ -98,9 +99,9 @@ macro_rules! record_api {
             ) -> async_graphql::Result<$Payload> {
                 use $crate::graphql::errors::GqlResultExt;
                 let viewer = $crate::graphql::context::viewer(ctx)?;
-                let id = $Id($crate::graphql::ids::parse_id("id", &id).gql()?);
+                let id = $crate::graphql::ids::parse_id("id", &id).gql()?;
                 let input = input.into_domain().gql()?;
-                let record = $crate::graphql::context::app(ctx).crm.$svc_update(viewer, id, input).await.gql()?;
+                let record = $crate::graphql::context::app(ctx).crm.update::<$Dom>(viewer, id, input).await.gql()?;
                 Ok($Payload { $field: $Obj(record) })
             }
 
@@ -128,6 +129,26 @@ macro_rules! record_api {
                 let id = $crate::graphql::ids::parse_id("id", &id).gql()?;
                 let record = $crate::graphql::context::app(ctx).crm.set_deleted::<$Dom>(viewer, id, false).await.gql()?;
                 Ok($Payload { $field: $Obj(record) })
+            }
+
+            #[doc = "Applies one patch to the records of this kind given by `ids` or matching `filter`, in one transaction, and returns how many changed. The patch is validated as a single update would be; an invalid field, an ID you cannot see or a rule one record would break changes nothing."]
+            async fn $bulk_update(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                #[graphql(desc = "The records to change.")] ids: Option<Vec<async_graphql::ID>>,
+                #[graphql(desc = "Or: every record matching this filter.")] filter: Option<$Filter>,
+                #[graphql(desc = "The fields to change.")] patch: $Input,
+            ) -> async_graphql::Result<$crate::graphql::filters::BulkPayload> {
+                use $crate::graphql::errors::GqlResultExt;
+                let viewer = $crate::graphql::context::viewer(ctx)?;
+                let selection = $crate::graphql::filters::selection(viewer, ids, filter).gql()?;
+                let patch = patch.into_domain().gql()?;
+                let count = $crate::graphql::context::app(ctx)
+                    .crm
+                    .bulk_update::<$Dom>(viewer, selection, patch)
+                    .await
+                    .gql()?;
+                Ok($crate::graphql::filters::BulkPayload::of(count))
             }
 
             #[doc = concat!("Deletes (restorably) the records of this kind given by `ids` or matching `filter`, in one transaction; any ID you cannot see makes it fail with NOT_FOUND and change nothing.")]

@@ -396,7 +396,7 @@ impl TaskInput {
 }
 
 record_api!(
-    object: Task, domain: crate::crm::tasks::Task, id: TaskId, what: "task",
+    object: Task, domain: crate::crm::tasks::Task, what: "task",
     filter: TaskFilter, order: TaskOrderField, default_sort: TaskSort::CreatedAt, input: TaskInput,
     connection: TaskConnection, payload: TaskPayload { task },
     query: TaskQuery {
@@ -409,9 +409,10 @@ record_api!(
         update_task,
         delete_task,
         restore_task,
+        bulk_update_tasks,
         bulk_delete_tasks,
     },
-    service: { create_task, update_task },
+    service: { create_task },
 );
 
 /// Task mutations beyond create, update and delete.

@@ -45,3 +45,59 @@ async fn nested_lists_do_not_multiply_queries() {
     );
     assert!(statements[1] <= statements[0] + 4, "{statements:?}");
 }
+
+const COMPANIES: &str = "{ companies(first: 100) { nodes { name owner { email }
+    contacts { email owner { email } } opportunities { name contact { email } } } } }";
+
+#[tokio::test]
+async fn company_relations_are_batched() {
+    let (app, counter) = TestApp::spawn_counting().await;
+    let admin = app.admin_token().await;
+    let mut statements = Vec::new();
+    for wanted in [5_i64, 25] {
+        let have = app.count("companies").await;
+        for i in have..wanted {
+            let company = app
+                .gql(
+                    Some(&admin),
+                    "mutation($n: String!) { createCompany(input: {name: $n}) { company { id } } }",
+                    json!({ "n": format!("c{i}") }),
+                )
+                .await;
+            let company = company["data"]["createCompany"]["company"]["id"].clone();
+            let contact = app
+                .gql(
+                    Some(&admin),
+                    "mutation($c: ID!, $e: String!) { createContact(input: {firstName: \"x\", email: $e, companyId: $c}) { contact { id } } }",
+                    json!({ "c": company, "e": format!("p{i}@example.com") }),
+                )
+                .await;
+            let contact = contact["data"]["createContact"]["contact"]["id"].clone();
+            let opportunity = app
+                .gql(
+                    Some(&admin),
+                    "mutation($c: ID!, $p: ID!) { createOpportunity(input: {name: \"deal\", companyId: $c, contactId: $p}) { opportunity { id } } }",
+                    json!({ "c": company, "p": contact }),
+                )
+                .await;
+            assert!(opportunity["errors"].is_null(), "{opportunity}");
+        }
+        let before = counter.get();
+        let answer = app.gql(Some(&admin), COMPANIES, json!({})).await;
+        assert!(answer["errors"].is_null(), "{answer}");
+        let nodes = answer["data"]["companies"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len() as i64, wanted);
+        assert!(nodes
+            .iter()
+            .all(|c| c["contacts"].as_array().unwrap().len() == 1
+                && c["opportunities"][0]["contact"]["email"] == c["contacts"][0]["email"]));
+        statements.push(counter.get() - before);
+    }
+    // Authentication, page, then users, contacts, opportunities and the opportunities'
+    // contacts: one query each (a batch may split in two across the DataLoader window).
+    assert!(
+        statements.iter().all(|n| *n <= 14),
+        "statements for 5 and 25 companies: {statements:?}"
+    );
+    assert!(statements[1] <= statements[0] + 4, "{statements:?}");
+}

@@ -1,0 +1,116 @@
+//! The one update path every CRM record kind shares, for a single record and in bulk: validate
+//! the patch once, check who may set the owner, lock the rows in scope, apply the kind's
+//! per-row rules (a stage change brings its probability, completing a task stamps it), check
+//! the records the patch points at, and write. A bulk patch is validated exactly as a single
+//! update is, and any failure rolls the whole transaction back.
+
+use std::future::Future;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+
+use super::query::{self, Deleted, Listable, Selection};
+use super::{check_owner_change, CrmService};
+use crate::auth::{UserId, Viewer};
+use crate::error::{AppError, AppResult};
+
+/// A record kind with a partial-update input.
+pub trait Editable: Listable + Sync {
+    /// The client's patch, as the domain sees it.
+    type Input: Send + 'static;
+    /// The validated patch, in column types. Rows whose per-row changes are equal are written
+    /// with one statement.
+    type Changes: Clone + PartialEq + Send + Sync + 'static;
+
+    /// Checks every field of the patch; the first problem is reported with its field name.
+    fn validate(input: &Self::Input) -> AppResult<Self::Changes>;
+
+    /// The owner the patch sets, if any (only managers and admins may).
+    fn new_owner(changes: &Self::Changes) -> Option<UserId>;
+
+    /// The patch as it applies to one row, for rules that depend on the row's current state.
+    fn for_row(changes: &Self::Changes, _current: &Self) -> AppResult<Self::Changes> {
+        Ok(changes.clone())
+    }
+
+    /// Users and records the patch points at must be ones the caller may use.
+    fn check_references(
+        conn: &mut AsyncPgConnection,
+        viewer: &Viewer,
+        changes: &Self::Changes,
+    ) -> impl Future<Output = AppResult<()>> + Send;
+
+    /// Writes `changes` (and a fresh `updated_at`) to the rows `ids`; returns how many.
+    fn write(
+        conn: &mut AsyncPgConnection,
+        ids: &[i64],
+        changes: &Self::Changes,
+    ) -> impl Future<Output = Result<usize, diesel::result::Error>> + Send;
+
+    /// Turns a database rule the write broke into the client's error. `bulk` says whether the
+    /// patch came from a bulk update (the error then names the patch).
+    fn explain(err: diesel::result::Error, _bulk: bool) -> AppError {
+        err.into()
+    }
+}
+
+impl CrmService {
+    /// Changes the given fields of a record the caller may see.
+    pub async fn update<R: Editable>(
+        &self,
+        viewer: &Viewer,
+        id: i64,
+        input: R::Input,
+    ) -> AppResult<R> {
+        let changes = R::validate(&input)?;
+        check_owner_change(viewer, R::new_owner(&changes))?;
+        let viewer = viewer.clone();
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            let current = query::find::<R>(conn, &viewer, id, Deleted::Hide, true)
+                .await?
+                .ok_or(AppError::NotFound(R::WHAT))?;
+            let changes = R::for_row(&changes, &current)?;
+            R::check_references(conn, &viewer, &changes).await?;
+            R::write(conn, &[id], &changes)
+                .await
+                .map_err(|e| R::explain(e, false))?;
+            query::get::<R>(conn, &viewer, id, Deleted::Hide).await
+        })
+        .await
+    }
+
+    /// Applies one patch to every selected record, in one transaction; returns how many
+    /// changed. Any invalid field, ID the caller cannot see or rule a row would break changes
+    /// nothing.
+    pub async fn bulk_update<R: Editable>(
+        &self,
+        viewer: &Viewer,
+        selection: Selection<R::Field>,
+        input: R::Input,
+    ) -> AppResult<usize> {
+        let changes = R::validate(&input)?;
+        check_owner_change(viewer, R::new_owner(&changes))?;
+        let viewer = viewer.clone();
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            let rows = query::select_for_bulk::<R>(conn, &viewer, &selection).await?;
+            R::check_references(conn, &viewer, &changes).await?;
+            let mut groups: Vec<(R::Changes, Vec<i64>)> = Vec::new();
+            for row in &rows {
+                let patch = R::for_row(&changes, row)?;
+                match groups.iter_mut().find(|(p, _)| *p == patch) {
+                    Some((_, ids)) => ids.push(row.id()),
+                    None => groups.push((patch, vec![row.id()])),
+                }
+            }
+            let mut changed = 0;
+            for (patch, ids) in &groups {
+                changed += R::write(conn, ids, patch)
+                    .await
+                    .map_err(|e| R::explain(e, true))?;
+            }
+            Ok(changed)
+        })
+        .await
+    }
+}
