@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::auth::{CreateUser, Role};
+use crate::demo::{DemoOptions, DemoSize};
 use crate::config::{AuthConfig, BootstrapConfig, Config, GraphqlLimits, HttpConfig};
 use crate::server::{self, build_app, startup_error, with_database};
 use crate::telemetry::{self, LogFormat};
@@ -38,6 +39,10 @@ enum Command {
     Migrate(StoreArgs),
     /// Print the GraphQL schema (SDL) to stdout.
     ExportSchema,
+    /// Load a demo workspace (3 users, companies, contacts, leads, opportunities, tasks,
+    /// activities) into the database. The users' password comes from MYCRM_PASSWORD or is
+    /// generated and printed.
+    Demo(DemoArgs),
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -142,6 +147,33 @@ struct UserCreateArgs {
     workspace: Option<String>,
 }
 
+#[derive(Args, Debug)]
+struct DemoArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Name of the new workspace (it must not exist yet).
+    #[arg(long, default_value = "Demo Sales")]
+    workspace_name: String,
+    /// The users are ada@ (admin), max@ (manager) and mia@ (member) this domain.
+    #[arg(long, default_value = "demo.mycrm.example")]
+    email_domain: String,
+    #[arg(long, default_value_t = DemoSize::default().companies)]
+    companies: i64,
+    #[arg(long, default_value_t = DemoSize::default().contacts)]
+    contacts: i64,
+    #[arg(long, default_value_t = DemoSize::default().leads)]
+    leads: i64,
+    #[arg(long, default_value_t = DemoSize::default().opportunities)]
+    opportunities: i64,
+    #[arg(long, default_value_t = DemoSize::default().tasks)]
+    tasks: i64,
+    #[arg(long, default_value_t = DemoSize::default().activities)]
+    activities: i64,
+    /// Qualified leads to convert (creating contacts, companies and opportunities).
+    #[arg(long, default_value_t = DemoSize::default().conversions)]
+    conversions: i64,
+}
+
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(&text.to_lowercase()).ok_or_else(|| "expected admin, manager or member".to_string())
 }
@@ -197,6 +229,7 @@ pub fn main() -> ExitCode {
     let log_format = match &cli.command {
         Some(Command::Serve(args)) => args.store.log_format,
         Some(Command::Migrate(store)) => store.log_format,
+        Some(Command::Demo(args)) => args.store.log_format,
         Some(Command::User {
             command: UserCommand::Create(args),
         }) => args.store.log_format,
@@ -238,6 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
+        Some(Command::Demo(args)) => load_demo(args).await,
         Some(Command::User {
             command: UserCommand::Create(args),
         }) => create_user(args).await,
@@ -276,6 +310,55 @@ async fn create_user(args: UserCreateArgs) -> anyhow::Result<()> {
             "created {} user {} (id {}) in workspace \"{}\"",
             user.role, user.email, user.id, workspace.name
         );
+        app.db.close();
+        Ok(())
+    })
+    .await
+}
+
+async fn load_demo(args: DemoArgs) -> anyhow::Result<()> {
+    let size = DemoSize {
+        companies: args.companies.max(0),
+        contacts: args.contacts.max(0),
+        leads: args.leads.max(0),
+        opportunities: args.opportunities.max(0),
+        tasks: args.tasks.max(0),
+        activities: args.activities.max(0),
+        conversions: args.conversions.max(0),
+    };
+    let (password, generated) = match std::env::var("MYCRM_PASSWORD") {
+        Ok(password) if !password.is_empty() => (password, false),
+        _ => (crate::auth::passwords::generate(), true),
+    };
+    let options = DemoOptions {
+        workspace_name: args.workspace_name.clone(),
+        email_domain: args.email_domain.clone(),
+        password: password.clone(),
+        size,
+    };
+    let config = args.store.config();
+    with_database(&config.clone(), |url| async move {
+        let app = build_app(&config, &url)?;
+        let started = std::time::Instant::now();
+        let demo = crate::demo::load(&app, &options, |step, done, total| {
+            eprintln!("demo: {step} {done}/{total}");
+        })
+        .await
+        .map_err(startup_error)?;
+        println!(
+            "loaded demo workspace \"{}\" in {:.1} s ({} leads converted)",
+            options.workspace_name,
+            started.elapsed().as_secs_f64(),
+            demo.converted
+        );
+        for user in &demo.users {
+            println!("  {:<8} {}", user.role.to_string(), user.email);
+        }
+        if generated {
+            println!("  password (all three): {password}");
+        } else {
+            println!("  password: the one in MYCRM_PASSWORD");
+        }
         app.db.close();
         Ok(())
     })

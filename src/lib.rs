@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod crm;
 pub mod db;
+pub mod demo;
 pub mod error;
 pub mod graphql;
 pub mod http;

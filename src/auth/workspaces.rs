@@ -88,6 +88,31 @@ impl AuthService {
         .await
     }
 
+    /// Creates a workspace and its first admin, for operators (`mycrm demo`); sign-up rules do
+    /// not apply. A workspace of that name must not exist yet.
+    pub async fn create_workspace(&self, input: SignUp) -> AppResult<User> {
+        let new = NewWorkspaceWithAdmin::validate(input).await?;
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            // An operator command on a handful of workspaces: comparing in Rust is enough.
+            let names: Vec<String> = workspaces::table
+                .select(workspaces::name)
+                .load(conn)
+                .await?;
+            if names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&new.workspace_name))
+            {
+                return Err(AppError::conflict_on(
+                    "workspaceName",
+                    "a workspace with this name already exists",
+                ));
+            }
+            new.insert(conn).await
+        })
+        .await
+    }
+
     /// Finds a workspace by ID or exact name (case-insensitive); without a selector, the only
     /// workspace there is. For operators (`mycrm user create --workspace`).
     pub async fn find_workspace(&self, selector: Option<&str>) -> AppResult<Workspace> {

@@ -9,6 +9,7 @@ mod bulk;
 mod companies;
 mod contacts;
 mod conversion;
+mod demo;
 mod graphql_http;
 mod leads;
 mod opportunities;
