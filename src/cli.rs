@@ -11,8 +11,8 @@ use anyhow::{bail, Context};
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::auth::{CreateUser, Role};
-use crate::demo::{DemoOptions, DemoSize};
 use crate::config::{AuthConfig, BootstrapConfig, Config, GraphqlLimits, HttpConfig};
+use crate::demo::{DemoOptions, DemoSize};
 use crate::server::{self, build_app, startup_error, with_database};
 use crate::telemetry::{self, LogFormat};
 

@@ -10,7 +10,9 @@ use anyhow::Context;
 use diesel::connection::InstrumentationEvent;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::config::DatabaseConfig;
@@ -48,6 +50,10 @@ pub fn build_pool_counted(
     counter: Option<StatementCounter>,
 ) -> anyhow::Result<DbPool> {
     let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // No `SELECT 1` on every checkout: a request checks out a connection several times (auth,
+    // page, each relation), and the ping doubled its round trips. A connection that died (a
+    // database restart) fails the one statement that finds out and is then discarded.
+    config.recycling_method = RecyclingMethod::Fast;
     if let Some(counter) = counter {
         config.custom_setup = Box::new(move |url| {
             let counter = counter.clone();

@@ -1,7 +1,6 @@
 //! Activities over GraphQL: the `Activity` type, `logActivity`, and the `activities` field of
 //! every record (batched per request).
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
@@ -94,8 +93,7 @@ pub async fn activities_of(
     ctx: &Context<'_>,
     record: RecordRef,
 ) -> async_graphql::Result<Vec<Activity>> {
-    Ok(ctx
-        .data_unchecked::<DataLoader<ActivitiesLoader>>()
+    Ok(super::context::loader::<ActivitiesLoader>(ctx)
         .load_one(record)
         .await?
         .unwrap_or_default()

@@ -13,9 +13,11 @@ use super::filters::{
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
+use super::prefetch;
 use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
+use crate::crm::activities::RecordRef;
 use crate::crm::companies::{self as domain, CompanyField, CompanySort};
 use crate::crm::query::{Predicate, Target};
 use crate::error::AppResult;
@@ -318,6 +320,31 @@ impl CompanyInput {
             custom_fields: self.custom_fields.map(|j| j.0),
             tags: self.tags,
         })
+    }
+}
+
+impl Company {
+    /// Loads the relations a list page's rows select, one query each (see `prefetch`).
+    pub(crate) async fn prefetch(
+        ctx: &Context<'_>,
+        rows: &[&domain::Company],
+    ) -> async_graphql::Result<()> {
+        let rows = || rows.iter();
+        futures_util::try_join!(
+            prefetch::users(ctx, "owner", rows().map(|r| r.owner_id).collect()),
+            prefetch::of_companies::<crate::crm::contacts::Contact>(
+                ctx,
+                "contacts",
+                rows().map(|r| r.id.0).collect(),
+            ),
+            prefetch::of_companies::<crate::crm::opportunities::Opportunity>(
+                ctx,
+                "opportunities",
+                rows().map(|r| r.id.0).collect(),
+            ),
+            prefetch::activities(ctx, rows().map(|r| RecordRef::Company(r.id.0)).collect()),
+        )?;
+        Ok(())
     }
 }
 

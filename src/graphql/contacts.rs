@@ -13,9 +13,11 @@ use super::filters::{
 };
 use super::ids::{parse_id, to_id};
 use super::leads::load_user;
+use super::prefetch;
 use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
+use crate::crm::activities::RecordRef;
 use crate::crm::companies::CompanyId;
 use crate::crm::contacts::{self as domain, ContactField, ContactSort};
 use crate::crm::query::{Predicate, Target};
@@ -419,6 +421,31 @@ impl ContactInput {
             custom_fields: self.custom_fields.map(|j| j.0),
             tags: self.tags,
         })
+    }
+}
+
+impl Contact {
+    /// Loads the relations a list page's rows select, one query each (see `prefetch`).
+    pub(crate) async fn prefetch(
+        ctx: &Context<'_>,
+        rows: &[&domain::Contact],
+    ) -> async_graphql::Result<()> {
+        let rows = || rows.iter();
+        futures_util::try_join!(
+            prefetch::users(ctx, "owner", rows().map(|r| r.owner_id).collect()),
+            prefetch::users(
+                ctx,
+                "assignedTo",
+                rows().map(|r| r.assigned_to_id).collect()
+            ),
+            prefetch::records::<crate::crm::companies::Company>(
+                ctx,
+                "company",
+                rows().map(|r| r.company_id.map(|c| c.0)).collect(),
+            ),
+            prefetch::activities(ctx, rows().map(|r| RecordRef::Contact(r.id.0)).collect()),
+        )?;
+        Ok(())
     }
 }
 

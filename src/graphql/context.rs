@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
 use async_graphql::{Context, Data};
 
 use super::errors::to_graphql_error;
@@ -36,57 +36,79 @@ pub struct ClientInfo {
     pub ip: String,
 }
 
+/// How long the data of [`request_data`] lives: loader caches are only safe for one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifetime {
+    /// One HTTP request: loaders cache what they load.
+    Request,
+    /// A WebSocket connection, which may live for hours: loaders never cache, so every
+    /// subscription event sees the records as they are then.
+    Connection,
+}
+
 /// Everything the schema needs per request or per WebSocket connection.
-pub fn request_data(app: Arc<App>, auth: AuthState, client: ClientInfo) -> Data {
+pub fn request_data(
+    app: Arc<App>,
+    auth: AuthState,
+    client: ClientInfo,
+    lifetime: Lifetime,
+) -> Data {
     let viewer = match &auth {
         AuthState::Authenticated(viewer) => Some(viewer.clone()),
         _ => None,
     };
+    // Every loader caches for the request: a list page primes it with the relations its rows
+    // select (see `prefetch`), and rows sharing an owner or company load it once.
+    let caching = lifetime == Lifetime::Request;
+    fn cached<T: Send + Sync + 'static>(loader: T, caching: bool) -> DataLoader<T, HashMapCache> {
+        let loader = DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default());
+        loader.enable_all_cache(caching);
+        loader
+    }
     let mut data = Data::default();
-    data.insert(DataLoader::new(
-        WorkspaceLoader::new(app.clone()),
-        tokio::spawn,
-    ));
-    data.insert(DataLoader::new(
+    data.insert(cached(WorkspaceLoader::new(app.clone()), caching));
+    data.insert(cached(
         UserLoader::new(app.clone(), viewer.clone()),
-        tokio::spawn,
+        caching,
     ));
-    data.insert(DataLoader::new(
+    data.insert(cached(
         RecordLoader::<Company>::new(app.clone(), viewer.clone()),
-        tokio::spawn,
+        caching,
     ));
-    data.insert(DataLoader::new(
+    data.insert(cached(
         RecordLoader::<Lead>::new(app.clone(), viewer.clone()),
-        tokio::spawn,
+        caching,
     ));
-    data.insert(DataLoader::new(
+    data.insert(cached(
         RecordLoader::<Opportunity>::new(app.clone(), viewer.clone()),
-        tokio::spawn,
+        caching,
     ));
-    data.insert(DataLoader::new(
+    data.insert(cached(
         CompanyRecordsLoader::<Contact>::new(app.clone(), viewer.clone()),
-        tokio::spawn,
+        caching,
     ));
-    data.insert(DataLoader::new(
+    data.insert(cached(
         CompanyRecordsLoader::<Opportunity>::new(app.clone(), viewer.clone()),
-        tokio::spawn,
+        caching,
     ));
-    data.insert(DataLoader::new(
+    data.insert(cached(
         RecordLoader::<Contact>::new(app.clone(), viewer.clone()),
-        tokio::spawn,
+        caching,
     ));
-    data.insert(DataLoader::new(
+    data.insert(cached(
         RecordLoader::<Task>::new(app.clone(), viewer.clone()),
-        tokio::spawn,
+        caching,
     ));
-    data.insert(DataLoader::new(
-        ActivitiesLoader::new(app.clone(), viewer),
-        tokio::spawn,
-    ));
+    data.insert(cached(ActivitiesLoader::new(app.clone(), viewer), caching));
     data.insert(app);
     data.insert(auth);
     data.insert(client);
     data
+}
+
+/// The request's DataLoader of type `T`.
+pub fn loader<'a, T: Send + Sync + 'static>(ctx: &Context<'a>) -> &'a DataLoader<T, HashMapCache> {
+    ctx.data_unchecked::<DataLoader<T, HashMapCache>>()
 }
 
 pub fn app<'a>(ctx: &Context<'a>) -> &'a Arc<App> {
@@ -126,8 +148,7 @@ pub async fn of_company<R: crate::crm::query::CompanyChild + Clone + Sync>(
     ctx: &Context<'_>,
     company: i64,
 ) -> async_graphql::Result<Vec<R>> {
-    Ok(ctx
-        .data_unchecked::<DataLoader<CompanyRecordsLoader<R>>>()
+    Ok(loader::<CompanyRecordsLoader<R>>(ctx)
         .load_one(company)
         .await?
         .unwrap_or_default())
@@ -142,7 +163,5 @@ pub async fn linked<R: crate::crm::query::Listable + Clone + Sync>(
     let Some(id) = id else {
         return Ok(None);
     };
-    ctx.data_unchecked::<DataLoader<RecordLoader<R>>>()
-        .load_one(id)
-        .await
+    loader::<RecordLoader<R>>(ctx).load_one(id).await
 }

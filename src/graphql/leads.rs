@@ -1,6 +1,5 @@
 //! Leads over GraphQL: the `Lead` type, `lead`/`leads`, and create, update, delete, restore.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, MaybeUndefined, Object, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 
@@ -13,9 +12,11 @@ use super::filters::{
 };
 use super::ids::{parse_id, to_id};
 use super::loaders::UserLoader;
+use super::prefetch;
 use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
+use crate::crm::activities::RecordRef;
 use crate::crm::leads::{self as domain, LeadField, LeadId, LeadSort};
 use crate::crm::query::{Predicate, Target};
 use crate::crm::Priority;
@@ -261,8 +262,7 @@ pub async fn load_user(
     let Some(id) = id else {
         return Ok(None);
     };
-    Ok(ctx
-        .data_unchecked::<DataLoader<UserLoader>>()
+    Ok(super::context::loader::<UserLoader>(ctx)
         .load_one(id)
         .await?
         .map(User))
@@ -539,6 +539,41 @@ pub struct ConvertLeadPayload {
     pub company: Option<super::companies::Company>,
     /// The opportunity, when one was created.
     pub opportunity: Option<super::opportunities::Opportunity>,
+}
+
+impl Lead {
+    /// Loads the relations a list page's rows select, one query each (see `prefetch`).
+    pub(crate) async fn prefetch(
+        ctx: &Context<'_>,
+        rows: &[&crate::crm::leads::Lead],
+    ) -> async_graphql::Result<()> {
+        let rows = || rows.iter();
+        futures_util::try_join!(
+            prefetch::users(ctx, "owner", rows().map(|r| r.owner_id).collect()),
+            prefetch::users(
+                ctx,
+                "assignedTo",
+                rows().map(|r| r.assigned_to_id).collect()
+            ),
+            prefetch::records::<crate::crm::contacts::Contact>(
+                ctx,
+                "convertedContact",
+                rows().map(|r| r.converted_contact_id).collect(),
+            ),
+            prefetch::records::<crate::crm::companies::Company>(
+                ctx,
+                "convertedCompany",
+                rows().map(|r| r.converted_company_id).collect(),
+            ),
+            prefetch::records::<crate::crm::opportunities::Opportunity>(
+                ctx,
+                "convertedOpportunity",
+                rows().map(|r| r.converted_opportunity_id).collect(),
+            ),
+            prefetch::activities(ctx, rows().map(|r| RecordRef::Lead(r.id.0)).collect()),
+        )?;
+        Ok(())
+    }
 }
 
 record_api!(

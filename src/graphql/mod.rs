@@ -15,6 +15,7 @@ pub mod ids;
 pub mod leads;
 pub mod loaders;
 pub mod opportunities;
+pub mod prefetch;
 pub mod record_api;
 pub mod stats;
 pub mod tasks;

@@ -68,6 +68,8 @@ macro_rules! record_api {
                 )
                 .gql()?;
                 let page = $crate::graphql::context::app(ctx).crm.records::<$Dom>(viewer, &query).await.gql()?;
+                let rows: Vec<&$Dom> = page.items.iter().map(|(_, row)| row).collect();
+                $Obj::prefetch(ctx, &rows).await?;
                 Ok($Conn::from_edges(page, $Obj))
             }
         }

@@ -16,9 +16,11 @@ use super::filters::{
 use super::ids::{parse_id, to_id};
 use super::leads::{load_user, Lead, PriorityValue};
 use super::opportunities::Opportunity;
+use super::prefetch;
 use super::record_api::record_api;
 use super::users::User;
 use crate::auth::{UserId, Viewer};
+use crate::crm::activities::RecordRef;
 use crate::crm::companies::CompanyId;
 use crate::crm::contacts::ContactId;
 use crate::crm::leads::LeadId;
@@ -392,6 +394,46 @@ impl TaskInput {
             custom_fields: self.custom_fields.map(|j| j.0),
             tags: self.tags,
         })
+    }
+}
+
+impl Task {
+    /// Loads the relations a list page's rows select, one query each (see `prefetch`).
+    pub(crate) async fn prefetch(
+        ctx: &Context<'_>,
+        rows: &[&domain::Task],
+    ) -> async_graphql::Result<()> {
+        let rows = || rows.iter();
+        futures_util::try_join!(
+            prefetch::users(ctx, "createdBy", rows().map(|r| r.owner_id).collect()),
+            prefetch::users(
+                ctx,
+                "assignedTo",
+                rows().map(|r| r.assigned_to_id).collect()
+            ),
+            prefetch::records::<crate::crm::leads::Lead>(
+                ctx,
+                "lead",
+                rows().map(|r| r.lead_id.map(|i| i.0)).collect()
+            ),
+            prefetch::records::<crate::crm::contacts::Contact>(
+                ctx,
+                "contact",
+                rows().map(|r| r.contact_id.map(|i| i.0)).collect(),
+            ),
+            prefetch::records::<crate::crm::companies::Company>(
+                ctx,
+                "company",
+                rows().map(|r| r.company_id.map(|i| i.0)).collect(),
+            ),
+            prefetch::records::<crate::crm::opportunities::Opportunity>(
+                ctx,
+                "opportunity",
+                rows().map(|r| r.opportunity_id.map(|i| i.0)).collect(),
+            ),
+            prefetch::activities(ctx, rows().map(|r| RecordRef::Task(r.id.0)).collect()),
+        )?;
+        Ok(())
     }
 }
 

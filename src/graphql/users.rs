@@ -1,7 +1,6 @@
 //! Users, workspaces and roles: the `User` and `Workspace` types, the `users` list and the
 //! admin mutations on users.
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
 
 use super::connection::connection_types;
@@ -69,7 +68,7 @@ impl User {
     }
     /// The workspace the user belongs to.
     async fn workspace(&self, ctx: &Context<'_>) -> async_graphql::Result<Workspace> {
-        ctx.data_unchecked::<DataLoader<WorkspaceLoader>>()
+        super::context::loader::<WorkspaceLoader>(ctx)
             .load_one(self.0.workspace_id)
             .await?
             .map(Workspace)

@@ -17,7 +17,7 @@ use super::body::{read_json, BodyError};
 use super::client::{auth_state, bearer, client_info};
 use super::playground;
 use super::AppState;
-use crate::graphql::context::request_data;
+use crate::graphql::context::{request_data, Lifetime};
 
 /// Most operations one batched POST may carry.
 pub const MAX_BATCH: usize = 10;
@@ -127,7 +127,12 @@ async fn execute(
     let auth = auth_state(&state.app, bearer(headers)).await;
     let client = client_info(headers, peer, state.app.config.http.trust_forwarded_for);
     let with_data = |mut request: Request| {
-        request.data = request_data(state.app.clone(), auth.clone(), client.clone());
+        request.data = request_data(
+            state.app.clone(),
+            auth.clone(),
+            client.clone(),
+            Lifetime::Request,
+        );
         request
     };
     let response = match batch {

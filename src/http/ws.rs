@@ -15,7 +15,7 @@ use axum::response::Response;
 
 use super::client::{auth_state, client_info, parse_bearer, Credential};
 use super::AppState;
-use crate::graphql::context::{request_data, AuthState};
+use crate::graphql::context::{request_data, AuthState, Lifetime};
 
 pub async fn subscriptions(
     State(state): State<AppState>,
@@ -40,7 +40,12 @@ pub async fn subscriptions(
                     };
                     match auth_state(&app, credential).await {
                         AuthState::Rejected(reason) => Err(async_graphql::Error::new(reason)),
-                        auth => Ok(request_data(app.clone(), auth, client)),
+                        auth => Ok(request_data(
+                            app.clone(),
+                            auth,
+                            client,
+                            Lifetime::Connection,
+                        )),
                     }
                 })
                 .serve();

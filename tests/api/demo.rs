@@ -34,7 +34,10 @@ async fn demo_workspace_is_consistent_and_scoped() {
     .expect("loading the demo");
     assert_eq!(demo.users.len(), 3);
     assert_eq!(demo.converted, 5);
-    assert!(steps.contains(&("leads".to_string(), 300, 300)), "{steps:?}");
+    assert!(
+        steps.contains(&("leads".to_string(), 300, 300)),
+        "{steps:?}"
+    );
 
     let ada = token_of(&app.login("ada@demo.test", "demo-password-1").await);
     let mia = token_of(&app.login("mia@demo.test", "demo-password-1").await);
@@ -56,14 +59,24 @@ async fn demo_workspace_is_consistent_and_scoped() {
     assert_eq!(converted["count"], 5);
     assert!(statuses.len() >= 5, "leads in every status: {statuses:?}");
     let stages = data["opportunityPipeline"]["stages"].as_array().unwrap();
-    assert!(stages.iter().filter(|s| s["count"].as_i64().unwrap() > 0).count() >= 5);
+    assert!(
+        stages
+            .iter()
+            .filter(|s| s["count"].as_i64().unwrap() > 0)
+            .count()
+            >= 5
+    );
 
     // The member sees only what she owns or is assigned, and no other workspace's records.
     let mine = app.gql(Some(&mia), counts, json!({})).await;
     let visible = mine["data"]["leads"]["totalCount"].as_i64().unwrap();
     assert!(visible > 0 && visible < 300, "{visible}");
     let foreign = app
-        .gql(Some(&app.admin_token().await), "{ leads { totalCount } }", json!({}))
+        .gql(
+            Some(&app.admin_token().await),
+            "{ leads { totalCount } }",
+            json!({}),
+        )
         .await;
     assert_eq!(foreign["data"]["leads"]["totalCount"], 0);
 
@@ -78,10 +91,16 @@ async fn demo_workspace_is_consistent_and_scoped() {
         )
         .await;
     for node in linked["data"]["opportunities"]["nodes"].as_array().unwrap() {
-        assert_eq!(node["company"]["id"], node["contact"]["company"]["id"], "{node}");
+        assert_eq!(
+            node["company"]["id"], node["contact"]["company"]["id"],
+            "{node}"
+        );
     }
     for node in linked["data"]["tasks"]["nodes"].as_array().unwrap() {
-        assert!(!node["lead"].is_null() || !node["opportunity"].is_null(), "{node}");
+        assert!(
+            !node["lead"].is_null() || !node["opportunity"].is_null(),
+            "{node}"
+        );
     }
 
     // Loading it twice is refused: the workspace name is taken; nothing else is created.
