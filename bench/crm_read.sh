@@ -188,9 +188,14 @@ check_answer "$URL" "$WORK/mycrm-search.json" "$TOKEN" "mycrm search (explained)
 psql_q "ALTER SYSTEM RESET ALL" >/dev/null
 psql_q "SELECT pg_reload_conf()" >/dev/null
 tail -n +"$((mark + 1))" "$WORK/pg/server.log" |
-    awk '/Query Text: SELECT leads\.\* FROM leads/ {on = 1} on && /Query Text:/ && !/SELECT leads\.\*/ {on = 0} on' \
+    awk '/Query Text: SELECT leads\.\* FROM leads/ {on = 1} on && !/^\t/ {on = 0} on' \
     >"$WORK/search-plan.txt"
 cat "$WORK/search-plan.txt" >&2
+# The same statement for a rare term (one person's email): the trigram index answers it.
+psql "$DB_URL" -Xq -c "EXPLAIN (ANALYZE, BUFFERS) SELECT leads.* FROM leads \
+    WHERE leads.workspace_id = $WORKSPACE AND leads.deleted_at IS NULL \
+    AND (leads.search_text LIKE '%olivia.lewis5%') \
+    ORDER BY leads.created_at DESC, leads.id DESC LIMIT 51" | tee "$WORK/search-plan-rare.txt" >&2
 kill "${PIDS[0]}"
 wait "${PIDS[0]}" 2>/dev/null || true
 PIDS=()

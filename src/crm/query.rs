@@ -130,6 +130,8 @@ fn target_sql<F: Field>(table: &str, target: &Target<F>) -> Sql {
 
 /// Appends `predicate` as SQL for rows of `table`.
 pub fn compile<F: Field>(table: &str, predicate: &Predicate<F>, out: &mut Sql) {
+    // A filter tree is the client's shape: not worth a prepared statement of its own.
+    out.uncacheable();
     match predicate {
         Predicate::Compare(target, op, value) => {
             let left = target_sql(table, target);
@@ -220,6 +222,9 @@ pub fn compile<F: Field>(table: &str, predicate: &Predicate<F>, out: &mut Sql) {
 
 /// Text search over an entity's `search_text` column (trigram-indexed).
 pub fn search(table: &str, text: &str, out: &mut Sql) {
+    // The best plan depends on the text (a rare word: the trigram index; a common one: walk
+    // the sort order), so a search is planned with its value each time, never generically.
+    out.uncacheable();
     out.push(&format!("({table}.search_text LIKE "))
         .bind(Bind::Text(contains_pattern(&text.trim().to_lowercase())))
         .push(")");
@@ -433,7 +438,7 @@ mod tests {
                 Bind::Text("we%st".into()),
             ))),
         ]);
-        let mut sql = Sql::default();
+        let mut sql = Sql::new("");
         compile("leads", &predicate, &mut sql);
         assert_eq!(
             sql.text(),
@@ -455,7 +460,7 @@ mod tests {
             values: vec![CursorValue::Null],
             id: 5,
         };
-        let mut sql = Sql::default();
+        let mut sql = Sql::new("");
         ordering.after("leads", &cursor, false, &mut sql);
         assert_eq!(
             sql.text(),
@@ -598,6 +603,10 @@ pub async fn list<R: Listable>(
 
     let mut sql = Sql::new(&format!("SELECT {table}.* FROM {table} WHERE "));
     sql.append(conditions);
+    if ordering.keys.len() > 1 {
+        // One client sort key (plus the ID tiebreak) keeps the prepared shapes few.
+        sql.uncacheable();
+    }
     if let Some(cursor) = &after {
         sql.push(" AND ");
         ordering.after(table, cursor, false, &mut sql);

@@ -7,8 +7,9 @@ use std::fmt::Write;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::Pg;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{Array, BigInt, Bool, Date, Numeric, Text, Timestamptz};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Numeric, Text, Timestamptz, Untyped};
+use diesel::QueryResult;
 
 /// A value bound to a `$n` placeholder.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,10 +26,12 @@ pub enum Bind {
 }
 
 /// SQL text plus its bind values, in placeholder order.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Sql {
     text: String,
     binds: Vec<Bind>,
+    /// Whether the statement may stay prepared on its connection (see [`Statement`]).
+    cacheable: bool,
 }
 
 impl Sql {
@@ -36,7 +39,16 @@ impl Sql {
         Sql {
             text: text.to_string(),
             binds: Vec::new(),
+            cacheable: true,
         }
+    }
+
+    /// Marks the statement as shaped by the client (a filter tree, a long sort): it is then
+    /// prepared for one use only, so clients cannot fill the per-connection statement cache
+    /// with endless variants.
+    pub fn uncacheable(&mut self) -> &mut Self {
+        self.cacheable = false;
+        self
     }
 
     /// Appends trusted SQL text (never client input).
@@ -73,6 +85,7 @@ impl Sql {
         let offset = self.binds.len();
         self.text.push_str(&renumber(&other.text, offset));
         self.binds.extend(other.binds);
+        self.cacheable &= other.cacheable;
         self
     }
 
@@ -89,22 +102,73 @@ impl Sql {
     }
 
     /// A diesel query ready to `load` or `execute`.
-    pub fn into_query(self) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
-        let mut query = diesel::sql_query(self.text).into_boxed::<Pg>();
-        for bind in self.binds {
-            query = match bind {
-                Bind::Text(v) => query.bind::<Text, _>(v),
-                Bind::Texts(v) => query.bind::<Array<Text>, _>(v),
-                Bind::Int(v) => query.bind::<BigInt, _>(v),
-                Bind::Ints(v) => query.bind::<Array<BigInt>, _>(v),
-                Bind::Decimal(v) => query.bind::<Numeric, _>(v),
-                Bind::Decimals(v) => query.bind::<Array<Numeric>, _>(v),
-                Bind::Timestamp(v) => query.bind::<Timestamptz, _>(v),
-                Bind::Date(v) => query.bind::<Date, _>(v),
-                Bind::Bool(v) => query.bind::<Bool, _>(v),
-            };
+    pub fn into_query(self) -> Statement {
+        Statement(self)
+    }
+}
+
+/// A built statement for diesel. Unlike `diesel::sql_query`, which prepares every statement
+/// anew (a Parse/Describe round trip and a fresh plan each time), a cacheable statement stays
+/// prepared on its connection, keyed by its text: the list, lookup and loader queries have a
+/// bounded set of shapes and run thousands of times.
+pub struct Statement(Sql);
+
+impl QueryId for Statement {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Statement {
+    type SqlType = Untyped;
+}
+
+impl QueryFragment<Pg> for Statement {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        if !self.0.cacheable {
+            out.unsafe_to_cache_prepared();
         }
-        query
+        // The text holds `$n` placeholders in bind order; diesel numbers the parameters it
+        // is given in the same order, so each placeholder is replaced by its bind.
+        let text = &self.0.text;
+        let mut rest = text.as_str();
+        let mut next = 1;
+        while let Some(at) = rest.find('$') {
+            let digits = rest[at + 1..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            if digits == 0 {
+                out.push_sql(&rest[..=at]);
+                rest = &rest[at + 1..];
+                continue;
+            }
+            let number: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(0);
+            if number != next {
+                return Err(diesel::result::Error::QueryBuilderError(
+                    format!("placeholder ${number} out of order (expected ${next})").into(),
+                ));
+            }
+            out.push_sql(&rest[..at]);
+            push_bind(&mut out, &self.0.binds[number - 1])?;
+            next += 1;
+            rest = &rest[at + 1 + digits..];
+        }
+        out.push_sql(rest);
+        Ok(())
+    }
+}
+
+fn push_bind<'b>(out: &mut AstPass<'_, 'b, Pg>, bind: &'b Bind) -> QueryResult<()> {
+    match bind {
+        Bind::Text(v) => out.push_bind_param::<Text, _>(v),
+        Bind::Texts(v) => out.push_bind_param::<Array<Text>, _>(v),
+        Bind::Int(v) => out.push_bind_param::<BigInt, _>(v),
+        Bind::Ints(v) => out.push_bind_param::<Array<BigInt>, _>(v),
+        Bind::Decimal(v) => out.push_bind_param::<Numeric, _>(v),
+        Bind::Decimals(v) => out.push_bind_param::<Array<Numeric>, _>(v),
+        Bind::Timestamp(v) => out.push_bind_param::<Timestamptz, _>(v),
+        Bind::Date(v) => out.push_bind_param::<Date, _>(v),
+        Bind::Bool(v) => out.push_bind_param::<Bool, _>(v),
     }
 }
 
@@ -166,6 +230,36 @@ mod tests {
         outer.append(inner);
         assert_eq!(outer.text(), "SELECT 1 WHERE a = $1 AND (b = $2 OR c = $3)");
         assert_eq!(outer.binds().len(), 3);
+    }
+
+    /// The SQL diesel sends, and whether it may keep the statement prepared.
+    fn rendered(sql: Sql) -> (String, bool) {
+        let query = sql.into_query();
+        let text = diesel::debug_query::<Pg, _>(&query).to_string();
+        let text = text.split(" -- binds").next().unwrap().to_string();
+        let cacheable = QueryFragment::<Pg>::is_safe_to_cache_prepared(&query, &Pg).unwrap();
+        (text, cacheable)
+    }
+
+    #[test]
+    fn statements_bind_in_order_and_cache_unless_client_shaped() {
+        let mut sql = Sql::new("SELECT 1 WHERE a = ");
+        sql.bind(Bind::Int(1))
+            .push(" AND b ~ '^x$' AND c = ANY(")
+            .bind(Bind::Ints(vec![1, 2]))
+            .push(")");
+        assert_eq!(
+            rendered(sql.clone()),
+            (
+                "SELECT 1 WHERE a = $1 AND b ~ '^x$' AND c = ANY($2)".to_string(),
+                true
+            )
+        );
+        sql.uncacheable();
+        assert!(!rendered(sql.clone()).1);
+        let mut outer = Sql::new("SELECT 2 WHERE ");
+        outer.append(sql);
+        assert!(!rendered(outer).1, "appending keeps the client's shape");
     }
 
     #[test]
