@@ -25,6 +25,8 @@ WORK=${BENCH_DIR:-/tmp/mycrm-bench}
 DURATION=${DURATION:-30s}
 WARMUP=${WARMUP:-5s}
 CONNECTIONS=32
+# Where PostgreSQL runs: with the server under test (1, the default) or with wrk (0).
+PG_CORES=${PG_CORES:-1}
 PG_PORT=55432
 MYCRM_PORT=8101
 PEER_PORT=8102
@@ -55,14 +57,14 @@ MYCRM="$ROOT/target/release/mycrm"
 (cd "$ROOT/bench/peers" && npm ci --no-audit --no-fund --silent)
 POSTGRAPHILE="$ROOT/bench/peers/node_modules/.bin/postgraphile"
 
-log "PostgreSQL on 127.0.0.1:$PG_PORT (core 1)"
+log "PostgreSQL on 127.0.0.1:$PG_PORT (core $PG_CORES)"
 if [ ! -f "$WORK/pg/PG_VERSION" ]; then
     rm -rf "$WORK/pg"
     mkdir -p "$WORK/pg"
     [ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
     as_postgres "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 >/dev/null
 fi
-as_postgres taskset -c 1 "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" -w start -o \
+as_postgres taskset -c "$PG_CORES" "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" -w start -o \
     "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c shared_buffers=1GB \
      -c max_connections=100 -c shared_preload_libraries=auto_explain \
      -c log_min_messages=warning" >/dev/null
@@ -216,5 +218,5 @@ wrk_script "$WORK/peer-search.lua" "$WORK/peer-search.json" ""
 measure "postgraphile contacts page" "$WORK/peer-contacts.lua" "$PEER_URL"
 measure "postgraphile leads search" "$WORK/peer-search.lua" "$PEER_URL"
 
-log "results ($DURATION per run, $CONNECTIONS connections, wrk on core 0, server + PostgreSQL on core 1)"
+log "results ($DURATION per run, $CONNECTIONS connections, wrk on core 0, server on core 1, PostgreSQL on core $PG_CORES)"
 cat "$WORK/results.txt"

@@ -11,7 +11,8 @@ use super::edit::Editable;
 
 use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
 use super::{
-    check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Priority, Sort,
+    check_owner_and_assignee, check_owner_change, clearable_text as text, CrmService, Priority,
+    Sort,
 };
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::leads;
@@ -376,11 +377,10 @@ impl CrmService {
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
         conn.transaction::<_, AppError, _>(async move |conn| {
-            check_user_in_workspace(conn, &viewer, "ownerId", changes.owner_id.flatten()).await?;
-            check_user_in_workspace(
+            check_owner_and_assignee(
                 conn,
                 &viewer,
-                "assignedToId",
+                changes.owner_id.flatten(),
                 changes.assigned_to_id.flatten(),
             )
             .await?;
@@ -412,11 +412,10 @@ impl Editable for Lead {
         viewer: &Viewer,
         changes: &LeadChanges,
     ) -> AppResult<()> {
-        check_user_in_workspace(conn, viewer, "ownerId", changes.owner_id.flatten()).await?;
-        check_user_in_workspace(
+        check_owner_and_assignee(
             conn,
             viewer,
-            "assignedToId",
+            changes.owner_id.flatten(),
             changes.assigned_to_id.flatten(),
         )
         .await

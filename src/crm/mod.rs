@@ -150,6 +150,18 @@ pub(crate) async fn check_user_in_workspace(
     })
 }
 
+/// The owner and assignee a change sets (either may be absent) must be active users of the
+/// caller's workspace.
+pub(crate) async fn check_owner_and_assignee(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    owner: Option<UserId>,
+    assignee: Option<UserId>,
+) -> AppResult<()> {
+    check_user_in_workspace(conn, viewer, "ownerId", owner).await?;
+    check_user_in_workspace(conn, viewer, "assignedToId", assignee).await
+}
+
 /// An entity's orderings.
 pub trait Sort: Copy {
     fn key(self, descending: bool) -> SortKey;

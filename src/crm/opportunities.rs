@@ -11,7 +11,7 @@ use super::contacts::{Contact, ContactId};
 use super::edit::Editable;
 use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
 use super::{
-    check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Sort,
+    check_owner_and_assignee, check_owner_change, clearable_text as text, CrmService, Sort,
 };
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::opportunities;
@@ -358,11 +358,10 @@ async fn check_references(
     viewer: &Viewer,
     changes: &OpportunityChanges,
 ) -> AppResult<()> {
-    check_user_in_workspace(conn, viewer, "ownerId", changes.owner_id.flatten()).await?;
-    check_user_in_workspace(
+    check_owner_and_assignee(
         conn,
         viewer,
-        "assignedToId",
+        changes.owner_id.flatten(),
         changes.assigned_to_id.flatten(),
     )
     .await?;

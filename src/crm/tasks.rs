@@ -13,7 +13,8 @@ use super::opportunities::{Opportunity, OpportunityId};
 use super::query::{self, CursorValue, Deleted, Field, Listable, Predicate, SortKey, Table};
 use super::sql::Bind;
 use super::{
-    check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Priority, Sort,
+    check_owner_and_assignee, check_owner_change, clearable_text as text, CrmService, Priority,
+    Sort,
 };
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::tasks;
@@ -398,11 +399,10 @@ async fn check_references(
     viewer: &Viewer,
     changes: &TaskChanges,
 ) -> AppResult<()> {
-    check_user_in_workspace(conn, viewer, "ownerId", changes.owner_id.flatten()).await?;
-    check_user_in_workspace(
+    check_owner_and_assignee(
         conn,
         viewer,
-        "assignedToId",
+        changes.owner_id.flatten(),
         changes.assigned_to_id.flatten(),
     )
     .await?;
