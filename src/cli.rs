@@ -35,6 +35,9 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP server (the default): GraphQL, subscriptions, GraphiQL, REST, workers.
     Serve(ServeArgs),
+    /// Run background job workers only (scale out: more `worker` processes on one database;
+    /// give them the same DATABASE_URL as the servers).
+    Worker(WorkerArgs),
     /// Apply pending database migrations and exit.
     Migrate(StoreArgs),
     /// Print the GraphQL schema (SDL) to stdout.
@@ -73,10 +76,51 @@ struct StoreArgs {
     log_format: LogFormat,
 }
 
+/// How job workers run (in `serve` and `worker`).
+#[derive(Args, Debug, Clone)]
+struct JobArgs {
+    /// Jobs a process runs at once.
+    #[arg(long, env = "MYCRM_WORKER_CONCURRENCY", default_value_t = 4)]
+    concurrency: usize,
+    /// Queues to take jobs from, comma-separated.
+    #[arg(
+        long,
+        env = "MYCRM_WORKER_QUEUES",
+        value_delimiter = ',',
+        default_value = "default"
+    )]
+    queues: Vec<String>,
+}
+
+impl JobArgs {
+    fn apply(&self, config: &mut Config) {
+        config.jobs.concurrency = self.concurrency.clamp(1, 1024);
+        let queues: Vec<String> = self
+            .queues
+            .iter()
+            .map(|q| q.trim().to_string())
+            .filter(|q| !q.is_empty())
+            .collect();
+        if !queues.is_empty() {
+            config.jobs.queues = queues;
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct WorkerArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    jobs: JobArgs,
+}
+
 #[derive(Args, Debug, Clone)]
 struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
+    #[command(flatten)]
+    jobs: JobArgs,
     /// Address to listen on.
     #[arg(long, env = "MYCRM_BIND", default_value = "127.0.0.1:8000")]
     bind: SocketAddr,
@@ -191,6 +235,7 @@ impl ServeArgs {
     fn config(&self) -> Config {
         let mut config = self.store.config();
         config.run_workers = !self.no_workers;
+        self.jobs.apply(&mut config);
         config.auth = AuthConfig {
             jwt_secret: self.jwt_secret.clone().filter(|s| !s.is_empty()),
             access_token_ttl: Duration::from_secs(self.access_token_ttl_secs.max(1)),
@@ -230,6 +275,7 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => args.store.log_format,
         Some(Command::Migrate(store)) => store.log_format,
         Some(Command::Demo(args)) => args.store.log_format,
+        Some(Command::Worker(args)) => args.store.log_format,
         Some(Command::User {
             command: UserCommand::Create(args),
         }) => args.store.log_format,
@@ -272,6 +318,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Some(Command::Demo(args)) => load_demo(args).await,
+        Some(Command::Worker(args)) => {
+            let mut config = args.store.config();
+            args.jobs.apply(&mut config);
+            server::work(config).await
+        }
         Some(Command::User {
             command: UserCommand::Create(args),
         }) => create_user(args).await,

@@ -98,6 +98,8 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     /// Run the in-process background workers (`--no-workers` turns them off).
     pub run_workers: bool,
+    /// How job workers of this process run (`mycrm worker`, or in-process in `serve`).
+    pub jobs: crate::jobs::worker::WorkerConfig,
 }
 
 impl Config {
@@ -114,6 +116,7 @@ impl Config {
             graphql: GraphqlLimits::default(),
             bootstrap: BootstrapConfig::default(),
             run_workers: true,
+            jobs: crate::jobs::worker::WorkerConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
 pub mod pagination;
 pub mod server;
 pub mod telemetry;

@@ -69,7 +69,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         cancel_on_signal(shutdown.clone())?;
         let workers = config
             .run_workers
-            .then(|| workers::spawn(app.clone(), shutdown.clone()));
+            .then(|| workers::spawn(app.clone(), url.clone(), shutdown.clone()));
         println!("mycrm listening on http://{addr} (GraphiQL: http://{addr}/graphql)");
         tracing::info!(%addr, "listening");
 
@@ -89,6 +89,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         app.db.close();
         tracing::info!("HTTP server stopped");
         served.context("serving HTTP")
+    })
+    .await
+}
+
+/// `mycrm worker`: job workers (and the purge) only, until Ctrl-C or SIGTERM; running jobs get
+/// their grace period.
+pub async fn work(config: Config) -> anyhow::Result<()> {
+    with_database(&config.clone(), |url| async move {
+        let app = build_app(&config, &url)?;
+        let shutdown = CancellationToken::new();
+        cancel_on_signal(shutdown.clone())?;
+        println!(
+            "mycrm worker running queues {} with concurrency {}",
+            config.jobs.queues.join(","),
+            config.jobs.concurrency
+        );
+        workers::spawn(app.clone(), url.clone(), shutdown).await?;
+        app.db.close();
+        Ok(())
     })
     .await
 }

@@ -1,5 +1,5 @@
-//! In-process background work of `mycrm serve` (off with `--no-workers`). Today: hourly purge
-//! of dead sessions and old login failures. The PostgreSQL job queue joins here later.
+//! Background work of a process: the job workers (`mycrm worker`, or in-process in `mycrm
+//! serve` unless `--no-workers`) and the hourly purge of dead sessions and old login failures.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +16,23 @@ fn keep() -> chrono::Duration {
     chrono::Duration::days(7)
 }
 
-pub fn spawn(app: Arc<App>, shutdown: CancellationToken) -> JoinHandle<()> {
+/// Starts the job workers and the purge; the handle ends after both stopped (job workers
+/// drain within their grace period).
+pub fn spawn(app: Arc<App>, database_url: String, shutdown: CancellationToken) -> JoinHandle<()> {
+    let jobs = tokio::spawn(crate::jobs::worker::run(
+        app.clone(),
+        Arc::new(crate::jobs::registry()),
+        app.config.jobs.clone(),
+        database_url,
+        shutdown.clone(),
+    ));
+    let purge = spawn_purge(app, shutdown);
+    tokio::spawn(async move {
+        let _ = tokio::join!(jobs, purge);
+    })
+}
+
+fn spawn_purge(app: Arc<App>, shutdown: CancellationToken) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(PURGE_EVERY);
         loop {

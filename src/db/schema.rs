@@ -86,6 +86,56 @@ diesel::table! {
 }
 
 diesel::table! {
+    job_history (id) {
+        id -> Int8,
+        workspace_id -> Nullable<Int8>,
+        created_by -> Nullable<Int8>,
+        kind -> Text,
+        queue -> Text,
+        args -> Jsonb,
+        state -> Text,
+        priority -> Int2,
+        run_at -> Timestamptz,
+        attempt -> Int4,
+        max_attempts -> Int4,
+        unique_key -> Nullable<Text>,
+        progress -> Int2,
+        progress_message -> Nullable<Text>,
+        result -> Nullable<Jsonb>,
+        errors -> Jsonb,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    jobs (id) {
+        id -> Int8,
+        workspace_id -> Nullable<Int8>,
+        created_by -> Nullable<Int8>,
+        kind -> Text,
+        queue -> Text,
+        args -> Jsonb,
+        state -> Text,
+        priority -> Int2,
+        run_at -> Timestamptz,
+        attempt -> Int4,
+        max_attempts -> Int4,
+        unique_key -> Nullable<Text>,
+        lease_expires_at -> Nullable<Timestamptz>,
+        locked_by -> Nullable<Text>,
+        progress -> Int2,
+        progress_message -> Nullable<Text>,
+        errors -> Jsonb,
+        cancel_requested -> Bool,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     leads (id) {
         id -> Int8,
         workspace_id -> Int8,
@@ -237,6 +287,10 @@ diesel::joinable!(companies -> users (owner_id));
 diesel::joinable!(companies -> workspaces (workspace_id));
 diesel::joinable!(contacts -> companies (company_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
+diesel::joinable!(job_history -> users (created_by));
+diesel::joinable!(job_history -> workspaces (workspace_id));
+diesel::joinable!(jobs -> users (created_by));
+diesel::joinable!(jobs -> workspaces (workspace_id));
 diesel::joinable!(leads -> companies (converted_company_id));
 diesel::joinable!(leads -> contacts (converted_contact_id));
 diesel::joinable!(leads -> opportunities (converted_opportunity_id));
@@ -256,6 +310,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     activities,
     companies,
     contacts,
+    job_history,
+    jobs,
     leads,
     login_failures,
     opportunities,

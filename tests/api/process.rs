@@ -346,3 +346,53 @@ fn without_postgresql_binaries_one_clear_error() {
     assert!(stderr.contains("PostgreSQL server binaries"), "{stderr}");
     assert!(stderr.contains("DATABASE_URL"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_process_runs_jobs_and_stops_on_sigterm() {
+    let url = crate::harness::fresh_database().await;
+    // Migrate, and enqueue a job, through the library on the same database.
+    let app = mycrm::server::build_app(&crate::harness::test_config(), &url).unwrap();
+    let queue = mycrm::jobs::JobQueue::new(app.db.clone(), "test".into(), Duration::from_secs(30));
+    let id = queue
+        .enqueue(&mycrm::jobs::new_job(&mycrm::jobs::Noop {}))
+        .await
+        .unwrap()
+        .unwrap();
+    let dir = data_dir("worker");
+    let mut child = mycrm(&dir)
+        .env("DATABASE_URL", &url)
+        .args(["worker", "--concurrency", "2", "--queues", "default"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut done = false;
+    for _ in 0..400 {
+        let mut conn = app.db.get().await.unwrap();
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let row: N = diesel_async::RunQueryDsl::get_result(
+            diesel::sql_query(
+                "SELECT count(*) AS n FROM job_history WHERE id = $1 AND state = 'completed'",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(id),
+            &mut conn,
+        )
+        .await
+        .unwrap();
+        if row.n == 1 {
+            done = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(done, "the worker process did not run the job");
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_with_timeout(&mut child, Duration::from_secs(60)).success());
+    assert!(
+        !dir.join("postgres").exists(),
+        "no cluster with DATABASE_URL"
+    );
+}

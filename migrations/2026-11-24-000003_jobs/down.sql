@@ -1,0 +1,2 @@
+DROP TABLE job_history;
+DROP TABLE jobs;

@@ -1,0 +1,269 @@
+//! The worker loop: claims due jobs up to its concurrency, runs each in its own task (a panic
+//! is a failed attempt, not a dead worker), heartbeats their leases, rescues expired leases of
+//! any process, wakes on NOTIFY with polling as the fallback, and on shutdown lets running
+//! jobs finish within a grace period before releasing the rest.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::queue::{Failure, JobQueue, JobRow, CHANNEL};
+use super::{JobContext, Outcome, Registry};
+use crate::app::App;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    pub queues: Vec<String>,
+    /// How long a claimed job is ours without a heartbeat.
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    /// Polling when no NOTIFY arrives (and the listener may be down).
+    pub poll: Duration,
+    /// How long shutdown waits for running jobs before releasing them.
+    pub grace: Duration,
+    pub backoff: super::Backoff,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: 4,
+            queues: vec!["default".into()],
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            poll: Duration::from_secs(1),
+            grace: Duration::from_secs(10),
+            backoff: super::Backoff::default(),
+        }
+    }
+}
+
+/// A unique name for this worker (host, process, a random part): the lease holder.
+pub fn worker_id() -> String {
+    format!(
+        "{}-{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into()),
+        std::process::id(),
+        &crate::auth::tokens::random_token(6)
+    )
+}
+
+/// Runs until `shutdown`, then drains. `database_url` is for the LISTEN connection.
+pub async fn run(
+    app: Arc<App>,
+    registry: Arc<Registry>,
+    config: WorkerConfig,
+    database_url: String,
+    shutdown: CancellationToken,
+) {
+    let mut queue = JobQueue::new(app.db.clone(), worker_id(), config.lease);
+    queue.backoff = config.backoff;
+    let wake = Arc::new(Notify::new());
+    let listener = tokio::spawn(listen(database_url, wake.clone(), shutdown.clone()));
+    let mut running: JoinSet<i64> = JoinSet::new();
+    let mut held: HashMap<i64, (JobRow, CancellationToken)> = HashMap::new();
+    let mut heartbeat = tokio::time::interval(config.heartbeat);
+    let mut rescue = tokio::time::interval(config.lease / 2);
+    tracing::info!(worker = %queue.worker_id, queues = ?config.queues, concurrency = config.concurrency, "job worker started");
+
+    loop {
+        let free = config.concurrency.saturating_sub(held.len());
+        let mut claimed = 0;
+        if free > 0 && !shutdown.is_cancelled() {
+            match queue.claim(&config.queues, free as i64).await {
+                Ok(jobs) => {
+                    claimed = jobs.len();
+                    for job in jobs {
+                        let cancel = CancellationToken::new();
+                        held.insert(job.id, (job.clone(), cancel.clone()));
+                        running.spawn(attempt(
+                            app.clone(),
+                            registry.clone(),
+                            queue.clone(),
+                            job,
+                            cancel,
+                        ));
+                    }
+                }
+                Err(err) => {
+                    err.log_if_internal();
+                }
+            }
+        }
+        // A full batch means more may be due: claim again at once.
+        if claimed > 0 && claimed == free {
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                if let Ok(id) = done {
+                    held.remove(&id);
+                }
+            }
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(config.poll) => {}
+            _ = heartbeat.tick() => beat(&queue, &held).await,
+            _ = rescue.tick() => match queue.rescue_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(jobs = n, "rescued jobs whose lease expired"),
+                Err(err) => { err.log_if_internal(); }
+            },
+        }
+    }
+
+    // Shutdown: no new claims; running jobs get the grace period (their leases kept alive),
+    // then are cancelled and released for another worker.
+    let deadline = tokio::time::Instant::now() + config.grace;
+    while !running.is_empty() {
+        tokio::select! {
+            done = running.join_next() => {
+                if let Some(Ok(id)) = done {
+                    held.remove(&id);
+                }
+            }
+            _ = heartbeat.tick() => beat(&queue, &held).await,
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    if !held.is_empty() {
+        running.abort_all();
+        let ids: Vec<i64> = held.keys().copied().collect();
+        match queue.release(&ids).await {
+            Ok(n) => tracing::warn!(jobs = n, "released unfinished jobs at shutdown"),
+            Err(err) => {
+                err.log_if_internal();
+            }
+        }
+    }
+    listener.abort();
+    tracing::info!(worker = %queue.worker_id, "job worker stopped");
+}
+
+async fn beat(queue: &JobQueue, held: &HashMap<i64, (JobRow, CancellationToken)>) {
+    let ids: Vec<i64> = held.keys().copied().collect();
+    match queue.heartbeat(&ids).await {
+        Ok(cancel) => {
+            for id in cancel {
+                if let Some((_, token)) = held.get(&id) {
+                    token.cancel();
+                }
+            }
+        }
+        Err(err) => {
+            err.log_if_internal();
+        }
+    }
+}
+
+/// One attempt of one job, start to finish; returns the job's ID.
+async fn attempt(
+    app: Arc<App>,
+    registry: Arc<Registry>,
+    queue: JobQueue,
+    job: JobRow,
+    cancel: CancellationToken,
+) -> i64 {
+    let id = job.id;
+    let Some(handler) = registry.handler(&job.kind) else {
+        let error = format!("unknown job kind {:?}: no handler is registered", job.kind);
+        tracing::warn!(job = id, kind = %job.kind, "discarding a job of unknown kind");
+        report(queue.fail(&job, &error, Failure::Discard).await);
+        return id;
+    };
+    let ctx = JobContext {
+        app,
+        job_id: id,
+        attempt: job.attempt,
+        workspace_id: job.workspace_id,
+        queue: queue.clone(),
+        cancel: cancel.clone(),
+    };
+    // Its own task, so that a panic ends this attempt and not the worker.
+    let outcome = tokio::spawn(handler(job.args.clone(), ctx)).await;
+    let finished = match outcome {
+        Ok(Outcome::Done(result)) => queue.complete(&job, result).await,
+        Ok(Outcome::Failed(_)) if cancel.is_cancelled() => queue.cancelled(&job).await,
+        Ok(Outcome::Failed(error)) => queue.fail(&job, &error, Failure::Retry).await,
+        Ok(Outcome::BadArguments(error)) => queue.fail(&job, &error, Failure::Discard).await,
+        Err(join) => {
+            let error = match join.try_into_panic() {
+                Ok(panic) => format!("the handler panicked: {}", panic_message(&panic)),
+                Err(_) => "the handler was aborted".to_string(),
+            };
+            tracing::warn!(job = id, kind = %job.kind, "{error}");
+            queue.fail(&job, &error, Failure::Retry).await
+        }
+    };
+    report(finished);
+    id
+}
+
+fn report(result: crate::error::AppResult<bool>) {
+    match result {
+        Ok(true) => {}
+        // The lease expired and another worker took the job; its result stands.
+        Ok(false) => tracing::warn!("a job's outcome was dropped: it is no longer held here"),
+        Err(err) => {
+            err.log_if_internal();
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
+/// LISTENs for enqueue notifications and wakes the loop; reconnects after errors. Polling
+/// covers the gaps, so a lost notification only delays a job by one poll interval.
+async fn listen(url: String, wake: Arc<Notify>, shutdown: CancellationToken) {
+    use futures_util::StreamExt;
+    let mut retry = Duration::from_millis(500);
+    while !shutdown.is_cancelled() {
+        match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+            Ok((client, mut connection)) => {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+                let listening = async { client.batch_execute(&format!("LISTEN {CHANNEL}")).await };
+                // The connection must be polled for the LISTEN to complete.
+                let mut listening = std::pin::pin!(listening);
+                let ok = loop {
+                    tokio::select! {
+                        result = &mut listening => break result.is_ok(),
+                        message = messages.next() => if message.is_none() { break false },
+                    }
+                };
+                if ok {
+                    retry = Duration::from_millis(500);
+                    loop {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            message = messages.next() => match message {
+                                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => wake.notify_one(),
+                                Some(Ok(_)) => {}
+                                Some(Err(_)) | None => break,
+                            },
+                        }
+                    }
+                }
+            }
+            Err(err) => tracing::debug!(error = %err, "job listener could not connect"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(retry) => {}
+        }
+        retry = (retry * 2).min(Duration::from_secs(10));
+    }
+}
