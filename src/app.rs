@@ -7,23 +7,27 @@ use crate::auth::AuthService;
 use crate::config::Config;
 use crate::crm::CrmService;
 use crate::db::DbPool;
+use crate::jobs::api::JobService;
 
 pub struct App {
     pub config: Config,
     pub db: DbPool,
     pub auth: AuthService,
     pub crm: CrmService,
+    pub jobs: JobService,
 }
 
 impl App {
     pub fn new(config: Config, db: DbPool, jwt_secret: &[u8]) -> Arc<Self> {
         let auth = AuthService::new(db.clone(), jwt_secret, config.auth.clone());
         let crm = CrmService::new(db.clone());
+        let jobs = JobService::new(db.clone());
         Arc::new(App {
             config,
             db,
             auth,
             crm,
+            jobs,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod extension;
 pub mod filters;
 pub mod heartbeat;
 pub mod ids;
+pub mod jobs;
 pub mod leads;
 pub mod loaders;
 pub mod opportunities;
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     opportunities::OpportunityQuery,
     tasks::TaskQuery,
     stats::StatsQuery,
+    jobs::JobQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
@@ -51,6 +53,7 @@ pub struct MutationRoot(
     leads::LeadActions,
     tasks::TaskActions,
     activities::ActivityMutation,
+    jobs::JobMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).

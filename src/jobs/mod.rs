@@ -1,6 +1,7 @@
 //! Background jobs on the PostgreSQL job table (DESIGN.md "Jobs"): typed jobs, their
 //! registry, the queue's state machine (`queue`) and the worker loop (`worker`).
 
+pub mod api;
 pub mod queue;
 pub mod worker;
 

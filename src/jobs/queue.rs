@@ -387,7 +387,7 @@ impl JobQueue {
 
 /// The INSERT that files the rows of a `done` CTE into history. Its parameters start at
 /// `$first`: the final state, the result, errors to append.
-fn insert_history(first: usize) -> String {
+pub(crate) fn insert_history(first: usize) -> String {
     let (state, result, errors) = (first, first + 1, first + 2);
     format!(
         "INSERT INTO job_history (id, workspace_id, created_by, kind, queue, args, state, \

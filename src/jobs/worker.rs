@@ -134,6 +134,9 @@ pub async fn run(
         }
     }
     if !held.is_empty() {
+        for (_, cancel) in held.values() {
+            cancel.cancel();
+        }
         running.abort_all();
         let ids: Vec<i64> = held.keys().copied().collect();
         match queue.release(&ids).await {

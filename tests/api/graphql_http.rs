@@ -238,7 +238,7 @@ async fn readiness_fails_without_a_database() {
         "none",
     );
     let app = mycrm::server::build_app(&config, &url).unwrap();
-    let app = TestApp::serve(app).await;
+    let app = TestApp::serve(app, url).await;
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();

@@ -151,6 +151,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub app: Arc<App>,
     pub client: reqwest::Client,
+    /// The test's database (for processes and listeners of its own).
+    pub database_url: String,
     shutdown: CancellationToken,
 }
 
@@ -173,7 +175,7 @@ impl TestApp {
         mycrm::auth::bootstrap::ensure_first_admin(&app.db, &config.bootstrap)
             .await
             .expect("bootstrapping the admin");
-        Self::serve(app).await
+        Self::serve(app, url).await
     }
 
     /// A server whose pool counts every SQL statement it runs.
@@ -188,11 +190,11 @@ impl TestApp {
         mycrm::auth::bootstrap::ensure_first_admin(&app.db, &config.bootstrap)
             .await
             .expect("bootstrapping the admin");
-        (Self::serve(app).await, counter)
+        (Self::serve(app, url).await, counter)
     }
 
     /// Serves an already built app (for tests that need an unusual one).
-    pub async fn serve(app: Arc<App>) -> Self {
+    pub async fn serve(app: Arc<App>, database_url: String) -> Self {
         let listener = tokio::net::TcpListener::bind(app.config.http.bind)
             .await
             .unwrap();
@@ -205,6 +207,7 @@ impl TestApp {
             addr,
             app,
             client: reqwest::Client::new(),
+            database_url,
             shutdown,
         }
     }

@@ -424,3 +424,147 @@ async fn live_running(app: &App) -> i64 {
         .unwrap();
     row.n
 }
+
+/// (user id, workspace id) of a token's user.
+async fn whoami(app: &TestApp, token: &str) -> (i64, i64) {
+    let me = app
+        .gql(Some(token), "{ me { id workspace { id } } }", json!({}))
+        .await;
+    let id = me["data"]["me"]["id"].as_str().unwrap().parse().unwrap();
+    let ws = me["data"]["me"]["workspace"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (id, ws)
+}
+
+async fn enqueue_for(app: &TestApp, workspace: i64, user: i64, job: NewJob) -> String {
+    let mut job = job;
+    job.workspace_id = Some(workspace);
+    job.created_by = Some(user);
+    queue(&app.app)
+        .enqueue(&job)
+        .await
+        .unwrap()
+        .unwrap()
+        .to_string()
+}
+
+const JOB: &str = "query($id: ID!) { job(id: $id) { id kind state progress attempt maxAttempts errors { attempt message } result } }";
+const CANCEL: &str = "mutation($id: ID!) { cancelJob(id: $id) { job { state } } }";
+const RETRY: &str =
+    "mutation($id: ID!) { retryJob(id: $id) { job { state attempt errors { message } } } }";
+
+#[tokio::test]
+async fn job_api_scopes_lists_cancels_and_retries() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (admin_id, workspace) = whoami(&app, &admin).await;
+    let (_, mia) = app.user_with_role("mia@example.com", "MEMBER").await;
+    let (mia_id, _) = whoami(&app, &mia).await;
+    let other = app
+        .gql(
+            None,
+            "mutation { signUp(input: {workspaceName: \"Other\", name: \"O\", email: \"o@other.test\", password: \"other-password-1\"}) { accessToken } }",
+            json!({}),
+        )
+        .await;
+    let other = token_of(&other["data"]["signUp"]);
+    let (other_id, other_ws) = whoami(&app, &other).await;
+
+    let mias = enqueue_for(&app, workspace, mia_id, new_job(&Echo { value: 1 })).await;
+    let admins = enqueue_for(&app, workspace, admin_id, new_job(&Broken)).await;
+    let foreign = enqueue_for(&app, other_ws, other_id, new_job(&Echo { value: 2 })).await;
+
+    // Members see the jobs they started; nobody sees another workspace's.
+    let seen = app.gql(Some(&mia), JOB, json!({ "id": mias })).await;
+    assert_eq!(seen["data"]["job"]["state"], "AVAILABLE", "{seen}");
+    assert_eq!(seen["data"]["job"]["kind"], "test.echo");
+    for (token, id) in [(&mia, &admins), (&mia, &foreign), (&admin, &foreign)] {
+        let hidden = app.gql(Some(token), JOB, json!({ "id": id })).await;
+        assert_eq!(error_code(&hidden), "NOT_FOUND");
+    }
+    let list = "{ jobs(first: 10) { jobs { totalCount nodes { id state } } counts { state kind count } oldestAvailableSeconds } }";
+    assert_eq!(
+        error_code(&app.gql(Some(&mia), list, json!({})).await),
+        "FORBIDDEN"
+    );
+    let listed = app.gql(Some(&admin), list, json!({})).await;
+    assert_eq!(listed["data"]["jobs"]["jobs"]["totalCount"], 2, "{listed}");
+    assert_eq!(
+        listed["data"]["jobs"]["counts"].as_array().unwrap().len(),
+        2
+    );
+    assert!(listed["data"]["jobs"]["oldestAvailableSeconds"].is_number());
+
+    // A waiting job is cancelled at once; cancelling twice is a conflict; retry brings it back.
+    let cancelled = app.gql(Some(&admin), CANCEL, json!({ "id": admins })).await;
+    assert_eq!(
+        cancelled["data"]["cancelJob"]["job"]["state"], "CANCELLED",
+        "{cancelled}"
+    );
+    let again = app.gql(Some(&admin), CANCEL, json!({ "id": admins })).await;
+    assert_eq!(error_code(&again), "CONFLICT");
+    let retried = app.gql(Some(&admin), RETRY, json!({ "id": admins })).await;
+    assert_eq!(
+        retried["data"]["retryJob"]["job"]["state"], "AVAILABLE",
+        "{retried}"
+    );
+
+    // Run everything: Broken ends discarded with its errors; retry gives it fresh attempts.
+    let url = app.database_url.clone();
+    let (stop, handle) = start(&app.app, &url, fast());
+    wait_finished(&app.app, 3).await;
+    stop.cancel();
+    handle.await.unwrap();
+    let broken = app.gql(Some(&admin), JOB, json!({ "id": admins })).await;
+    let job = &broken["data"]["job"];
+    assert_eq!(job["state"], "DISCARDED", "{broken}");
+    assert_eq!(job["attempt"], 3);
+    assert_eq!(job["errors"].as_array().unwrap().len(), 3);
+    let retried = app.gql(Some(&admin), RETRY, json!({ "id": admins })).await;
+    let job = &retried["data"]["retryJob"]["job"];
+    assert_eq!(
+        (job["state"].as_str(), job["attempt"].as_i64()),
+        (Some("AVAILABLE"), Some(0))
+    );
+    assert_eq!(
+        job["errors"].as_array().unwrap().len(),
+        3,
+        "errors are kept"
+    );
+    let done = app.gql(Some(&mia), JOB, json!({ "id": mias })).await;
+    assert_eq!(done["data"]["job"]["state"], "COMPLETED");
+    assert_eq!(done["data"]["job"]["progress"], 100);
+    assert_eq!(done["data"]["job"]["result"]["echo"], 1);
+    assert_eq!(
+        error_code(&app.gql(Some(&mia), RETRY, json!({ "id": mias })).await),
+        "CONFLICT"
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_running_job_stops_its_handler() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (admin_id, workspace) = whoami(&app, &admin).await;
+    let id = enqueue_for(&app, workspace, admin_id, new_job(&Sleepy)).await;
+    let url = app.database_url.clone();
+    let (stop, handle) = start(&app.app, &url, fast());
+    for _ in 0..200 {
+        if live_running(&app.app).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let asked = app.gql(Some(&admin), CANCEL, json!({ "id": id })).await;
+    assert_eq!(
+        asked["data"]["cancelJob"]["job"]["state"], "RUNNING",
+        "{asked}"
+    );
+    let done = wait_finished(&app.app, 1).await;
+    stop.cancel();
+    handle.await.unwrap();
+    assert_eq!(done[0].state, "cancelled");
+}
