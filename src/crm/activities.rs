@@ -218,6 +218,7 @@ impl CrmService {
                 .returning(activities::id)
                 .get_result(conn)
                 .await?;
+            super::events::created(conn, &viewer, ("activities", "activity"), id.0).await?;
             if let (RecordRef::Lead(lead), true) = (record, input.kind.is_contact()) {
                 // Never moves backwards when an older call is logged late.
                 let mut update = Sql::new(
@@ -228,7 +229,22 @@ impl CrmService {
                     .bind(Bind::Timestamp(occurred_at))
                     .push("), updated_at = now() WHERE id = ")
                     .bind(Bind::Int(lead));
+                let before = super::events::snapshot(
+                    conn,
+                    super::events::kind::<super::leads::Lead>().0,
+                    &[lead],
+                )
+                .await?;
                 update.into_query().execute(conn).await?;
+                super::events::changed(
+                    conn,
+                    &viewer,
+                    super::events::kind::<super::leads::Lead>(),
+                    "updated",
+                    &[lead],
+                    &before,
+                )
+                .await?;
             }
             let mut sql = Sql::new("SELECT * FROM activities WHERE id = ");
             sql.bind(Bind::Int(id.0));

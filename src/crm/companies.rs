@@ -316,5 +316,6 @@ pub(crate) async fn create_company_in(
         .returning(companies::id)
         .get_result(conn)
         .await?;
+    super::events::created(conn, viewer, super::events::kind::<Company>(), id.0).await?;
     query::get::<Company>(conn, viewer, id.0, Deleted::Hide).await
 }

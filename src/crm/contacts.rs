@@ -396,5 +396,6 @@ pub(crate) async fn create_contact_in(
         .get_result(conn)
         .await
         .map_err(email_taken)?;
+    super::events::created(conn, viewer, super::events::kind::<Contact>(), id.0).await?;
     query::get::<Contact>(conn, viewer, id.0, Deleted::Hide).await
 }

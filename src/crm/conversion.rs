@@ -121,7 +121,17 @@ async fn convert(
         .bind_optional_int(opportunity.as_ref().map(|o| o.id.0))
         .push(" WHERE id = ")
         .bind(Bind::Int(lead.id()));
+    let before = super::events::snapshot(conn, Lead::TABLE.name, &[lead.id()]).await?;
     mark.into_query().execute(conn).await?;
+    super::events::changed(
+        conn,
+        viewer,
+        super::events::kind::<Lead>(),
+        "converted",
+        &[lead.id()],
+        &before,
+    )
+    .await?;
     let lead = query::find::<Lead>(conn, viewer, id.0, Deleted::Hide, false)
         .await?
         .ok_or(AppError::NotFound("lead"))?;
@@ -211,7 +221,18 @@ async fn contact_for(
                 .bind_optional_int(company.map(|c| c.id.0))
                 .push(") WHERE id = ")
                 .bind(Bind::Int(existing.id.0));
+            let before =
+                super::events::snapshot(conn, Contact::TABLE.name, &[existing.id.0]).await?;
             fill.into_query().execute(conn).await?;
+            super::events::changed(
+                conn,
+                viewer,
+                super::events::kind::<Contact>(),
+                "updated",
+                &[existing.id.0],
+                &before,
+            )
+            .await?;
             return query::find::<Contact>(conn, viewer, existing.id.0, Deleted::Hide, false)
                 .await?
                 .ok_or(AppError::NotFound("contact"));

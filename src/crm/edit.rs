@@ -8,6 +8,7 @@ use std::future::Future;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 
+use super::events;
 use super::query::{self, Deleted, Listable, Selection};
 use super::{check_owner_change, CrmService};
 use crate::auth::{UserId, Viewer};
@@ -71,9 +72,19 @@ impl CrmService {
                 .ok_or(AppError::NotFound(R::WHAT))?;
             let changes = R::for_row(&changes, &current)?;
             R::check_references(conn, &viewer, &changes).await?;
+            let before = events::snapshot(conn, R::TABLE.name, &[id]).await?;
             R::write(conn, &[id], &changes)
                 .await
                 .map_err(|e| R::explain(e, false))?;
+            events::changed(
+                conn,
+                &viewer,
+                (R::TABLE.name, R::WHAT),
+                "updated",
+                &[id],
+                &before,
+            )
+            .await?;
             query::get::<R>(conn, &viewer, id, Deleted::Hide).await
         })
         .await
@@ -103,12 +114,23 @@ impl CrmService {
                     None => groups.push((patch, vec![row.id()])),
                 }
             }
+            let all: Vec<i64> = rows.iter().map(R::id).collect();
+            let before = events::snapshot(conn, R::TABLE.name, &all).await?;
             let mut changed = 0;
             for (patch, ids) in &groups {
                 changed += R::write(conn, ids, patch)
                     .await
                     .map_err(|e| R::explain(e, true))?;
             }
+            events::changed(
+                conn,
+                &viewer,
+                (R::TABLE.name, R::WHAT),
+                "updated",
+                &all,
+                &before,
+            )
+            .await?;
             Ok(changed)
         })
         .await

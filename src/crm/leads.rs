@@ -389,6 +389,7 @@ impl CrmService {
                 .returning(leads::id)
                 .get_result(conn)
                 .await?;
+            super::events::created(conn, &viewer, super::events::kind::<Lead>(), id.0).await?;
             query::get::<Lead>(conn, &viewer, id.0, Deleted::Hide).await
         })
         .await

@@ -7,6 +7,7 @@ pub mod companies;
 pub mod contacts;
 pub mod conversion;
 pub mod edit;
+pub mod events;
 pub mod leads;
 pub mod opportunities;
 pub mod query;

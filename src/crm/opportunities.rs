@@ -398,5 +398,6 @@ pub(crate) async fn create_opportunity_in(
         .returning(opportunities::id)
         .get_result(conn)
         .await?;
+    super::events::created(conn, viewer, super::events::kind::<Opportunity>(), id.0).await?;
     query::get::<Opportunity>(conn, viewer, id.0, Deleted::Hide).await
 }

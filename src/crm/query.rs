@@ -711,6 +711,7 @@ pub async fn set_deleted<R: Listable>(
             .await?
             .ok_or(AppError::NotFound(R::WHAT))?;
         let table = R::TABLE.name;
+        let before = super::events::snapshot(conn, table, &[id]).await?;
         let change = if deleted {
             "deleted_at = COALESCE(deleted_at, now())"
         } else {
@@ -738,6 +739,8 @@ pub async fn set_deleted<R: Listable>(
                 },
                 other => other.into(),
             })?;
+        let action = if deleted { "deleted" } else { "restored" };
+        super::events::changed(conn, &viewer, (table, R::WHAT), action, &[id], &before).await?;
         get::<R>(conn, &viewer, id, Deleted::Include).await
     })
     .await
@@ -813,13 +816,16 @@ pub async fn bulk_delete<R: Listable>(
     let viewer = viewer.clone();
     conn.transaction::<_, AppError, _>(async move |conn| {
         let rows = select_for_bulk::<R>(conn, &viewer, &selection).await?;
-        let ids = rows.iter().map(R::id).collect();
+        let ids: Vec<i64> = rows.iter().map(R::id).collect();
         let table = R::TABLE.name;
+        let before = super::events::snapshot(conn, table, &ids).await?;
         let mut sql = Sql::new(&format!(
             "UPDATE {table} SET deleted_at = now(), updated_at = now() WHERE id = ANY("
         ));
-        sql.bind(Bind::Ints(ids)).push(")");
-        Ok(sql.into_query().execute(conn).await?)
+        sql.bind(Bind::Ints(ids.clone())).push(")");
+        let deleted = sql.into_query().execute(conn).await?;
+        super::events::changed(conn, &viewer, (table, R::WHAT), "deleted", &ids, &before).await?;
+        Ok(deleted)
     })
     .await
 }

@@ -324,6 +324,7 @@ impl CrmService {
                 .returning(tasks::id)
                 .get_result(conn)
                 .await?;
+            super::events::created(conn, &viewer, super::events::kind::<Task>(), id.0).await?;
             query::get::<Task>(conn, &viewer, id.0, Deleted::Hide).await
         })
         .await

@@ -210,6 +210,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    record_events (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        entity -> Text,
+        record_id -> Int8,
+        action -> Text,
+        actor_id -> Nullable<Int8>,
+        changes -> Jsonb,
+        occurred_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     refresh_tokens (id) {
         id -> Int8,
         user_id -> Int8,
@@ -298,6 +311,8 @@ diesel::joinable!(leads -> workspaces (workspace_id));
 diesel::joinable!(opportunities -> companies (company_id));
 diesel::joinable!(opportunities -> contacts (contact_id));
 diesel::joinable!(opportunities -> workspaces (workspace_id));
+diesel::joinable!(record_events -> users (actor_id));
+diesel::joinable!(record_events -> workspaces (workspace_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(tasks -> companies (company_id));
 diesel::joinable!(tasks -> contacts (contact_id));
@@ -315,6 +330,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     leads,
     login_failures,
     opportunities,
+    record_events,
     refresh_tokens,
     tasks,
     users,

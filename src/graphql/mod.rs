@@ -11,6 +11,7 @@ pub mod errors;
 pub mod extension;
 pub mod filters;
 pub mod heartbeat;
+pub mod history;
 pub mod ids;
 pub mod jobs;
 pub mod leads;
@@ -38,6 +39,7 @@ pub struct QueryRoot(
     tasks::TaskQuery,
     stats::StatsQuery,
     jobs::JobQuery,
+    history::HistoryQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.

@@ -11,6 +11,7 @@ mod contacts;
 mod conversion;
 mod demo;
 mod graphql_http;
+mod history;
 mod jobs;
 mod leads;
 mod opportunities;

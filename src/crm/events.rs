@@ -1,0 +1,215 @@
+//! The change stream's write side: every change to a record adds `record_events` rows in the
+//! transaction of the change, with the fields that changed (old and new values). Rows are
+//! compared as PostgreSQL renders them (`to_jsonb`), so every column of every kind is covered
+//! without per-kind code, and what the history shows is exactly what was stored.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::{Map, Value};
+
+use crate::auth::Viewer;
+use crate::error::AppResult;
+
+/// Columns that are bookkeeping, not content: never reported as changes.
+const IGNORED: &[&str] = &["updated_at", "search_text", "id", "workspace_id"];
+
+/// The stored rows `ids` of `table`, as JSON objects by ID.
+pub async fn snapshot(
+    conn: &mut AsyncPgConnection,
+    table: &str,
+    ids: &[i64],
+) -> AppResult<HashMap<i64, Value>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+        #[diesel(sql_type = Jsonb)]
+        row: Value,
+    }
+    // `table` comes from a kind's static definition, never from a client.
+    let rows: Vec<Row> = diesel::sql_query(format!(
+        "SELECT id, to_jsonb(t) AS row FROM {table} AS t WHERE id = ANY($1)"
+    ))
+    .bind::<Array<BigInt>, _>(ids)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.row)).collect())
+}
+
+/// `{field: {old, new}}` for the fields that differ (a missing `old` row: every field new).
+pub fn diff(old: Option<&Value>, new: &Value) -> Map<String, Value> {
+    let empty = Map::new();
+    let before = old.and_then(Value::as_object).unwrap_or(&empty);
+    let mut changes = Map::new();
+    if let Some(after) = new.as_object() {
+        for (field, value) in after {
+            if IGNORED.contains(&field.as_str()) {
+                continue;
+            }
+            let previous = before.get(field).unwrap_or(&Value::Null);
+            if previous != value && !(old.is_none() && value.is_null()) {
+                changes.insert(
+                    field.clone(),
+                    serde_json::json!({ "old": previous, "new": value }),
+                );
+            }
+        }
+    }
+    changes
+}
+
+/// One change to one record.
+pub struct Change {
+    pub record_id: i64,
+    pub changes: Map<String, Value>,
+}
+
+/// Appends events of one kind and action, by the caller, in the caller's transaction.
+pub async fn record(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    entity: &str,
+    action: &str,
+    changes: Vec<Change>,
+) -> AppResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = changes.iter().map(|c| c.record_id).collect();
+    let bodies: Vec<Value> = changes
+        .into_iter()
+        .map(|c| Value::Object(c.changes))
+        .collect();
+    diesel::sql_query(
+        "INSERT INTO record_events (workspace_id, entity, record_id, action, actor_id, changes) \
+         SELECT $1, $2, record_id, $3, $4, changes \
+         FROM unnest($5::bigint[], $6::jsonb[]) AS e(record_id, changes)",
+    )
+    .bind::<BigInt, _>(viewer.workspace_id.0)
+    .bind::<Text, _>(entity)
+    .bind::<Text, _>(action)
+    .bind::<Nullable<BigInt>, _>(Some(viewer.user_id.0))
+    .bind::<Array<BigInt>, _>(ids)
+    .bind::<Array<Jsonb>, _>(bodies)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records `action` for rows `ids` of `table` whose state before was `before` (empty for
+/// new rows): reads them as they are now and stores what changed. Rows with no change get
+/// no event.
+pub async fn changed(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    (table, entity): (&str, &str),
+    action: &str,
+    ids: &[i64],
+    before: &HashMap<i64, Value>,
+) -> AppResult<()> {
+    let after = snapshot(conn, table, ids).await?;
+    let mut changes = Vec::new();
+    for id in ids {
+        let Some(now) = after.get(id) else { continue };
+        let fields = diff(before.get(id), now);
+        // Deletes and restores always count, even if only `deleted_at` moved.
+        if !fields.is_empty() {
+            changes.push(Change {
+                record_id: *id,
+                changes: fields,
+            });
+        }
+    }
+    record(conn, viewer, entity, action, changes).await
+}
+
+/// A kind's table and name, as events store them.
+pub fn kind<R: super::query::Listable>() -> (&'static str, &'static str) {
+    (R::TABLE.name, R::WHAT)
+}
+
+/// Records the creation of row `id` of a kind (all its fields as new values).
+pub async fn created(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    kind: (&str, &str),
+    id: i64,
+) -> AppResult<()> {
+    changed(conn, viewer, kind, "created", &[id], &HashMap::new()).await
+}
+
+/// An event as the history shows it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct RecordEvent {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub actor_id: Option<i64>,
+    #[diesel(sql_type = Jsonb)]
+    pub changes: Value,
+    #[diesel(sql_type = Timestamptz)]
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The newest `limit` events of one record, newest first.
+pub async fn history(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    entity: &str,
+    record_id: i64,
+    limit: i64,
+) -> AppResult<Vec<RecordEvent>> {
+    Ok(diesel::sql_query(
+        "SELECT id, action, actor_id, changes, occurred_at FROM record_events \
+         WHERE workspace_id = $1 AND entity = $2 AND record_id = $3 ORDER BY id DESC LIMIT $4",
+    )
+    .bind::<BigInt, _>(viewer.workspace_id.0)
+    .bind::<Text, _>(entity)
+    .bind::<BigInt, _>(record_id)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await?)
+}
+
+impl super::CrmService {
+    /// The newest changes of a record the caller may see (deleted ones included), newest
+    /// first, at most `limit` (1-200).
+    pub async fn record_history<R: super::query::Listable>(
+        &self,
+        viewer: &Viewer,
+        id: i64,
+        limit: i64,
+    ) -> AppResult<Vec<RecordEvent>> {
+        let mut conn = self.db.get().await?;
+        super::query::get::<R>(&mut conn, viewer, id, super::query::Deleted::Include).await?;
+        history(&mut conn, viewer, R::WHAT, id, limit.clamp(1, 200)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_reports_changed_fields_only() {
+        let old = json!({ "id": 1, "status": "new", "notes": null, "updated_at": "a" });
+        let new = json!({ "id": 1, "status": "contacted", "notes": null, "updated_at": "b" });
+        let changes = diff(Some(&old), &new);
+        assert_eq!(
+            Value::Object(changes),
+            json!({ "status": { "old": "new", "new": "contacted" } })
+        );
+        let created = diff(None, &json!({ "id": 2, "status": "new", "notes": null }));
+        assert_eq!(
+            Value::Object(created),
+            json!({ "status": { "old": null, "new": "new" } })
+        );
+    }
+}
