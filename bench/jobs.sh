@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Job queue benchmark (issue 4), MyCRM side: burn down 200,000 no-op jobs with one and with two
+# `mycrm worker` processes (jobs/s), then the enqueue-to-start latency of 1,000 sequential jobs
+# on an idle queue (p50, p99, from the jobs' own created_at and started_at).
+#
+#   bash bench/jobs.sh        # JOBS=200000 CONCURRENCY=16 BENCH_DIR=/tmp/mycrm-bench-jobs
+#
+# Jobs are enqueued the way `jobs::queue::enqueue_in` does it: INSERT plus pg_notify in the
+# same transaction. The peer run (graphile-worker 0.17.3's perf test) is not in this script yet.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${BENCH_DIR:-/tmp/mycrm-bench-jobs}
+JOBS=${JOBS:-200000}
+CONCURRENCY=${CONCURRENCY:-16}
+PG_PORT=55433
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/mycrm"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+as_postgres() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+psql_q() { psql "$DB_URL" -XAtq -c "$1"; }
+
+mkdir -p "$WORK"
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+log "building the release binary"
+(cd "$ROOT" && cargo build --release --locked -q)
+MYCRM="$ROOT/target/release/mycrm"
+
+log "PostgreSQL on 127.0.0.1:$PG_PORT"
+rm -rf "$WORK/pg"
+mkdir -p "$WORK/pg"
+[ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
+as_postgres "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 >/dev/null
+as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" -w start -o \
+    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c shared_buffers=1GB \
+     -c log_min_messages=warning" >/dev/null
+psql "postgres://postgres@127.0.0.1:$PG_PORT/postgres" -Xq -c "CREATE DATABASE mycrm"
+DATABASE_URL=$DB_URL "$MYCRM" migrate --data-dir "$WORK/var" >/dev/null
+
+enqueue_all() {
+    psql_q "INSERT INTO jobs (kind) SELECT 'system.noop' FROM generate_series(1, $JOBS); \
+            SELECT pg_notify('mycrm_jobs', 'default')" >/dev/null
+    psql_q "VACUUM ANALYZE jobs" >/dev/null
+}
+
+workers() { # count
+    for _ in $(seq 1 "$1"); do
+        DATABASE_URL=$DB_URL RUST_LOG=warn "$MYCRM" worker --data-dir "$WORK/var" \
+            --concurrency "$CONCURRENCY" >>"$WORK/worker.log" 2>&1 &
+        PIDS+=($!)
+    done
+}
+
+stop_workers() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait "${PIDS[@]}" 2>/dev/null || true
+    PIDS=()
+}
+
+burn_down() { # processes
+    enqueue_all
+    local start end
+    start=$(date +%s.%N)
+    workers "$1"
+    while [ "$(psql_q "SELECT count(*) FROM jobs")" != 0 ]; do sleep 0.2; done
+    end=$(date +%s.%N)
+    stop_workers
+    local completed
+    completed=$(psql_q "SELECT count(*) FROM job_history WHERE state = 'completed'")
+    python3 -c "import sys; s, e, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]); \
+print(f'burn-down {sys.argv[4]} worker process(es): {n} jobs in {e - s:.1f} s = {n / (e - s):.0f} jobs/s')" \
+        "$start" "$end" "$JOBS" "$1" | tee -a "$WORK/results.txt"
+    [ "$completed" -ge "$JOBS" ] || { echo "only $completed jobs completed" >&2; exit 1; }
+    psql_q "TRUNCATE job_history" >/dev/null
+}
+
+: >"$WORK/results.txt"
+log "burn-down, one worker process (concurrency $CONCURRENCY)"
+burn_down 1
+log "burn-down, two worker processes"
+burn_down 2
+
+log "enqueue-to-start latency, 1,000 sequential jobs on an idle queue"
+workers 1
+sleep 1
+for i in $(seq 1 1000); do
+    psql_q "BEGIN; INSERT INTO jobs (kind, args) VALUES ('system.noop', '{\"n\": $i}'); \
+            SELECT pg_notify('mycrm_jobs', 'default'); COMMIT" >/dev/null
+    until [ "$(psql_q "SELECT count(*) FROM jobs")" = 0 ]; do sleep 0.002; done
+done
+stop_workers
+psql_q "SELECT 'latency over ' || count(*) || ' jobs: p50 ' \
+    || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) * 1000)::numeric, 2) \
+    || ' ms, p99 ' \
+    || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) * 1000)::numeric, 2) \
+    || ' ms' FROM job_history" | tee -a "$WORK/results.txt"
+
+log "results"
+cat "$WORK/results.txt"
