@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, BigInt, Integer, Jsonb, Nullable, SmallInt, Text, Timestamptz};
-use diesel::QueryableByName;
+use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use rand::Rng;
 
@@ -147,7 +147,7 @@ pub async fn enqueue_in(conn: &mut AsyncPgConnection, job: &NewJob) -> AppResult
     .bind::<Nullable<Text>, _>(&job.unique_key)
     .get_result(conn)
     .await
-    .optional_row()?;
+    .optional()?;
     if inserted.is_some() {
         // Delivered when the transaction commits, never for a rolled-back one.
         diesel::sql_query("SELECT pg_notify($1, $2)")
@@ -157,20 +157,6 @@ pub async fn enqueue_in(conn: &mut AsyncPgConnection, job: &NewJob) -> AppResult
             .await?;
     }
     Ok(inserted.map(|r| r.id))
-}
-
-trait OptionalRow<T> {
-    fn optional_row(self) -> Result<Option<T>, diesel::result::Error>;
-}
-
-impl<T> OptionalRow<T> for Result<T, diesel::result::Error> {
-    fn optional_row(self) -> Result<Option<T>, diesel::result::Error> {
-        match self {
-            Ok(v) => Ok(Some(v)),
-            Err(diesel::result::Error::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
 }
 
 /// The queue operations a worker process performs, as `worker_id`.
