@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::crm::CrmService;
 use crate::db::DbPool;
 use crate::jobs::api::JobService;
+use crate::jobs::schedule::{self, Scheduler};
 
 pub struct App {
     pub config: Config,
@@ -15,6 +16,8 @@ pub struct App {
     pub auth: AuthService,
     pub crm: CrmService,
     pub jobs: JobService,
+    /// The built-in schedules; ticked by the process's workers, listed and triggered by admins.
+    pub scheduler: Arc<Scheduler>,
 }
 
 impl App {
@@ -22,12 +25,14 @@ impl App {
         let auth = AuthService::new(db.clone(), jwt_secret, config.auth.clone());
         let crm = CrmService::new(db.clone());
         let jobs = JobService::new(db.clone());
+        let scheduler = Arc::new(Scheduler::new(db.clone(), schedule::builtin()));
         Arc::new(App {
             config,
             db,
             auth,
             crm,
             jobs,
+            scheduler,
         })
     }
 }

@@ -90,11 +90,18 @@ struct JobArgs {
         default_value = "default"
     )]
     queues: Vec<String>,
+    /// Seconds a running job stays claimed without a heartbeat: the jobs of a worker that
+    /// dies run again elsewhere within about this long plus a quarter.
+    #[arg(long, env = "MYCRM_JOB_LEASE_SECONDS", default_value_t = 20)]
+    lease_seconds: u64,
 }
 
 impl JobArgs {
     fn apply(&self, config: &mut Config) {
         config.jobs.concurrency = self.concurrency.clamp(1, 1024);
+        config.jobs.set_lease(std::time::Duration::from_secs(
+            self.lease_seconds.clamp(2, 3600),
+        ));
         let queues: Vec<String> = self
             .queues
             .iter()

@@ -1,5 +1,6 @@
-//! Background work of a process: the job workers (`mycrm worker`, or in-process in `mycrm
-//! serve` unless `--no-workers`) and the hourly purge of dead sessions and old login failures.
+//! Background work of a process (`mycrm worker`, or in-process in `mycrm serve` unless
+//! `--no-workers`): the job workers, the change-stream dispatcher, the schedule clock and the
+//! hourly purge of dead sessions and old login failures.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,19 +17,30 @@ fn keep() -> chrono::Duration {
     chrono::Duration::days(7)
 }
 
-/// Starts the job workers and the purge; the handle ends after both stopped (job workers
-/// drain within their grace period).
+/// Starts all of it; the handle ends after everything stopped (job workers drain within
+/// their grace period).
 pub fn spawn(app: Arc<App>, database_url: String, shutdown: CancellationToken) -> JoinHandle<()> {
     let jobs = tokio::spawn(crate::jobs::worker::run(
         app.clone(),
         Arc::new(crate::jobs::registry()),
         app.config.jobs.clone(),
+        database_url.clone(),
+        shutdown.clone(),
+    ));
+    let events = tokio::spawn(crate::events::dispatcher::run(
+        app.db.clone(),
+        crate::events::consumers(),
+        Default::default(),
         database_url,
+        shutdown.clone(),
+    ));
+    let schedules = tokio::spawn(crate::jobs::schedule::run(
+        app.scheduler.clone(),
         shutdown.clone(),
     ));
     let purge = spawn_purge(app, shutdown);
     tokio::spawn(async move {
-        let _ = tokio::join!(jobs, purge);
+        let _ = tokio::join!(jobs, events, schedules, purge);
     })
 }
 

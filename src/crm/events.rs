@@ -15,7 +15,15 @@ use crate::auth::Viewer;
 use crate::error::AppResult;
 
 /// Columns that are bookkeeping, not content: never reported as changes.
-const IGNORED: &[&str] = &["updated_at", "search_text", "id", "workspace_id"];
+const IGNORED: &[&str] = &[
+    "updated_at",
+    "search_text",
+    "id",
+    "workspace_id",
+    // Markers of the due-date checks (`crm::due`), which emit their own events.
+    "overdue_event_for",
+    "due_soon_event_for",
+];
 
 /// The stored rows `ids` of `table`, as JSON objects by ID.
 pub async fn snapshot(

@@ -6,6 +6,7 @@ pub mod activities;
 pub mod companies;
 pub mod contacts;
 pub mod conversion;
+pub mod due;
 pub mod edit;
 pub mod events;
 pub mod leads;

@@ -2,6 +2,7 @@
 //! diesel schema. Domains get a [`DbPool`] and write their own queries against `schema`.
 
 pub mod embedded;
+pub mod listen;
 pub mod migrations;
 pub mod schema;
 pub mod types;

@@ -1,12 +1,20 @@
-//! Jobs over GraphQL: `job(id)`, `jobs` (admins), `retryJob`, `cancelJob`.
+//! Jobs over GraphQL: `job(id)`, `jobs` (admins), `retryJob`, `cancelJob`, and the
+//! `jobUpdated(id)` subscription.
 
-use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, ID};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
+use futures_util::Stream;
 
 use super::connection::connection_types;
 use super::context::{app, viewer};
-use super::errors::GqlResultExt;
+use super::errors::{to_graphql_error, GqlResultExt};
 use super::ids::{page_args, parse_id, to_id};
+use crate::app::App;
+use crate::auth::Viewer;
+use crate::error::AppError;
 use crate::jobs::api::{JobFilter as DomainFilter, JobView};
 
 /// Where a job stands.
@@ -27,7 +35,15 @@ pub enum JobState {
 }
 
 impl JobState {
-    fn parse(text: &str) -> JobState {
+    /// Completed, discarded or cancelled: nothing more will happen unless retried.
+    fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Completed | JobState::Discarded | JobState::Cancelled
+        )
+    }
+
+    pub(crate) fn parse(text: &str) -> JobState {
         match text {
             "available" => JobState::Available,
             "running" => JobState::Running,
@@ -259,4 +275,102 @@ impl JobMutation {
         let job = app(ctx).jobs.cancel(viewer, id).await.gql()?;
         Ok(JobPayload { job: Job(job) })
     }
+}
+
+/// How often `jobUpdated` looks at its job (one primary-key read), and how often it re-checks
+/// the subscriber's session.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+const RECHECK_SESSION_EVERY: u32 = 20;
+
+#[derive(Default)]
+pub struct JobSubscription;
+
+#[Subscription]
+impl JobSubscription {
+    /// The job now, then again whenever its state, progress, message or attempt changes;
+    /// ends after a final state (completed, discarded, cancelled). Same visibility as `job`.
+    async fn job_updated(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The job's ID.")] id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<Job>>> {
+        let viewer = viewer(ctx)?.clone();
+        let id = parse_id("id", &id).gql()?;
+        let app = app(ctx).clone();
+        // NOT_FOUND at subscribe time, not as the first event, for a job you may not see.
+        let first = app.jobs.job(&viewer, id).await.gql()?;
+        Ok(watch_job(app, viewer, first))
+    }
+}
+
+/// What a subscriber is told about: a change in any of these is an update.
+fn fingerprint(job: &JobView) -> (String, i16, Option<String>, i32) {
+    (
+        job.state.clone(),
+        job.progress,
+        job.progress_message.clone(),
+        job.attempt,
+    )
+}
+
+fn watch_job(
+    app: Arc<App>,
+    viewer: Viewer,
+    first: JobView,
+) -> impl Stream<Item = async_graphql::Result<Job>> {
+    struct Watch {
+        app: Arc<App>,
+        viewer: Viewer,
+        next: Option<JobView>,
+        id: i64,
+        last: Option<(String, i16, Option<String>, i32)>,
+        polls: u32,
+        done: bool,
+    }
+    let start = Watch {
+        app,
+        viewer,
+        id: first.id,
+        next: Some(first),
+        last: None,
+        polls: 0,
+        done: false,
+    };
+    futures_util::stream::unfold(start, |mut watch| async move {
+        loop {
+            if watch.done {
+                return None;
+            }
+            let job = match watch.next.take() {
+                Some(job) => job,
+                None => {
+                    tokio::time::sleep(WATCH_EVERY).await;
+                    watch.polls += 1;
+                    if watch.polls % RECHECK_SESSION_EVERY == 0 {
+                        if let Err(err) = watch.app.auth.recheck(&watch.viewer).await {
+                            watch.done = true;
+                            return Some((Err(to_graphql_error(err)), watch));
+                        }
+                    }
+                    match watch.app.jobs.job(&watch.viewer, watch.id).await {
+                        Ok(job) => job,
+                        // A purged history row ends the feed; a passing database error
+                        // is retried on the next poll.
+                        Err(AppError::NotFound(_)) => return None,
+                        Err(err) => {
+                            err.log_if_internal();
+                            continue;
+                        }
+                    }
+                }
+            };
+            let print = fingerprint(&job);
+            if watch.last.as_ref() == Some(&print) {
+                continue;
+            }
+            watch.done = JobState::parse(&job.state).is_final();
+            watch.last = Some(print);
+            return Some((Ok(Job(job)), watch));
+        }
+    })
 }

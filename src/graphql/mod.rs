@@ -19,6 +19,7 @@ pub mod loaders;
 pub mod opportunities;
 pub mod prefetch;
 pub mod record_api;
+pub mod schedules;
 pub mod stats;
 pub mod tasks;
 pub mod users;
@@ -40,6 +41,7 @@ pub struct QueryRoot(
     stats::StatsQuery,
     jobs::JobQuery,
     history::HistoryQuery,
+    schedules::ScheduleQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
@@ -56,11 +58,12 @@ pub struct MutationRoot(
     tasks::TaskActions,
     activities::ActivityMutation,
     jobs::JobMutation,
+    schedules::ScheduleMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(heartbeat::HeartbeatSubscription);
+pub struct SubscriptionRoot(heartbeat::HeartbeatSubscription, jobs::JobSubscription);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod queue;
+pub mod schedule;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -54,10 +55,36 @@ impl Job for Noop {
     }
 }
 
+/// Waits `seconds` (at most an hour), or until cancelled: for operators checking that workers
+/// run jobs, cancellation and lease recovery end to end (and for the fault tests).
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct Sleep {
+    pub seconds: u64,
+}
+
+impl Job for Sleep {
+    const KIND: &'static str = "system.sleep";
+    async fn run(self, ctx: JobContext) -> Result<serde_json::Value, String> {
+        if self.seconds > 3600 {
+            return Err("system.sleep sleeps at most 3600 seconds".into());
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(self.seconds)) => {
+                Ok(serde_json::json!({ "slept": self.seconds }))
+            }
+            _ = ctx.cancellation().cancelled() => Err("cancelled while sleeping".into()),
+        }
+    }
+}
+
 /// Every job kind this build can run.
 pub fn registry() -> Registry {
     let mut registry = Registry::default();
-    registry.register::<Noop>();
+    registry
+        .register::<Noop>()
+        .register::<Sleep>()
+        .register::<crate::crm::due::OverdueTasks>()
+        .register::<crate::crm::due::DueSoonTasks>();
     registry
 }
 

@@ -130,11 +130,16 @@ pub async fn enqueue_in(conn: &mut AsyncPgConnection, job: &NewJob) -> AppResult
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
+    // The wake-up rides in the same statement (one round trip less per enqueue); it is
+    // delivered when the transaction commits, never for a rolled-back one.
     let inserted: Option<Id> = diesel::sql_query(
-        "INSERT INTO jobs (kind, queue, args, workspace_id, created_by, priority, run_at, \
-           max_attempts, unique_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()), $8, $9) \
-         ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
+        "WITH inserted AS ( \
+           INSERT INTO jobs (kind, queue, args, workspace_id, created_by, priority, run_at, \
+             max_attempts, unique_key) \
+           VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, now()), $8, $9) \
+           ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING \
+           RETURNING id, queue) \
+         SELECT id, pg_notify($10, queue)::text AS woken FROM inserted",
     )
     .bind::<Text, _>(&job.kind)
     .bind::<Text, _>(&job.queue)
@@ -145,17 +150,10 @@ pub async fn enqueue_in(conn: &mut AsyncPgConnection, job: &NewJob) -> AppResult
     .bind::<Nullable<Timestamptz>, _>(job.run_at)
     .bind::<Integer, _>(job.max_attempts.clamp(1, 100))
     .bind::<Nullable<Text>, _>(&job.unique_key)
+    .bind::<Text, _>(CHANNEL)
     .get_result(conn)
     .await
     .optional()?;
-    if inserted.is_some() {
-        // Delivered when the transaction commits, never for a rolled-back one.
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<Text, _>(CHANNEL)
-            .bind::<Text, _>(&job.queue)
-            .execute(conn)
-            .await?;
-    }
     Ok(inserted.map(|r| r.id))
 }
 

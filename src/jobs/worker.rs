@@ -36,12 +36,21 @@ impl Default for WorkerConfig {
         WorkerConfig {
             concurrency: 4,
             queues: vec!["default".into()],
-            lease: Duration::from_secs(30),
-            heartbeat: Duration::from_secs(10),
+            lease: Duration::from_secs(20),
+            heartbeat: Duration::from_secs(5),
             poll: Duration::from_secs(1),
             grace: Duration::from_secs(10),
             backoff: super::Backoff::default(),
         }
+    }
+}
+
+impl WorkerConfig {
+    /// Sets the lease with a heartbeat four times per lease, so a held job survives three
+    /// missed beats (a slow database) before anyone may take it.
+    pub fn set_lease(&mut self, lease: Duration) {
+        self.lease = lease;
+        self.heartbeat = lease / 4;
     }
 }
 
@@ -73,11 +82,18 @@ pub async fn run(
     let mut queue = JobQueue::new(pool.clone(), worker_id(), config.lease);
     queue.backoff = config.backoff;
     let wake = Arc::new(Notify::new());
-    let listener = tokio::spawn(listen(database_url, wake.clone(), shutdown.clone()));
+    let listener = tokio::spawn(crate::db::listen::wake_on(
+        database_url,
+        CHANNEL,
+        wake.clone(),
+        shutdown.clone(),
+    ));
     let mut running: JoinSet<i64> = JoinSet::new();
     let mut held: HashMap<i64, (JobRow, CancellationToken)> = HashMap::new();
     let mut heartbeat = tokio::time::interval(config.heartbeat);
-    let mut rescue = tokio::time::interval(config.lease / 2);
+    // Checking for expired leases a quarter lease apart bounds how long a dead worker's jobs
+    // wait: at most a lease after its last heartbeat plus a quarter.
+    let mut rescue = tokio::time::interval(config.lease / 4);
     tracing::info!(worker = %queue.worker_id, queues = ?config.queues, concurrency = config.concurrency, "job worker started");
 
     loop {
@@ -244,47 +260,4 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into())
-}
-
-/// LISTENs for enqueue notifications and wakes the loop; reconnects after errors. Polling
-/// covers the gaps, so a lost notification only delays a job by one poll interval.
-async fn listen(url: String, wake: Arc<Notify>, shutdown: CancellationToken) {
-    use futures_util::StreamExt;
-    let mut retry = Duration::from_millis(500);
-    while !shutdown.is_cancelled() {
-        match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
-            Ok((client, mut connection)) => {
-                let mut messages =
-                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                let listening = async { client.batch_execute(&format!("LISTEN {CHANNEL}")).await };
-                // The connection must be polled for the LISTEN to complete.
-                let mut listening = std::pin::pin!(listening);
-                let ok = loop {
-                    tokio::select! {
-                        result = &mut listening => break result.is_ok(),
-                        message = messages.next() => if message.is_none() { break false },
-                    }
-                };
-                if ok {
-                    retry = Duration::from_millis(500);
-                    loop {
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            message = messages.next() => match message {
-                                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => wake.notify_one(),
-                                Some(Ok(_)) => {}
-                                Some(Err(_)) | None => break,
-                            },
-                        }
-                    }
-                }
-            }
-            Err(err) => tracing::debug!(error = %err, "job listener could not connect"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(retry) => {}
-        }
-        retry = (retry * 2).min(Duration::from_secs(10));
-    }
 }

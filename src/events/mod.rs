@@ -1,0 +1,70 @@
+//! The change stream's read side: committed `record_events` are numbered in commit order
+//! (`seal`) and handed to each registered consumer exactly once, in that order, by a cursor
+//! per consumer that moves in the same transaction as the consumer's own writes
+//! (`dispatcher`). Workflows, notifications and live subscriptions plug in as consumers.
+//!
+//! The write side (what an event holds, and writing it with the change) is `crm::events`.
+
+pub mod dispatcher;
+pub mod seal;
+
+use chrono::{DateTime, Utc};
+use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::AsyncPgConnection;
+use futures_util::future::BoxFuture;
+
+/// The consumers of this build, each with its own cursor. None yet: workflows (issue 7) and
+/// notifications with live subscriptions (issue 8) register here. Until then the dispatcher
+/// still seals the stream, so their cursors start from an ordered, complete stream.
+pub fn consumers() -> Vec<std::sync::Arc<dyn Consumer>> {
+    Vec::new()
+}
+
+/// The channel a statement-level trigger on `record_events` notifies.
+pub const CHANNEL: &str = "mycrm_events";
+
+/// One change to one record, as consumers get it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct RecordEvent {
+    /// Position in the stream (commit order).
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub workspace_id: i64,
+    /// lead, contact, company, opportunity, task, activity
+    #[diesel(sql_type = Text)]
+    pub entity: String,
+    #[diesel(sql_type = BigInt)]
+    pub record_id: i64,
+    /// created, updated, deleted, restored, converted, overdue, due_soon
+    #[diesel(sql_type = Text)]
+    pub action: String,
+    /// None for system events (schedules).
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub actor_id: Option<i64>,
+    /// `{field: {old, new}}`.
+    #[diesel(sql_type = Jsonb)]
+    pub changes: serde_json::Value,
+    #[diesel(sql_type = Timestamptz)]
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Something that acts on the change stream. `handle` gets the next events in order and the
+/// connection of the transaction that will move this consumer's cursor past them: writes made
+/// on it take effect exactly once. Side effects outside the database (mail, webhooks) belong
+/// in jobs enqueued on that connection, so they too are enqueued exactly once.
+///
+/// An error rolls the whole batch back; the same events come again after a backoff.
+pub trait Consumer: Send + Sync + 'static {
+    /// Stable name: the cursor's key. Renaming a consumer starts a new cursor.
+    fn name(&self) -> &'static str;
+
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        events: &'a [RecordEvent],
+    ) -> BoxFuture<'a, Result<(), String>>;
+}
