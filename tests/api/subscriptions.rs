@@ -213,3 +213,125 @@ async fn the_feed_ends_when_the_access_token_expires() {
     }
     assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
 }
+
+/// Reports progress in two steps, each waiting for the test to let it go on.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stepper {}
+
+static GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
+impl mycrm::jobs::Job for Stepper {
+    const KIND: &'static str = "test.stepper";
+    async fn run(self, ctx: mycrm::jobs::JobContext) -> Result<Value, String> {
+        for (percent, message) in [(30, "step one"), (80, "step two")] {
+            ctx.progress(percent, message)
+                .await
+                .map_err(|e| e.to_string())?;
+            GATE.acquire().await.unwrap().forget();
+        }
+        Ok(json!({ "steps": 2 }))
+    }
+}
+
+/// The next `jobUpdated` payload on subscription `id`.
+async fn job_update(socket: &mut Socket) -> Value {
+    let message = next(socket).await.expect("an update");
+    assert_eq!(message["type"], "next", "{message}");
+    message["payload"]["data"]["jobUpdated"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn job_updated_pushes_progress_and_the_final_state() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let (_, member) = app.user_with_role("mia@acme.test", "MEMBER").await;
+    #[derive(diesel::QueryableByName)]
+    struct Admin {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        workspace_id: i64,
+    }
+    let mut conn = app.app.db.get().await.unwrap();
+    let admin: Admin = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT id, workspace_id FROM users WHERE email = $1")
+            .bind::<diesel::sql_types::Text, _>(ADMIN_EMAIL),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    let mut job = mycrm::jobs::new_job(&Stepper {});
+    job.workspace_id = Some(admin.workspace_id);
+    job.created_by = Some(admin.id);
+    let queue = mycrm::jobs::JobQueue::new(
+        app.app.db.clone(),
+        "test".into(),
+        Duration::from_secs(30),
+    );
+    let id = queue.enqueue(&job).await.unwrap().unwrap().to_string();
+    let subscription = json!({ "query": "subscription($id: ID!) { jobUpdated(id: $id) { id state progress progressMessage result } }", "variables": { "id": id } });
+
+    // A member who did not start the job cannot watch it.
+    let mut stranger = connect(&app, "graphql-transport-ws").await;
+    send(&mut stranger, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {member}") } })).await;
+    assert_eq!(next(&mut stranger).await.unwrap()["type"], "connection_ack");
+    send(
+        &mut stranger,
+        json!({ "id": "1", "type": "subscribe", "payload": subscription }),
+    )
+    .await;
+    let refused = next(&mut stranger).await.unwrap();
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"],
+        "NOT_FOUND",
+        "{refused}"
+    );
+    assert!(refused["payload"]["data"].is_null());
+    assert_eq!(next(&mut stranger).await.unwrap()["type"], "complete");
+
+    let mut socket = connect(&app, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": subscription }),
+    )
+    .await;
+    let first = job_update(&mut socket).await;
+    assert_eq!(first["state"], "AVAILABLE");
+    assert_eq!(first["progress"], 0);
+
+    let mut registry = mycrm::jobs::Registry::default();
+    registry.register::<Stepper>();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(mycrm::jobs::worker::run(
+        app.app.clone(),
+        std::sync::Arc::new(registry),
+        mycrm::jobs::worker::WorkerConfig {
+            poll: Duration::from_millis(50),
+            ..Default::default()
+        },
+        app.database_url.clone(),
+        shutdown.clone(),
+    ));
+    // Updates arrive as they happen; each step waits for the test, so none is missed.
+    for (percent, message) in [(30, "step one"), (80, "step two")] {
+        let update = loop {
+            let update = job_update(&mut socket).await;
+            assert_eq!(update["state"], "RUNNING", "{update}");
+            if update["progress"] == percent {
+                break update;
+            }
+        };
+        assert_eq!(update["progressMessage"], message);
+        GATE.add_permits(1);
+    }
+    let last = job_update(&mut socket).await;
+    assert_eq!(last["state"], "COMPLETED", "{last}");
+    assert_eq!(last["result"], json!({ "steps": 2 }));
+    // A final state ends the feed.
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "complete");
+    shutdown.cancel();
+    worker.await.unwrap();
+}
