@@ -396,3 +396,151 @@ async fn worker_process_runs_jobs_and_stops_on_sigterm() {
         "no cluster with DATABASE_URL"
     );
 }
+
+#[derive(diesel::QueryableByName, Debug)]
+struct JobRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    state: String,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    attempt: i32,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    errors: Value,
+}
+
+/// The job as stored now, live or finished (None while the database is unreachable).
+async fn job_row(db: &mycrm::db::DbPool, id: i64) -> Option<JobRow> {
+    let mut conn = db.get().await.ok()?;
+    diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query(
+            "SELECT state, attempt, errors FROM jobs WHERE id = $1 \
+             UNION ALL SELECT state, attempt, errors FROM job_history WHERE id = $1",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(id),
+        &mut conn,
+    )
+    .await
+    .ok()
+}
+
+/// Polls until the job is in `state` (up to `within`).
+async fn wait_for_state(db: &mycrm::db::DbPool, id: i64, state: &str, within: Duration) -> JobRow {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(row) = job_row(db, id).await {
+            if row.state == state {
+                return row;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job {id} never reached {state}: {:?}",
+            job_row(db, id).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn worker_process(dir: &Path, url: &str) -> Child {
+    mycrm(dir)
+        .env("DATABASE_URL", url)
+        .env("MYCRM_JOB_LEASE_SECONDS", "2")
+        .args(["worker", "--concurrency", "1"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_of_a_worker_killed_mid_run_runs_again_after_its_lease() {
+    let url = crate::harness::fresh_database().await;
+    let app = mycrm::server::build_app(&crate::harness::test_config(), &url).unwrap();
+    let queue = mycrm::jobs::JobQueue::new(app.db.clone(), "test".into(), Duration::from_secs(30));
+    let id = queue
+        .enqueue(&mycrm::jobs::new_job(&mycrm::jobs::Sleep { seconds: 2 }))
+        .await
+        .unwrap()
+        .unwrap();
+    let dir = data_dir("killed-worker");
+    let mut doomed = worker_process(&dir, &url);
+    wait_for_state(&app.db, id, "running", Duration::from_secs(30)).await;
+    kill(Pid::from_raw(doomed.id() as i32), Signal::SIGKILL).unwrap();
+    doomed.wait().unwrap();
+
+    // Nobody finishes it for the dead worker; a new worker takes it once the lease expired.
+    let mut heir = worker_process(&dir, &url);
+    let done = wait_for_state(&app.db, id, "completed", Duration::from_secs(60)).await;
+    assert_eq!(done.attempt, 2, "the killed attempt counts");
+    assert!(
+        done.errors.to_string().contains("stopped renewing its lease"),
+        "{}",
+        done.errors
+    );
+    kill(Pid::from_raw(heir.id() as i32), Signal::SIGTERM).unwrap();
+    assert!(wait_with_timeout(&mut heir, Duration::from_secs(60)).success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_carry_on_after_postgresql_restarts() {
+    use mycrm::db::embedded::EmbeddedPostgres;
+    let dir = data_dir("pg-restart");
+    let cluster_dir = dir.join("cluster");
+    let cluster = {
+        let cluster_dir = cluster_dir.clone();
+        tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&cluster_dir))
+            .await
+            .unwrap()
+            .expect("starting a private cluster")
+    };
+    let url = cluster.url("postgres");
+    let app = mycrm::server::build_app(&crate::harness::test_config(), &url).unwrap();
+    mycrm::db::migrations::run_pending(&url).await.unwrap();
+    let queue = mycrm::jobs::JobQueue::new(app.db.clone(), "test".into(), Duration::from_secs(30));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut config = mycrm::jobs::worker::WorkerConfig {
+        poll: Duration::from_millis(200),
+        ..Default::default()
+    };
+    config.set_lease(Duration::from_secs(5));
+    let worker = tokio::spawn(mycrm::jobs::worker::run(
+        app.clone(),
+        std::sync::Arc::new(mycrm::jobs::registry()),
+        config,
+        url.clone(),
+        shutdown.clone(),
+    ));
+    let noop = mycrm::jobs::new_job(&mycrm::jobs::Noop {});
+    let before = queue.enqueue(&noop).await.unwrap().unwrap();
+    wait_for_state(&app.db, before, "completed", Duration::from_secs(30)).await;
+
+    // Restart PostgreSQL under the running worker: every connection it had is gone.
+    tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .unwrap()
+        .unwrap();
+    let cluster = {
+        let cluster_dir = cluster_dir.clone();
+        tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&cluster_dir))
+            .await
+            .unwrap()
+            .expect("restarting the cluster")
+    };
+    assert_eq!(cluster.url("postgres"), url);
+    // The first statement on a dead pooled connection may fail; a client retries.
+    let mut after = None;
+    for _ in 0..20 {
+        if let Ok(Some(id)) = queue.enqueue(&noop).await {
+            after = Some(id);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = after.expect("enqueueing after the restart");
+    wait_for_state(&app.db, after, "completed", Duration::from_secs(60)).await;
+    shutdown.cancel();
+    worker.await.unwrap();
+    app.db.close();
+    tokio::task::spawn_blocking(move || cluster.stop())
+        .await
+        .unwrap()
+        .unwrap();
+}
