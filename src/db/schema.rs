@@ -86,6 +86,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    event_consumers (name) {
+        name -> Text,
+        position -> Int8,
+        failures -> Int4,
+        last_error -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    event_stream (singleton) {
+        singleton -> Bool,
+        sealed_seq -> Int8,
+    }
+}
+
+diesel::table! {
     job_history (id) {
         id -> Int8,
         workspace_id -> Nullable<Int8>,
@@ -219,6 +236,7 @@ diesel::table! {
         actor_id -> Nullable<Int8>,
         changes -> Jsonb,
         occurred_at -> Timestamptz,
+        seq -> Nullable<Int8>,
     }
 }
 
@@ -233,6 +251,16 @@ diesel::table! {
         rotated_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
         revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    schedule_runs (schedule, slot) {
+        schedule -> Text,
+        slot -> Timestamptz,
+        reason -> Text,
+        job_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -260,6 +288,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         search_text -> Nullable<Text>,
+        overdue_event_for -> Nullable<Timestamptz>,
+        due_soon_event_for -> Nullable<Timestamptz>,
     }
 }
 
@@ -325,6 +355,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     activities,
     companies,
     contacts,
+    event_consumers,
+    event_stream,
     job_history,
     jobs,
     leads,
@@ -332,6 +364,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     opportunities,
     record_events,
     refresh_tokens,
+    schedule_runs,
     tasks,
     users,
     workspaces,
