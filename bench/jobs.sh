@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Job queue benchmark (issue 4), MyCRM side: burn down 200,000 no-op jobs with one and with two
-# `mycrm worker` processes (jobs/s), then the enqueue-to-start latency of 1,000 sequential jobs
-# on an idle queue (p50, p99, from the jobs' own created_at and started_at).
+# Job queue benchmark (issue 4): burn down 200,000 no-op jobs with one and with two
+# `mycrm worker` processes (jobs/s), the enqueue-to-start latency of 1,000 sequential jobs on an
+# idle queue (p50, p99, from the jobs' own created_at and started_at), how long the jobs of a
+# SIGKILLed worker wait before they run again; then the same burn-down and latency for the peer,
+# graphile-worker 0.17.3, on the same PostgreSQL in the same run, with its own perf-test task
+# (log_if_999) and its `--once` runner at the same concurrency.
 #
 #   bash bench/jobs.sh        # JOBS=200000 CONCURRENCY=16 BENCH_DIR=/tmp/mycrm-bench-jobs
+#                             # PEER=0 skips graphile-worker (needs node and npm)
 #
-# Jobs are enqueued the way `jobs::queue::enqueue_in` does it: INSERT plus pg_notify in the
-# same transaction. The peer run (graphile-worker 0.17.3's perf test) is not in this script yet.
+# MyCRM jobs are enqueued the way `jobs::queue::enqueue_in` does it: INSERT plus pg_notify in
+# the same transaction; graphile-worker's by its `add_jobs` / `add_job` functions.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -105,6 +109,66 @@ psql_q "SELECT 'latency over ' || count(*) || ' jobs: p50 ' \
     || ' ms, p99 ' \
     || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) * 1000)::numeric, 2) \
     || ' ms' FROM job_history" | tee -a "$WORK/results.txt"
+
+log "recovery: the jobs of a SIGKILLed worker (default 20 s lease)"
+psql_q "TRUNCATE job_history" >/dev/null
+psql_q "INSERT INTO jobs (kind, args) SELECT 'system.sleep', '{\"seconds\": 30}' FROM generate_series(1, 4)" >/dev/null
+workers 1
+until [ "$(psql_q "SELECT count(*) FROM jobs WHERE state = 'running'")" = 4 ]; do sleep 0.05; done
+kill -9 "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
+killed=$(date +%s.%N)
+workers 1
+until [ "$(psql_q "SELECT count(*) FROM jobs WHERE state = 'running' AND attempt = 2")" = 4 ]; do sleep 0.05; done
+rerun=$(date +%s.%N)
+stop_workers
+psql_q "DELETE FROM jobs" >/dev/null
+python3 -c "import sys; print(f'killed worker: its 4 jobs running again {float(sys.argv[2]) - float(sys.argv[1]):.1f} s after SIGKILL')" \
+    "$killed" "$rerun" | tee -a "$WORK/results.txt"
+
+if [ "${PEER:-1}" = 1 ]; then
+    PEERS="$ROOT/bench/peers"
+    [ -d "$PEERS/node_modules/graphile-worker" ] || (cd "$PEERS" && npm ci --no-audit --no-fund >/dev/null)
+    GW="node $PEERS/node_modules/graphile-worker/dist/cli.js -c $DB_URL"
+    cd "$ROOT/bench/graphile_worker"
+    $GW --schema-only >/dev/null
+    log "peer: graphile-worker $(node -p "require('$PEERS/node_modules/graphile-worker/package.json').version")"
+    gw_burn_down() { # processes
+        psql_q "SELECT graphile_worker.add_jobs(array_agg(ROW('log_if_999', json_build_object('id', i), \
+                  NULL, NULL, NULL, NULL, NULL, NULL)::graphile_worker.job_spec)) \
+                FROM generate_series(1, $JOBS) i" >/dev/null
+        psql_q "VACUUM ANALYZE graphile_worker._private_jobs" >/dev/null
+        local start end pids=()
+        start=$(date +%s.%N)
+        for _ in $(seq 1 "$1"); do
+            $GW --once -j "$CONCURRENCY" -m $((CONCURRENCY + 1)) >>"$WORK/graphile.log" 2>&1 &
+            pids+=($!)
+        done
+        wait "${pids[@]}"
+        end=$(date +%s.%N)
+        local left
+        left=$(psql_q "SELECT count(*) FROM graphile_worker._private_jobs")
+        [ "$left" = 0 ] || { echo "graphile-worker left $left jobs" >&2; exit 1; }
+        python3 -c "import sys; s, e, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]); \
+print(f'graphile-worker burn-down {sys.argv[4]} process(es): {n} jobs in {e - s:.1f} s = {n / (e - s):.0f} jobs/s')" \
+            "$start" "$end" "$JOBS" "$1" | tee -a "$WORK/results.txt"
+    }
+    gw_burn_down 1
+    gw_burn_down 2
+    psql_q "CREATE TABLE bench_latency (id int, enqueued_at timestamptz, started_at timestamptz)" >/dev/null
+    $GW -j "$CONCURRENCY" -m $((CONCURRENCY + 1)) >>"$WORK/graphile.log" 2>&1 &
+    PIDS+=($!)
+    sleep 2
+    for i in $(seq 1 1000); do
+        psql_q "SELECT graphile_worker.add_job('latency', json_build_object('id', $i, 'at', now()))" >/dev/null
+        until [ "$(psql_q "SELECT count(*) FROM bench_latency WHERE id = $i")" = 1 ]; do sleep 0.002; done
+    done
+    stop_workers
+    psql_q "SELECT 'graphile-worker latency over ' || count(*) || ' jobs: p50 ' \
+        || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - enqueued_at)) * 1000)::numeric, 2) \
+        || ' ms, p99 ' \
+        || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - enqueued_at)) * 1000)::numeric, 2) \
+        || ' ms' FROM bench_latency" | tee -a "$WORK/results.txt"
+fi
 
 log "results"
 cat "$WORK/results.txt"

@@ -94,6 +94,9 @@ struct JobArgs {
     /// dies run again elsewhere within about this long plus a quarter.
     #[arg(long, env = "MYCRM_JOB_LEASE_SECONDS", default_value_t = 20)]
     lease_seconds: u64,
+    /// Days finished jobs stay visible in the job API before the hourly purge deletes them.
+    #[arg(long, env = "MYCRM_JOB_HISTORY_DAYS", default_value_t = 14)]
+    job_history_days: u64,
 }
 
 impl JobArgs {
@@ -102,6 +105,8 @@ impl JobArgs {
         config.jobs.set_lease(std::time::Duration::from_secs(
             self.lease_seconds.clamp(2, 3600),
         ));
+        config.jobs.history_retention =
+            std::time::Duration::from_secs(self.job_history_days.clamp(1, 3650) * 24 * 3600);
         let queues: Vec<String> = self
             .queues
             .iter()

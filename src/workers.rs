@@ -58,8 +58,20 @@ fn spawn_purge(app: Arc<App>, shutdown: CancellationToken) -> JoinHandle<()> {
                             err.log_if_internal();
                         }
                     }
+                    match purge_job_history(&app).await {
+                        Ok(0) => {}
+                        Ok(rows) => tracing::info!(rows, "purged finished jobs past their retention"),
+                        Err(err) => {
+                            err.log_if_internal();
+                        }
+                    }
                 }
             }
         }
     })
+}
+
+async fn purge_job_history(app: &App) -> crate::error::AppResult<usize> {
+    let mut conn = app.db.get().await?;
+    crate::jobs::queue::purge_history(&mut conn, app.config.jobs.history_retention).await
 }

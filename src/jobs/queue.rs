@@ -157,6 +157,35 @@ pub async fn enqueue_in(conn: &mut AsyncPgConnection, job: &NewJob) -> AppResult
     Ok(inserted.map(|r| r.id))
 }
 
+/// Rows deleted per statement by the retention purge: short transactions, no long locks.
+const PURGE_BATCH: i64 = 10_000;
+
+/// Deletes finished jobs older than `keep`, and schedule runs as old, in batches. Returns
+/// how many jobs were deleted.
+pub async fn purge_history(conn: &mut AsyncPgConnection, keep: Duration) -> AppResult<usize> {
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(keep).unwrap_or_default();
+    let mut total = 0;
+    loop {
+        let deleted = diesel::sql_query(
+            "DELETE FROM job_history WHERE id IN ( \
+               SELECT id FROM job_history WHERE finished_at < $1 LIMIT $2)",
+        )
+        .bind::<Timestamptz, _>(cutoff)
+        .bind::<BigInt, _>(PURGE_BATCH)
+        .execute(conn)
+        .await?;
+        total += deleted;
+        if (deleted as i64) < PURGE_BATCH {
+            break;
+        }
+    }
+    diesel::sql_query("DELETE FROM schedule_runs WHERE created_at < $1")
+        .bind::<Timestamptz, _>(cutoff)
+        .execute(conn)
+        .await?;
+    Ok(total)
+}
+
 /// The queue operations a worker process performs, as `worker_id`.
 #[derive(Clone)]
 pub struct JobQueue {

@@ -29,6 +29,8 @@ pub struct WorkerConfig {
     /// How long shutdown waits for running jobs before releasing them.
     pub grace: Duration,
     pub backoff: super::Backoff,
+    /// How long finished jobs (and schedule runs) are kept in `job_history` for the API.
+    pub history_retention: Duration,
 }
 
 impl Default for WorkerConfig {
@@ -41,6 +43,7 @@ impl Default for WorkerConfig {
             poll: Duration::from_secs(1),
             grace: Duration::from_secs(10),
             backoff: super::Backoff::default(),
+            history_retention: Duration::from_secs(14 * 24 * 3600),
         }
     }
 }

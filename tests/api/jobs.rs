@@ -196,6 +196,21 @@ async fn jobs_complete_and_leave_the_hot_table() {
         .collect();
     echoed.sort_unstable();
     assert_eq!(echoed, (0..20).collect::<Vec<_>>());
+
+    // History is kept for the retention period, then purged; recent jobs stay.
+    let mut conn = app.db.get().await.unwrap();
+    diesel::sql_query(
+        "UPDATE job_history SET finished_at = now() - interval '15 days' \
+         WHERE id IN (SELECT id FROM job_history ORDER BY id LIMIT 5)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let purged = mycrm::jobs::queue::purge_history(&mut conn, Duration::from_secs(14 * 24 * 3600))
+        .await
+        .unwrap();
+    assert_eq!(purged, 5);
+    assert_eq!(history(&app).await.len(), 15);
 }
 
 #[tokio::test]

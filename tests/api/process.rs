@@ -471,7 +471,9 @@ async fn a_job_of_a_worker_killed_mid_run_runs_again_after_its_lease() {
     let done = wait_for_state(&app.db, id, "completed", Duration::from_secs(60)).await;
     assert_eq!(done.attempt, 2, "the killed attempt counts");
     assert!(
-        done.errors.to_string().contains("stopped renewing its lease"),
+        done.errors
+            .to_string()
+            .contains("stopped renewing its lease"),
         "{}",
         done.errors
     );

@@ -264,11 +264,8 @@ async fn job_updated_pushes_progress_and_the_final_state() {
     let mut job = mycrm::jobs::new_job(&Stepper {});
     job.workspace_id = Some(admin.workspace_id);
     job.created_by = Some(admin.id);
-    let queue = mycrm::jobs::JobQueue::new(
-        app.app.db.clone(),
-        "test".into(),
-        Duration::from_secs(30),
-    );
+    let queue =
+        mycrm::jobs::JobQueue::new(app.app.db.clone(), "test".into(), Duration::from_secs(30));
     let id = queue.enqueue(&job).await.unwrap().unwrap().to_string();
     let subscription = json!({ "query": "subscription($id: ID!) { jobUpdated(id: $id) { id state progress progressMessage result } }", "variables": { "id": id } });
 
@@ -283,8 +280,7 @@ async fn job_updated_pushes_progress_and_the_final_state() {
     .await;
     let refused = next(&mut stranger).await.unwrap();
     assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["code"],
-        "NOT_FOUND",
+        refused["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
         "{refused}"
     );
     assert!(refused["payload"]["data"].is_null());
