@@ -121,6 +121,13 @@ async fn raw_event(conn: &mut AsyncPgConnection, record: i64) -> i64 {
     id.id
 }
 
+/// One delivery of up to 100 events to `consumer`.
+async fn deliver(conn: &mut AsyncPgConnection, consumer: &Arc<dyn Consumer>) -> Delivery {
+    dispatcher::deliver(conn, consumer.as_ref(), 100)
+        .await
+        .unwrap()
+}
+
 async fn create_lead(app: &TestApp, token: &str, n: usize) -> String {
     let answer = app
         .gql(
@@ -167,23 +174,13 @@ async fn a_late_commit_is_not_skipped_and_a_rollback_never_arrives() {
     assert!(first < second && second < rolled_back);
 
     assert_eq!(seal::seal(&mut conn).await.unwrap(), Some(1));
-    assert_eq!(
-        dispatcher::deliver(&mut conn, consumer.as_ref(), 100)
-            .await
-            .unwrap(),
-        Delivery::Handled(1)
-    );
+    assert_eq!(deliver(&mut conn, &consumer).await, Delivery::Handled(1));
     diesel::sql_query("COMMIT")
         .execute(&mut slow)
         .await
         .unwrap();
     assert_eq!(seal::seal(&mut conn).await.unwrap(), Some(1));
-    assert_eq!(
-        dispatcher::deliver(&mut conn, consumer.as_ref(), 100)
-            .await
-            .unwrap(),
-        Delivery::Handled(1)
-    );
+    assert_eq!(deliver(&mut conn, &consumer).await, Delivery::Handled(1));
     let got = delivered(&mut conn, "late").await;
     let ids: Vec<i64> = got.iter().map(|d| d.event_id).collect();
     assert_eq!(ids, vec![second, first], "commit order, nothing skipped");
@@ -191,12 +188,7 @@ async fn a_late_commit_is_not_skipped_and_a_rollback_never_arrives() {
     assert!(!ids.contains(&rolled_back));
     // Nothing more, however often we look.
     seal::seal(&mut conn).await.unwrap();
-    assert_eq!(
-        dispatcher::deliver(&mut conn, consumer.as_ref(), 100)
-            .await
-            .unwrap(),
-        Delivery::Handled(0)
-    );
+    assert_eq!(deliver(&mut conn, &consumer).await, Delivery::Handled(0));
 }
 
 #[tokio::test]
@@ -215,7 +207,7 @@ async fn a_failing_consumer_keeps_its_place_and_a_restart_resumes_from_the_curso
 
     for _ in 0..2 {
         assert!(matches!(
-            dispatcher::deliver(&mut conn, flaky.as_ref(), 100).await.unwrap(),
+            deliver(&mut conn, &flaky).await,
             Delivery::Failed(e) if e.contains("downstream")
         ));
     }
@@ -245,18 +237,8 @@ async fn a_failing_consumer_keeps_its_place_and_a_restart_resumes_from_the_curso
         "rolled back"
     );
     // The other consumer is not held up.
-    assert_eq!(
-        dispatcher::deliver(&mut conn, steady.as_ref(), 100)
-            .await
-            .unwrap(),
-        Delivery::Handled(3)
-    );
-    assert_eq!(
-        dispatcher::deliver(&mut conn, flaky.as_ref(), 100)
-            .await
-            .unwrap(),
-        Delivery::Handled(3)
-    );
+    assert_eq!(deliver(&mut conn, &steady).await, Delivery::Handled(3));
+    assert_eq!(deliver(&mut conn, &flaky).await, Delivery::Handled(3));
     let recovered: State = state("flaky").get_result(&mut conn).await.unwrap();
     assert_eq!((recovered.position, recovered.failures), (3, 0));
     assert!(recovered.last_error.is_none());
@@ -273,12 +255,7 @@ async fn a_failing_consumer_keeps_its_place_and_a_restart_resumes_from_the_curso
         .execute(&mut other)
         .await
         .unwrap();
-    assert_eq!(
-        dispatcher::deliver(&mut conn, steady.as_ref(), 100)
-            .await
-            .unwrap(),
-        Delivery::Busy
-    );
+    assert_eq!(deliver(&mut conn, &steady).await, Delivery::Busy);
     diesel::sql_query("ROLLBACK")
         .execute(&mut other)
         .await
@@ -289,20 +266,10 @@ async fn a_failing_consumer_keeps_its_place_and_a_restart_resumes_from_the_curso
     dispatcher::register(&mut conn, std::slice::from_ref(&restarted))
         .await
         .unwrap();
-    assert_eq!(
-        dispatcher::deliver(&mut conn, restarted.as_ref(), 100)
-            .await
-            .unwrap(),
-        Delivery::Handled(0)
-    );
+    assert_eq!(deliver(&mut conn, &restarted).await, Delivery::Handled(0));
     create_lead(&app, &admin, 10).await;
     seal::seal(&mut conn).await.unwrap();
-    assert_eq!(
-        dispatcher::deliver(&mut conn, restarted.as_ref(), 100)
-            .await
-            .unwrap(),
-        Delivery::Handled(1)
-    );
+    assert_eq!(deliver(&mut conn, &restarted).await, Delivery::Handled(1));
     let seqs: Vec<i64> = delivered(&mut conn, "steady")
         .await
         .iter()
@@ -315,12 +282,7 @@ async fn a_failing_consumer_keeps_its_place_and_a_restart_resumes_from_the_curso
     dispatcher::register(&mut conn, std::slice::from_ref(&late))
         .await
         .unwrap();
-    assert_eq!(
-        dispatcher::deliver(&mut conn, late.as_ref(), 100)
-            .await
-            .unwrap(),
-        Delivery::Handled(0)
-    );
+    assert_eq!(deliver(&mut conn, &late).await, Delivery::Handled(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
