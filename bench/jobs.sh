@@ -10,7 +10,7 @@
 #                             # PEER=0 skips graphile-worker (needs node and npm)
 #
 # MyCRM jobs are enqueued the way `jobs::queue::enqueue_in` does it: INSERT plus pg_notify in
-# the same transaction; graphile-worker's by its `add_jobs` / `add_job` functions.
+# one statement; graphile-worker's by its `add_jobs` / `add_job` functions.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -99,8 +99,8 @@ log "enqueue-to-start latency, 1,000 sequential jobs on an idle queue"
 workers 1
 sleep 1
 for i in $(seq 1 1000); do
-    psql_q "BEGIN; INSERT INTO jobs (kind, args) VALUES ('system.noop', '{\"n\": $i}'); \
-            SELECT pg_notify('mycrm_jobs', 'default'); COMMIT" >/dev/null
+    psql_q "WITH inserted AS (INSERT INTO jobs (kind, args) VALUES ('system.noop', '{\"n\": $i}') \
+              RETURNING queue) SELECT pg_notify('mycrm_jobs', queue) FROM inserted" >/dev/null
     until [ "$(psql_q "SELECT count(*) FROM jobs")" = 0 ]; do sleep 0.002; done
 done
 stop_workers

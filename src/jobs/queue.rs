@@ -306,6 +306,35 @@ impl JobQueue {
         Ok(moved == 1)
     }
 
+    /// Completes many jobs this worker holds in one statement (the worker's completion
+    /// batches). Returns how many were still ours and moved.
+    pub async fn complete_many(&self, done: &[(JobRow, serde_json::Value)]) -> AppResult<usize> {
+        if done.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = done.iter().map(|(job, _)| job.id).collect();
+        let attempts: Vec<i32> = done.iter().map(|(job, _)| job.attempt).collect();
+        let results: Vec<serde_json::Value> = done.iter().map(|(_, r)| r.clone()).collect();
+        let mut conn = self.db.get().await?;
+        let moved = diesel::sql_query(format!(
+            "WITH outcome AS ( \
+               SELECT * FROM unnest($1::bigint[], $2::int[], $3::jsonb[]) AS o(id, attempt, result)), \
+             done AS ( \
+               DELETE FROM jobs j USING outcome o \
+               WHERE j.id = o.id AND j.attempt = o.attempt AND j.locked_by = $4 \
+                 AND j.state = 'running' \
+               RETURNING j.*, o.result AS outcome_result) {}",
+            history_insert("'completed'", "outcome_result", "'[]'::jsonb")
+        ))
+        .bind::<Array<BigInt>, _>(ids)
+        .bind::<Array<Integer>, _>(attempts)
+        .bind::<Array<Jsonb>, _>(results)
+        .bind::<Text, _>(&self.worker_id)
+        .execute(&mut conn)
+        .await?;
+        Ok(moved)
+    }
+
     /// Extends the leases of the jobs this worker runs; returns the IDs whose cancellation
     /// was requested, so their handlers can stop.
     pub async fn heartbeat(&self, ids: &[i64]) -> AppResult<Vec<i64>> {
@@ -402,14 +431,24 @@ impl JobQueue {
 /// `$first`: the final state, the result, errors to append.
 pub(crate) fn insert_history(first: usize) -> String {
     let (state, result, errors) = (first, first + 1, first + 2);
+    history_insert(
+        &format!("${state}"),
+        &format!("${result}"),
+        &format!("${errors}"),
+    )
+}
+
+/// Moves the rows of CTE `done` (deleted from `jobs`) into `job_history`; the arguments are
+/// SQL expressions for the final state, the result and the errors to append.
+fn history_insert(state: &str, result: &str, errors: &str) -> String {
     format!(
         "INSERT INTO job_history (id, workspace_id, created_by, kind, queue, args, state, \
            priority, run_at, attempt, max_attempts, unique_key, progress, progress_message, \
            result, errors, created_at, started_at, finished_at) \
-         SELECT id, workspace_id, created_by, kind, queue, args, ${state}, priority, run_at, \
+         SELECT id, workspace_id, created_by, kind, queue, args, {state}, priority, run_at, \
            attempt, max_attempts, unique_key, \
-           CASE WHEN ${state} = 'completed' THEN 100 ELSE progress END, progress_message, \
-           ${result}, errors || ${errors}, created_at, started_at, now() FROM done"
+           CASE WHEN {state} = 'completed' THEN 100 ELSE progress END, progress_message, \
+           {result}, errors || {errors}, created_at, started_at, now() FROM done"
     )
 }
 

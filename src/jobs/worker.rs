@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +91,8 @@ pub async fn run(
         wake.clone(),
         shutdown.clone(),
     ));
+    let (completed, completions) = mpsc::unbounded_channel();
+    let completer = tokio::spawn(complete_in_batches(queue.clone(), completions));
     let mut running: JoinSet<i64> = JoinSet::new();
     let mut held: HashMap<i64, (JobRow, CancellationToken)> = HashMap::new();
     let mut heartbeat = tokio::time::interval(config.heartbeat);
@@ -99,10 +101,14 @@ pub async fn run(
     let mut rescue = tokio::time::interval(config.lease / 4);
     tracing::info!(worker = %queue.worker_id, queues = ?config.queues, concurrency = config.concurrency, "job worker started");
 
+    // Claims come in batches: after a job finishes, wait until half the slots are free (or
+    // CLAIM_BATCH_WAIT passed) before claiming again; a wake-up or poll claims at once.
+    let claim_batch = (config.concurrency / 2).max(1);
+    let mut eager = true;
     loop {
         let free = config.concurrency.saturating_sub(held.len());
         let mut claimed = 0;
-        if free > 0 && !shutdown.is_cancelled() {
+        if free > 0 && (eager || free >= claim_batch) && !shutdown.is_cancelled() {
             match queue.claim(&config.queues, free as i64).await {
                 Ok(jobs) => {
                     claimed = jobs.len();
@@ -113,6 +119,7 @@ pub async fn run(
                             app.clone(),
                             registry.clone(),
                             queue.clone(),
+                            completed.clone(),
                             job,
                             cancel,
                         ));
@@ -125,6 +132,7 @@ pub async fn run(
         }
         // A full batch means more may be due: claim again at once.
         if claimed > 0 && claimed == free {
+            eager = true;
             continue;
         }
         tokio::select! {
@@ -133,9 +141,11 @@ pub async fn run(
                 if let Ok(id) = done {
                     held.remove(&id);
                 }
+                eager = false;
             }
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(config.poll) => {}
+            _ = wake.notified() => eager = true,
+            _ = tokio::time::sleep(config.poll) => eager = true,
+            _ = tokio::time::sleep(CLAIM_BATCH_WAIT), if !eager => eager = true,
             _ = heartbeat.tick() => beat(&queue, &held).await,
             _ = rescue.tick() => match queue.rescue_expired().await {
                 Ok(0) => {}
@@ -172,6 +182,9 @@ pub async fn run(
             }
         }
     }
+    // Every sender is gone once the attempts are: the completer flushes what is left and ends.
+    drop(completed);
+    let _ = completer.await;
     listener.abort();
     pool.close();
     tracing::info!(worker = %queue.worker_id, "job worker stopped");
@@ -203,11 +216,53 @@ async fn beat(queue: &JobQueue, held: &HashMap<i64, (JobRow, CancellationToken)>
     }
 }
 
-/// One attempt of one job, start to finish; returns the job's ID.
+/// How long a worker with free slots waits for more jobs to finish before it claims.
+const CLAIM_BATCH_WAIT: Duration = Duration::from_millis(5);
+/// Most completions moved to history in one statement.
+const COMPLETION_BATCH: usize = 256;
+
+/// Moves completed jobs to history in batches: whatever finished while the previous batch was
+/// being written goes in the next statement, so a busy worker writes one statement for many
+/// jobs and an idle one still completes each job at once. A batch that cannot be written
+/// (database down) is retried a few times; after that its jobs' leases expire and they run
+/// again (delivery is at least once).
+async fn complete_in_batches(
+    queue: JobQueue,
+    mut completions: mpsc::UnboundedReceiver<(JobRow, serde_json::Value)>,
+) {
+    let mut batch = Vec::with_capacity(COMPLETION_BATCH);
+    while completions.recv_many(&mut batch, COMPLETION_BATCH).await > 0 {
+        let mut wait = Duration::from_millis(100);
+        for _ in 0..5 {
+            match queue.complete_many(&batch).await {
+                Ok(moved) => {
+                    if moved < batch.len() {
+                        // Leases that expired: another worker took those jobs; its results stand.
+                        tracing::warn!(
+                            dropped = batch.len() - moved,
+                            "job outcomes dropped: no longer held here"
+                        );
+                    }
+                    break;
+                }
+                Err(err) => {
+                    err.log_if_internal();
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// One attempt of one job, start to finish; returns the job's ID. A completion is handed to
+/// the completer; other outcomes are written at once.
 async fn attempt(
     app: Arc<App>,
     registry: Arc<Registry>,
     queue: JobQueue,
+    completed: mpsc::UnboundedSender<(JobRow, serde_json::Value)>,
     job: JobRow,
     cancel: CancellationToken,
 ) -> i64 {
@@ -229,7 +284,10 @@ async fn attempt(
     // Its own task, so that a panic ends this attempt and not the worker.
     let outcome = tokio::spawn(handler(job.args.clone(), ctx)).await;
     let finished = match outcome {
-        Ok(Outcome::Done(result)) => queue.complete(&job, result).await,
+        Ok(Outcome::Done(result)) => match completed.send((job, result)) {
+            Ok(()) => return id,
+            Err(mpsc::error::SendError((job, result))) => queue.complete(&job, result).await,
+        },
         Ok(Outcome::Failed(_)) if cancel.is_cancelled() => queue.cancelled(&job).await,
         Ok(Outcome::Failed(error)) => queue.fail(&job, &error, Failure::Retry).await,
         Ok(Outcome::BadArguments(error)) => queue.fail(&job, &error, Failure::Discard).await,

@@ -583,3 +583,32 @@ async fn cancelling_a_running_job_stops_its_handler() {
     handle.await.unwrap();
     assert_eq!(done[0].state, "cancelled");
 }
+
+#[tokio::test]
+async fn completions_move_in_one_batch_and_skip_jobs_no_longer_held() {
+    let (app, _) = job_app().await;
+    let q = queue(&app);
+    for value in 0..3 {
+        q.enqueue(&new_job(&Echo { value })).await.unwrap().unwrap();
+    }
+    let mut claimed = q.claim(&["default".to_string()], 3).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    // One of them was rescued and claimed again meanwhile: its old attempt is not ours.
+    claimed[2].attempt += 1;
+    let done: Vec<_> = claimed
+        .into_iter()
+        .map(|job| {
+            let result = json!({ "id": job.id });
+            (job, result)
+        })
+        .collect();
+    assert_eq!(q.complete_many(&done).await.unwrap(), 2);
+    let finished = history(&app).await;
+    assert_eq!(finished.len(), 2);
+    for job in &finished {
+        assert_eq!(job.state, "completed");
+        assert_eq!(job.progress, 100);
+        assert!(job.result.is_some());
+    }
+    assert_eq!(live_jobs(&app).await, 1);
+}
