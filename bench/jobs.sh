@@ -98,11 +98,15 @@ burn_down 2
 log "enqueue-to-start latency, 1,000 sequential jobs on an idle queue"
 workers 1
 sleep 1
+# One psql session enqueues the 1,000 jobs 10 ms apart (each job is long done by the next
+# one): spawning a psql and a backend per job would compete with the worker for the two cores.
 for i in $(seq 1 1000); do
-    psql_q "WITH inserted AS (INSERT INTO jobs (kind, args) VALUES ('system.noop', '{\"n\": $i}') \
-              RETURNING queue) SELECT pg_notify('mycrm_jobs', queue) FROM inserted" >/dev/null
-    until [ "$(psql_q "SELECT count(*) FROM jobs")" = 0 ]; do sleep 0.002; done
-done
+    echo "WITH inserted AS (INSERT INTO jobs (kind, args) VALUES ('system.noop', '{\"n\": $i}') \
+          RETURNING queue) SELECT pg_notify('mycrm_jobs', queue) FROM inserted;"
+    echo "SELECT pg_sleep(0.01);"
+done >"$WORK/latency.sql"
+psql "$DB_URL" -XAtq -f "$WORK/latency.sql" >/dev/null
+until [ "$(psql_q "SELECT count(*) FROM jobs")" = 0 ]; do sleep 0.05; done
 stop_workers
 psql_q "SELECT 'latency over ' || count(*) || ' jobs: p50 ' \
     || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) * 1000)::numeric, 2) \
@@ -159,9 +163,11 @@ print(f'graphile-worker burn-down {sys.argv[4]} process(es): {n} jobs in {e - s:
     PIDS+=($!)
     sleep 2
     for i in $(seq 1 1000); do
-        psql_q "SELECT graphile_worker.add_job('latency', json_build_object('id', $i, 'at', now()))" >/dev/null
-        until [ "$(psql_q "SELECT count(*) FROM bench_latency WHERE id = $i")" = 1 ]; do sleep 0.002; done
-    done
+        echo "SELECT graphile_worker.add_job('latency', json_build_object('id', $i, 'at', now()));"
+        echo "SELECT pg_sleep(0.01);"
+    done >"$WORK/gw-latency.sql"
+    psql "$DB_URL" -XAtq -f "$WORK/gw-latency.sql" >/dev/null
+    until [ "$(psql_q "SELECT count(*) FROM bench_latency")" = 1000 ]; do sleep 0.05; done
     stop_workers
     psql_q "SELECT 'graphile-worker latency over ' || count(*) || ' jobs: p50 ' \
         || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - enqueued_at)) * 1000)::numeric, 2) \
