@@ -3,6 +3,7 @@
 pub mod body;
 pub mod client;
 pub mod cors;
+pub mod csv;
 pub mod errors;
 pub mod graphql;
 pub mod health;
@@ -60,6 +61,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/readyz", get(health::readyz))
         .route("/api/auth/login/", post(rest_auth::login))
         .route("/api/auth/refresh/", post(rest_auth::refresh))
+        .route("/api/v1/import/{resource}/", get(csv::template))
+        .route("/api/v1/export/{resource}/", get(csv::export))
         // Handlers read bodies themselves with this limit (http::body); this covers the rest.
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(PropagateRequestIdLayer::x_request_id())

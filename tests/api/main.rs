@@ -9,6 +9,7 @@ mod bulk;
 mod companies;
 mod contacts;
 mod conversion;
+mod csv_export;
 mod demo;
 mod events;
 mod graphql_http;
