@@ -7,6 +7,7 @@ pub mod csv;
 pub mod errors;
 pub mod graphql;
 pub mod health;
+pub mod openapi;
 pub mod playground;
 pub mod rest_auth;
 pub mod ws;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/readyz", get(health::readyz))
         .route("/api/auth/login/", post(rest_auth::login))
         .route("/api/auth/refresh/", post(rest_auth::refresh))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/api/v1/import/{resource}/", get(csv::template))
         .route("/api/v1/export/{resource}/", get(csv::export))
         // Handlers read bodies themselves with this limit (http::body); this covers the rest.

@@ -283,3 +283,32 @@ async fn templates_list_the_importable_columns_with_an_example() {
     let (status, _) = error_of(get(&app, None, "/api/v1/import/leads/").await).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_rest_routes() {
+    let app = TestApp::spawn().await;
+    let document: Value = get(&app, None, "/api/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    for path in [
+        "/api/auth/login/",
+        "/api/auth/refresh/",
+        "/api/v1/export/{resource}/",
+        "/api/v1/import/{resource}/",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path}");
+    }
+    let resources =
+        &document["paths"]["/api/v1/export/{resource}/"]["get"]["parameters"][0]["schema"]["enum"];
+    assert_eq!(
+        resources,
+        &json!(["leads", "contacts", "companies", "opportunities", "tasks"])
+    );
+    assert!(document["x-csv-columns"]["leads"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("email")));
+}
