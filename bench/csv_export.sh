@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# CSV export benchmark (issue 5): export 1,000,000 leads through `GET /api/v1/export/leads/`
+# (every column, streamed) and compare with PostgreSQL's own `COPY leads TO` of the same table,
+# the physical limit on this machine. Reports rows/s for both and the server's peak RSS.
+#
+#   bash bench/csv_export.sh      # LEADS=1000000 BENCH_DIR=/tmp/mycrm-bench-csv
+#
+# The import half of issue 5's benchmark comes with the import.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=${BENCH_DIR:-/tmp/mycrm-bench-csv}
+LEADS=${LEADS:-1000000}
+PG_PORT=55434
+PORT=18434
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
+DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/mycrm"
+PASSWORD=bench-password-1
+
+log() { printf '\n== %s\n' "$*" >&2; }
+as_postgres() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+psql_q() { psql "$DB_URL" -XAtq -c "$1"; }
+
+mkdir -p "$WORK"
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+log "building the release binary"
+(cd "$ROOT" && cargo build --release --locked -q)
+MYCRM="$ROOT/target/release/mycrm"
+
+log "PostgreSQL on 127.0.0.1:$PG_PORT"
+if [ ! -f "$WORK/pg/PG_VERSION" ]; then
+    mkdir -p "$WORK/pg"
+    [ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
+    as_postgres "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 >/dev/null
+fi
+as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" -w start -o \
+    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c shared_buffers=1GB \
+     -c log_min_messages=warning" >/dev/null
+if ! psql "postgres://postgres@127.0.0.1:$PG_PORT/postgres" -XAtq \
+    -c "SELECT 1 FROM pg_database WHERE datname = 'mycrm'" | grep -q 1; then
+    psql "postgres://postgres@127.0.0.1:$PG_PORT/postgres" -Xq -c "CREATE DATABASE mycrm"
+fi
+DATABASE_URL=$DB_URL "$MYCRM" migrate --data-dir "$WORK/var" >/dev/null
+if [ "$(psql_q "SELECT count(*) FROM leads")" -lt "$LEADS" ]; then
+    log "loading $LEADS leads (mycrm demo)"
+    DATABASE_URL=$DB_URL MYCRM_PASSWORD=$PASSWORD "$MYCRM" demo --data-dir "$WORK/var" \
+        --workspace-name "Bench" --email-domain bench.example --companies 10 --contacts 10 \
+        --leads "$LEADS" --opportunities 0 --tasks 0 --activities 0 --conversions 0
+    psql_q "VACUUM ANALYZE leads" >/dev/null
+fi
+ROWS=$(psql_q "SELECT count(*) FROM leads WHERE deleted_at IS NULL")
+
+: >"$WORK/results.txt"
+log "PostgreSQL: COPY leads TO (CSV, to /dev/null through psql)"
+start=$(date +%s.%N)
+psql "$DB_URL" -Xq -c "\\copy leads TO '/dev/null' WITH (FORMAT csv, HEADER)"
+end=$(date +%s.%N)
+python3 -c "import sys; s, e, n = map(float, sys.argv[1:4]); \
+print(f'COPY leads TO: {int(n)} rows in {e - s:.2f} s = {n / (e - s):,.0f} rows/s')" \
+    "$start" "$end" "$ROWS" | tee -a "$WORK/results.txt"
+
+log "MyCRM: GET /api/v1/export/leads/ (every column)"
+DATABASE_URL=$DB_URL RUST_LOG=warn "$MYCRM" serve --data-dir "$WORK/var" --bind "127.0.0.1:$PORT" \
+    --no-workers >"$WORK/mycrm.log" 2>&1 &
+SERVER=$!
+PIDS+=($SERVER)
+for _ in $(seq 1 100); do
+    curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
+    sleep 0.2
+done
+TOKEN=$(curl -sf "http://127.0.0.1:$PORT/api/auth/login/" -H 'content-type: application/json' \
+    -d "{\"username\": \"ada@bench.example\", \"password\": \"$PASSWORD\"}" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
+rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
+start=$(date +%s.%N)
+curl -sf -H "Authorization: Bearer $TOKEN" -o "$WORK/leads.csv" \
+    "http://127.0.0.1:$PORT/api/v1/export/leads/"
+end=$(date +%s.%N)
+rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
+exported=$(($(python3 -c 'import csv,sys; print(sum(1 for _ in csv.reader(open(sys.argv[1], newline=""))))' "$WORK/leads.csv") - 1))
+[ "$exported" = "$ROWS" ] || { echo "exported $exported rows, expected $ROWS" >&2; exit 1; }
+python3 -c "import sys; s, e, n = map(float, sys.argv[1:4]); \
+print(f'MyCRM export: {int(n)} rows in {e - s:.2f} s = {n / (e - s):,.0f} rows/s; \
+{float(sys.argv[5]) / 1024:.1f} MB CSV; server peak RSS {float(sys.argv[4]) / 1024:.0f} MB \
+(before the export: {float(sys.argv[6]) / 1024:.0f} MB)')" \
+    "$start" "$end" "$exported" "$rss_peak" "$(($(stat -c %s "$WORK/leads.csv") / 1024))" "$rss_before" |
+    tee -a "$WORK/results.txt"
+rm -f "$WORK/leads.csv"
+
+log "results"
+cat "$WORK/results.txt"
