@@ -3,10 +3,13 @@
 //! the stored column names, except references to users, which travel as e-mail addresses
 //! (`owner`, `assigned_to`) so a file moves between workspaces and systems.
 
+use crate::crm::companies::Company;
+use crate::crm::contacts::{Contact, ContactStatus, ContactType};
+use crate::crm::leads::{Lead, LeadSource, LeadStatus};
+use crate::crm::opportunities::{Opportunity, Stage};
 use crate::crm::query::{Listable, Table};
-use crate::crm::{
-    companies::Company, contacts::Contact, leads::Lead, opportunities::Opportunity, tasks::Task,
-};
+use crate::crm::tasks::{Task, TaskStatus, TaskType};
+use crate::crm::Priority;
 
 /// A kind of record in the CSV routes (`/api/v1/export/{resource}/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,47 +140,6 @@ const fn user(name: &'static str, stored: &'static str, example: &'static str) -
     }
 }
 
-pub const LEAD_SOURCES: &[&str] = &[
-    "website",
-    "referral",
-    "social_media",
-    "email_campaign",
-    "cold_call",
-    "trade_show",
-    "advertisement",
-    "event",
-    "other",
-];
-pub const LEAD_STATUSES: &[&str] = &[
-    "new",
-    "contacted",
-    "qualified",
-    "unqualified",
-    "converted",
-    "lost",
-];
-pub const PRIORITIES: &[&str] = &["low", "medium", "high", "urgent"];
-pub const CONTACT_TYPES: &[&str] = &["customer", "prospect", "vendor", "partner"];
-pub const CONTACT_STATUSES: &[&str] = &["active", "inactive"];
-pub const STAGES: &[&str] = &[
-    "prospecting",
-    "qualification",
-    "proposal",
-    "negotiation",
-    "closed_won",
-    "closed_lost",
-];
-pub const TASK_TYPES: &[&str] = &[
-    "call",
-    "email",
-    "meeting",
-    "follow_up",
-    "proposal",
-    "demo",
-    "other",
-];
-pub const TASK_STATUSES: &[&str] = &["pending", "in_progress", "completed", "cancelled"];
-
 const LEADS: &[Column] = &[
     read_only("id", Type::Id),
     col("first_name", Type::Text, "Ada"),
@@ -191,9 +153,9 @@ const LEADS: &[Column] = &[
     col("country", Type::Text, "United Kingdom"),
     col("state", Type::Text, "England"),
     col("city", Type::Text, "London"),
-    col("lead_source", Type::Enum(LEAD_SOURCES), "website"),
-    col("status", Type::Enum(LEAD_STATUSES), "new"),
-    col("priority", Type::Enum(PRIORITIES), "medium"),
+    col("lead_source", Type::Enum(LeadSource::VALUES), "website"),
+    col("status", Type::Enum(LeadStatus::VALUES), "new"),
+    col("priority", Type::Enum(Priority::VALUES), "medium"),
     user("owner", "owner_id", ""),
     user("assigned_to", "assigned_to_id", ""),
     read_only("score", Type::Percent),
@@ -225,8 +187,8 @@ const CONTACTS: &[Column] = &[
     col("state", Type::Text, "VA"),
     col("postal_code", Type::Text, "22202"),
     col("country", Type::Text, "United States"),
-    col("contact_type", Type::Enum(CONTACT_TYPES), "prospect"),
-    col("status", Type::Enum(CONTACT_STATUSES), "active"),
+    col("contact_type", Type::Enum(ContactType::VALUES), "prospect"),
+    col("status", Type::Enum(ContactStatus::VALUES), "active"),
     col("website", Type::Text, ""),
     col("linkedin", Type::Text, ""),
     col("twitter", Type::Text, ""),
@@ -266,7 +228,7 @@ const OPPORTUNITIES: &[Column] = &[
     col("description", Type::Text, ""),
     col("company_id", Type::Reference, ""),
     col("contact_id", Type::Reference, ""),
-    col("stage", Type::Enum(STAGES), "proposal"),
+    col("stage", Type::Enum(Stage::VALUES), "proposal"),
     col("probability", Type::Percent, "50"),
     col("amount", Type::Decimal, "25000.00"),
     col("currency", Type::Text, "USD"),
@@ -284,9 +246,9 @@ const TASKS: &[Column] = &[
     read_only("id", Type::Id),
     col("title", Type::Text, "Call Ada about the proposal"),
     col("description", Type::Text, ""),
-    col("task_type", Type::Enum(TASK_TYPES), "call"),
-    col("status", Type::Enum(TASK_STATUSES), "pending"),
-    col("priority", Type::Enum(PRIORITIES), "high"),
+    col("task_type", Type::Enum(TaskType::VALUES), "call"),
+    col("status", Type::Enum(TaskStatus::VALUES), "pending"),
+    col("priority", Type::Enum(Priority::VALUES), "high"),
     col("due_at", Type::Timestamp, "2026-12-01T10:00:00Z"),
     col("reminder_at", Type::Timestamp, ""),
     read_only("completed_at", Type::Timestamp),
