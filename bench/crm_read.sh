@@ -31,49 +31,17 @@ PG_PORT=55432
 MYCRM_PORT=8101
 PEER_PORT=8102
 PASSWORD=bench-password-1
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/mycrm"
-
-log() { printf '\n== %s\n' "$*" >&2; }
-as_postgres() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
+PG_CPUS=$PG_CORES
+source "$ROOT/bench/common.sh"
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-mkdir -p "$WORK"
-chmod 755 "$WORK"
 
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-log "building the release binary and installing the peer"
-(cd "$ROOT" && cargo build --release --locked -q)
-MYCRM="$ROOT/target/release/mycrm"
+build_release
+log "installing the peer"
 (cd "$ROOT/bench/peers" && npm ci --no-audit --no-fund --silent)
 POSTGRAPHILE="$ROOT/bench/peers/node_modules/.bin/postgraphile"
 
-log "PostgreSQL on 127.0.0.1:$PG_PORT (core $PG_CORES)"
-if [ ! -f "$WORK/pg/PG_VERSION" ]; then
-    rm -rf "$WORK/pg"
-    mkdir -p "$WORK/pg"
-    [ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
-    as_postgres "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 >/dev/null
-fi
-as_postgres taskset -c "$PG_CORES" "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" -w start -o \
-    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c shared_buffers=1GB \
-     -c max_connections=100 -c shared_preload_libraries=auto_explain \
-     -c log_min_messages=warning" >/dev/null
-
-psql_q() { psql "$DB_URL" -XAtq -c "$1"; }
-if ! psql "postgres://postgres@127.0.0.1:$PG_PORT/postgres" -XAtq \
-    -c "SELECT 1 FROM pg_database WHERE datname = 'mycrm'" | grep -q 1; then
-    psql "postgres://postgres@127.0.0.1:$PG_PORT/postgres" -Xq -c "CREATE DATABASE mycrm"
-fi
+start_postgres "-c max_connections=100 -c shared_preload_libraries=auto_explain"
 if [ "$(psql_q "SELECT to_regclass('public.leads') IS NOT NULL")" != t ] ||
     [ "$(psql_q "SELECT count(*) FROM leads")" -lt 100000 ]; then
     log "loading the data set (mycrm demo)"

@@ -13,43 +13,11 @@ WORK=${BENCH_DIR:-/tmp/mycrm-bench-csv}
 LEADS=${LEADS:-1000000}
 PG_PORT=55434
 PORT=18434
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/mycrm"
 PASSWORD=bench-password-1
+source "$ROOT/bench/common.sh"
 
-log() { printf '\n== %s\n' "$*" >&2; }
-as_postgres() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-psql_q() { psql "$DB_URL" -XAtq -c "$1"; }
-
-mkdir -p "$WORK"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-log "building the release binary"
-(cd "$ROOT" && cargo build --release --locked -q)
-MYCRM="$ROOT/target/release/mycrm"
-
-log "PostgreSQL on 127.0.0.1:$PG_PORT"
-if [ ! -f "$WORK/pg/PG_VERSION" ]; then
-    mkdir -p "$WORK/pg"
-    [ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
-    as_postgres "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 >/dev/null
-fi
-as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" -w start -o \
-    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c shared_buffers=1GB \
-     -c log_min_messages=warning" >/dev/null
-if ! psql "postgres://postgres@127.0.0.1:$PG_PORT/postgres" -XAtq \
-    -c "SELECT 1 FROM pg_database WHERE datname = 'mycrm'" | grep -q 1; then
-    psql "postgres://postgres@127.0.0.1:$PG_PORT/postgres" -Xq -c "CREATE DATABASE mycrm"
-fi
+build_release
+start_postgres
 DATABASE_URL=$DB_URL "$MYCRM" migrate --data-dir "$WORK/var" >/dev/null
 if [ "$(psql_q "SELECT count(*) FROM leads")" -lt "$LEADS" ]; then
     log "loading $LEADS leads (mycrm demo)"

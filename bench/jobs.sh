@@ -18,39 +18,22 @@ WORK=${BENCH_DIR:-/tmp/mycrm-bench-jobs}
 JOBS=${JOBS:-200000}
 CONCURRENCY=${CONCURRENCY:-16}
 PG_PORT=55433
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
-DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/mycrm"
+source "$ROOT/bench/common.sh"
 
-log() { printf '\n== %s\n' "$*" >&2; }
-as_postgres() {
-    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-psql_q() { psql "$DB_URL" -XAtq -c "$1"; }
-
-mkdir -p "$WORK"
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -m fast stop >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-log "building the release binary"
-(cd "$ROOT" && cargo build --release --locked -q)
-MYCRM="$ROOT/target/release/mycrm"
-
-log "PostgreSQL on 127.0.0.1:$PG_PORT"
+build_release
+# A fresh cluster every run: the burn-down figures depend on the table's history.
 rm -rf "$WORK/pg"
-mkdir -p "$WORK/pg"
-[ "$(id -u)" = 0 ] && chown postgres "$WORK/pg"
-as_postgres "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 >/dev/null
-as_postgres "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/server.log" -w start -o \
-    "-p $PG_PORT -c listen_addresses=127.0.0.1 -k /tmp -c shared_buffers=1GB \
-     -c log_min_messages=warning" >/dev/null
-psql "postgres://postgres@127.0.0.1:$PG_PORT/postgres" -Xq -c "CREATE DATABASE mycrm"
+start_postgres
 DATABASE_URL=$DB_URL "$MYCRM" migrate --data-dir "$WORK/var" >/dev/null
+
+# "<label> over N jobs: p50 .. ms, p99 .. ms" from a table's enqueue and start times.
+latency_report() { # label table enqueued-column started-column
+    psql_q "SELECT '$1 over ' || count(*) || ' jobs: p50 ' \
+        || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM $4 - $3)) * 1000)::numeric, 2) \
+        || ' ms, p99 ' \
+        || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM $4 - $3)) * 1000)::numeric, 2) \
+        || ' ms' FROM $2" | tee -a "$WORK/results.txt"
+}
 
 enqueue_all() {
     psql_q "INSERT INTO jobs (kind) SELECT 'system.noop' FROM generate_series(1, $JOBS); \
@@ -108,11 +91,7 @@ done >"$WORK/latency.sql"
 psql "$DB_URL" -XAtq -f "$WORK/latency.sql" >/dev/null
 until [ "$(psql_q "SELECT count(*) FROM jobs")" = 0 ]; do sleep 0.05; done
 stop_workers
-psql_q "SELECT 'latency over ' || count(*) || ' jobs: p50 ' \
-    || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) * 1000)::numeric, 2) \
-    || ' ms, p99 ' \
-    || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at)) * 1000)::numeric, 2) \
-    || ' ms' FROM job_history" | tee -a "$WORK/results.txt"
+latency_report latency job_history created_at started_at
 
 log "recovery: the jobs of a SIGKILLed worker (default 20 s lease)"
 psql_q "TRUNCATE job_history" >/dev/null
@@ -169,11 +148,7 @@ print(f'graphile-worker burn-down {sys.argv[4]} process(es): {n} jobs in {e - s:
     psql "$DB_URL" -XAtq -f "$WORK/gw-latency.sql" >/dev/null
     until [ "$(psql_q "SELECT count(*) FROM bench_latency")" = 1000 ]; do sleep 0.05; done
     stop_workers
-    psql_q "SELECT 'graphile-worker latency over ' || count(*) || ' jobs: p50 ' \
-        || round((percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - enqueued_at)) * 1000)::numeric, 2) \
-        || ' ms, p99 ' \
-        || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - enqueued_at)) * 1000)::numeric, 2) \
-        || ' ms' FROM bench_latency" | tee -a "$WORK/results.txt"
+    latency_report "graphile-worker latency" bench_latency enqueued_at started_at
 fi
 
 log "results"

@@ -8,6 +8,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
+use super::tasks::OPEN_STATUSES;
 use crate::error::AppResult;
 use crate::jobs::{Job, JobContext};
 
@@ -42,9 +43,16 @@ impl DueCheck {
             DueCheck::Overdue => "due_at < now()",
             DueCheck::DueSoon => "due_at >= now() AND due_at < now() + interval '24 hours'",
         };
+        // Open statuses as literals, so the statement matches the partial index
+        // `tasks_open_due_idx` (a bound list would not).
+        let open: Vec<String> = OPEN_STATUSES
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
         format!(
-            "deleted_at IS NULL AND due_at IS NOT NULL AND status IN ('pending', 'in_progress') \
+            "deleted_at IS NULL AND due_at IS NOT NULL AND status IN ({}) \
              AND {window} AND {} IS DISTINCT FROM due_at",
+            open.join(", "),
             self.marker()
         )
     }

@@ -148,14 +148,14 @@ pub fn due_today(now: DateTime<Utc>) -> Predicate<TaskField> {
     ])
 }
 
+/// The statuses of a task still to be done: the one definition of "open".
+pub const OPEN_STATUSES: [TaskStatus; 2] = [TaskStatus::Pending, TaskStatus::InProgress];
+
 fn open() -> Predicate<TaskField> {
     Predicate::field(
         TaskField::Status,
         query::Op::In,
-        Bind::Texts(vec![
-            TaskStatus::Pending.as_str().into(),
-            TaskStatus::InProgress.as_str().into(),
-        ]),
+        Bind::Texts(OPEN_STATUSES.iter().map(|s| s.as_str().into()).collect()),
     )
 }
 

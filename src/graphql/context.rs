@@ -30,6 +30,24 @@ pub enum AuthState {
     Rejected(String),
 }
 
+impl AuthState {
+    /// The caller, or UNAUTHENTICATED saying why (the token was refused, or none was sent).
+    /// The one mapping for GraphQL and the REST routes.
+    pub fn require(&self) -> Result<&Viewer, AppError> {
+        match self {
+            AuthState::Authenticated(viewer) => Ok(viewer),
+            AuthState::Rejected(reason) => Err(AppError::unauthenticated(reason.clone())),
+            AuthState::Anonymous => Err(Self::authentication_required()),
+        }
+    }
+
+    pub fn authentication_required() -> AppError {
+        AppError::unauthenticated(
+            "authentication required: send an access token as `Authorization: Bearer <token>`",
+        )
+    }
+}
+
 /// Facts about the client, for throttling and audit.
 #[derive(Clone, Debug)]
 pub struct ClientInfo {
@@ -118,13 +136,8 @@ pub fn app<'a>(ctx: &Context<'a>) -> &'a Arc<App> {
 /// The caller, or UNAUTHENTICATED.
 pub fn viewer<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Viewer> {
     match ctx.data_opt::<AuthState>() {
-        Some(AuthState::Authenticated(viewer)) => Ok(viewer),
-        Some(AuthState::Rejected(reason)) => {
-            Err(to_graphql_error(AppError::unauthenticated(reason.clone())))
-        }
-        _ => Err(to_graphql_error(AppError::unauthenticated(
-            "authentication required: send an access token as `Authorization: Bearer <token>`",
-        ))),
+        Some(state) => state.require().map_err(to_graphql_error),
+        None => Err(to_graphql_error(AuthState::authentication_required())),
     }
 }
 

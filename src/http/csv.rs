@@ -5,26 +5,20 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::mpsc;
+use futures_util::{future, stream, StreamExt, TryStreamExt};
+use std::sync::Arc;
 
 use super::client::{auth_state, bearer};
 use super::AppState;
 use crate::app::App;
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
-use crate::graphql::context::AuthState;
 use crate::imports::columns::Resource;
-use crate::imports::export::{self, Export, PAGE_ROWS};
+use crate::imports::export::{self, Export, Page, PAGE_ROWS};
 
 /// The caller of a REST route: a valid access token, or UNAUTHENTICATED.
 async fn rest_viewer(app: &App, headers: &HeaderMap) -> AppResult<Viewer> {
-    match auth_state(app, bearer(headers)).await {
-        AuthState::Authenticated(viewer) => Ok(viewer),
-        AuthState::Anonymous => Err(AppError::unauthenticated(
-            "authentication required: send an access token as `Authorization: Bearer <token>`",
-        )),
-        AuthState::Rejected(message) => Err(AppError::unauthenticated(message)),
-    }
+    auth_state(app, bearer(headers)).await.require().cloned()
 }
 
 fn resource(segment: &str) -> AppResult<Resource> {
@@ -81,6 +75,15 @@ pub async fn export(
     }
 }
 
+/// Where an export's download stands.
+enum Next {
+    /// A page read and not yet sent.
+    Ready(Page),
+    /// Read the page after this ID.
+    After(i64),
+    Done,
+}
+
 async fn start_export(
     app: &App,
     segment: &str,
@@ -92,40 +95,31 @@ async fn start_export(
     let mut conn = app.db.get().await?;
     let export = Export::prepare(&mut conn, &viewer, resource, params).await?;
     let first = export.page(&mut conn, 0).await?;
+    drop(conn);
     let filename = export.filename(chrono::Utc::now());
-    // Two chunks in flight at most: a slow client slows the reading down, memory stays flat.
-    let (chunks, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(2);
-    tokio::spawn(async move {
-        let mut page = first;
-        if chunks
-            .send(Ok(Bytes::from(export.header_csv())))
-            .await
-            .is_err()
-        {
-            return;
-        }
-        loop {
-            let (last, full) = (page.last_id, page.rows as i64 == PAGE_ROWS);
-            if chunks.send(Ok(Bytes::from(page.csv))).await.is_err() {
-                return;
-            }
-            let Some(last) = last.filter(|_| full) else {
-                return;
+    let header = Bytes::from(export.header_csv());
+    // The body pulls the next page only when the client has taken the previous one, so memory
+    // stays flat however slow the client; each page takes a pooled connection for its query.
+    let (db, export) = (app.db.clone(), Arc::new(export));
+    let pages = stream::try_unfold(Next::Ready(first), move |next| {
+        let (db, export) = (db.clone(), export.clone());
+        async move {
+            let page = match next {
+                Next::Ready(page) => page,
+                Next::After(last) => export.page(&mut *db.get().await?, last).await?,
+                Next::Done => return Ok(None),
             };
-            page = match export.page(&mut conn, last).await {
-                Ok(page) => page,
-                Err(err) => {
-                    err.log_if_internal();
-                    let _ = chunks
-                        .send(Err(std::io::Error::other("the export failed")))
-                        .await;
-                    return;
-                }
+            let next = match page.last_id {
+                Some(last) if page.rows as i64 == PAGE_ROWS => Next::After(last),
+                _ => Next::Done,
             };
+            Ok::<_, AppError>(Some((Bytes::from(page.csv), next)))
         }
+    })
+    .map_err(|err| {
+        err.log_if_internal();
+        std::io::Error::other("the export failed")
     });
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
-    });
+    let stream = stream::once(future::ready(Ok(header))).chain(pages);
     Ok(csv_response(&filename, Body::from_stream(stream)))
 }

@@ -372,24 +372,21 @@ impl JobQueue {
     pub async fn rescue_expired(&self) -> AppResult<usize> {
         let mut conn = self.db.get().await?;
         let error = "the worker running this attempt stopped renewing its lease";
-        let retried = diesel::sql_query(
+        let retried = diesel::sql_query(format!(
             "UPDATE jobs SET state = 'failed', locked_by = NULL, lease_expires_at = NULL, \
-               run_at = now(), updated_at = now(), \
-               errors = errors || jsonb_build_array(jsonb_build_object( \
-                 'attempt', attempt, 'at', now(), 'error', $1::text)) \
+               run_at = now(), updated_at = now(), errors = errors || {} \
              WHERE state = 'running' AND lease_expires_at < now() AND attempt < max_attempts",
-        )
+            error_entry_sql("$1")
+        ))
         .bind::<Text, _>(error)
         .execute(&mut conn)
         .await?;
         let discarded = diesel::sql_query(format!(
             "WITH done AS (DELETE FROM jobs WHERE state = 'running' AND lease_expires_at < now() \
                AND attempt >= max_attempts RETURNING *) {}",
-            insert_history(1)
+            history_insert("'discarded'", "NULL::jsonb", &error_entry_sql("$1"))
         ))
-        .bind::<Text, _>("discarded")
-        .bind::<Nullable<Jsonb>, _>(None::<serde_json::Value>)
-        .bind::<Jsonb, _>(serde_json::json!([{ "error": error }]))
+        .bind::<Text, _>(error)
         .execute(&mut conn)
         .await?;
         Ok(retried + discarded)
@@ -452,6 +449,15 @@ fn history_insert(state: &str, result: &str, errors: &str) -> String {
     )
 }
 
+/// The same entry built in SQL for each row a statement touches (its own attempt): `[{...}]`.
+fn error_entry_sql(error_param: &str) -> String {
+    format!(
+        "jsonb_build_array(jsonb_build_object('attempt', attempt, 'at', now(), \
+           'error', {error_param}::text))"
+    )
+}
+
+/// One failed attempt as `errors` keeps it.
 fn error_entry(attempt: i32, error: &str) -> serde_json::Value {
     serde_json::json!({
         "attempt": attempt,

@@ -162,6 +162,8 @@ async fn leads_export_with_filters_fields_custom_columns_and_safe_cells() {
         ("created_after=yesterday", "created_after"),
         ("assigned_to_me=perhaps", "assigned_to_me"),
         ("estimated_value_min=lots", "estimated_value_min"),
+        ("tags_min=1", "tags_min"),
+        ("status_after=2026-01-01", "status_after"),
     ] {
         let (status, body) = error_of(
             get(

@@ -380,6 +380,31 @@ async fn expired_leases_are_rescued_and_the_job_runs_again() {
 }
 
 #[tokio::test]
+async fn an_expired_last_attempt_is_discarded_with_a_full_error_entry() {
+    let (app, _) = job_app().await;
+    let dead = JobQueue::new(
+        app.db.clone(),
+        "dead-worker".into(),
+        Duration::from_millis(50),
+    );
+    let mut job = new_job(&Echo { value: 1 });
+    job.max_attempts = 1;
+    dead.enqueue(&job).await.unwrap().unwrap();
+    dead.claim(&["default".into()], 1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(queue(&app).rescue_expired().await.unwrap(), 1);
+    let done = history(&app).await;
+    assert_eq!(done[0].state, "discarded");
+    let entry = &done[0].errors[0];
+    assert_eq!(entry["attempt"], 1);
+    assert!(entry["at"].is_string(), "{entry}");
+    assert!(entry["error"]
+        .as_str()
+        .unwrap()
+        .contains("stopped renewing its lease"));
+}
+
+#[tokio::test]
 async fn notify_wakes_an_idle_worker_and_shutdown_releases_unfinished_jobs() {
     let (app, url) = job_app().await;
     // Polling once a minute: only the NOTIFY can make this job run in the test's time.
