@@ -7,6 +7,7 @@ use crate::auth::AuthService;
 use crate::config::Config;
 use crate::crm::CrmService;
 use crate::db::DbPool;
+use crate::imports::service::ImportService;
 use crate::jobs::api::JobService;
 use crate::jobs::schedule::{self, Scheduler};
 
@@ -16,6 +17,7 @@ pub struct App {
     pub auth: AuthService,
     pub crm: CrmService,
     pub jobs: JobService,
+    pub imports: ImportService,
     /// The built-in schedules; ticked by the process's workers, listed and triggered by admins.
     pub scheduler: Arc<Scheduler>,
 }
@@ -25,6 +27,7 @@ impl App {
         let auth = AuthService::new(db.clone(), jwt_secret, config.auth.clone());
         let crm = CrmService::new(db.clone());
         let jobs = JobService::new(db.clone());
+        let imports = ImportService::new(db.clone(), config.imports.clone());
         let scheduler = Arc::new(Scheduler::new(db.clone(), schedule::builtin()));
         Arc::new(App {
             config,
@@ -32,6 +35,7 @@ impl App {
             auth,
             crm,
             jobs,
+            imports,
             scheduler,
         })
     }

@@ -97,6 +97,13 @@ struct JobArgs {
     /// Days finished jobs stay visible in the job API before the hourly purge deletes them.
     #[arg(long, env = "MYCRM_JOB_HISTORY_DAYS", default_value_t = 14)]
     job_history_days: u64,
+    /// Largest CSV upload accepted, in MB (HTTP 413 above).
+    #[arg(long, env = "MYCRM_IMPORT_MAX_MB", default_value_t = 100)]
+    import_max_mb: u64,
+    /// CSV files with more lines than this import in the background (the answer carries the
+    /// job ID); smaller ones answer when done.
+    #[arg(long, env = "MYCRM_IMPORT_INLINE_ROWS", default_value_t = 2000)]
+    import_inline_rows: u64,
 }
 
 impl JobArgs {
@@ -105,6 +112,8 @@ impl JobArgs {
         config.jobs.set_lease(std::time::Duration::from_secs(
             self.lease_seconds.clamp(2, 3600),
         ));
+        config.imports.max_upload_bytes = self.import_max_mb.clamp(1, 100_000) * 1024 * 1024;
+        config.imports.inline_rows = self.import_inline_rows;
         config.jobs.history_retention =
             std::time::Duration::from_secs(self.job_history_days.clamp(1, 3650) * 24 * 3600);
         let queues: Vec<String> = self

@@ -88,6 +88,24 @@ pub struct BootstrapConfig {
     pub admin_password: Option<String>,
 }
 
+/// CSV imports.
+#[derive(Clone, Debug)]
+pub struct ImportConfig {
+    /// Largest upload accepted (HTTP 413 above).
+    pub max_upload_bytes: u64,
+    /// Files with more lines than this run as a background job; smaller ones answer when done.
+    pub inline_rows: u64,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        ImportConfig {
+            max_upload_bytes: 100 * 1024 * 1024,
+            inline_rows: 2000,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -100,6 +118,7 @@ pub struct Config {
     pub run_workers: bool,
     /// How job workers of this process run (`mycrm worker`, or in-process in `serve`).
     pub jobs: crate::jobs::worker::WorkerConfig,
+    pub imports: ImportConfig,
 }
 
 impl Config {
@@ -117,6 +136,7 @@ impl Config {
             bootstrap: BootstrapConfig::default(),
             run_workers: true,
             jobs: crate::jobs::worker::WorkerConfig::default(),
+            imports: ImportConfig::default(),
         }
     }
 }

@@ -3,13 +3,11 @@
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::edit::Editable;
-use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
-use super::{
-    check_owner_change, check_user_in_workspace, clearable_text as text, CrmService, Sort,
-};
+use super::query::{CursorValue, Field, Listable, SortKey, Table};
+use super::{check_user_in_workspace, clearable_text as text, CrmService, Sort};
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::companies;
 use crate::error::{AppError, AppResult};
@@ -193,7 +191,7 @@ pub struct CompanyChanges {
 
 /// `acme.com` from `https://www.Acme.com/about`: domains are compared and matched lower-case
 /// and without scheme or path.
-fn normalize_domain(domain: Option<Option<String>>) -> Option<Option<String>> {
+pub(crate) fn normalize_domain(domain: Option<Option<String>>) -> Option<Option<String>> {
     domain.map(|d| {
         d.map(|d| {
             let d = d.trim().to_lowercase();
@@ -256,12 +254,7 @@ impl CompanyInput {
 
 impl CrmService {
     pub async fn create_company(&self, viewer: &Viewer, input: CompanyInput) -> AppResult<Company> {
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            create_company_in(conn, &viewer, input).await
-        })
-        .await
+        self.create::<Company>(viewer, input).await
     }
 }
 
@@ -275,6 +268,34 @@ impl Editable for Company {
 
     fn new_owner(changes: &CompanyChanges) -> Option<UserId> {
         changes.owner_id.flatten()
+    }
+
+    fn for_create(input: &CompanyInput) -> AppResult<CompanyChanges> {
+        if input.name.is_none() {
+            return Err(AppError::bad_input("name", "name must not be empty"));
+        }
+        input.validate()
+    }
+
+    fn set_owner(changes: &mut CompanyChanges, owner: UserId) {
+        changes.owner_id = Some(Some(owner));
+    }
+
+    async fn insert(
+        conn: &mut AsyncPgConnection,
+        workspace: WorkspaceId,
+        rows: &[CompanyChanges],
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|row| (row, companies::workspace_id.eq(workspace)))
+            .collect();
+        diesel::insert_into(companies::table)
+            .values(rows)
+            .returning(companies::id)
+            .get_results::<CompanyId>(conn)
+            .await
+            .map(|ids| ids.into_iter().map(|id| id.0).collect())
     }
 
     async fn check_references(
@@ -303,19 +324,5 @@ pub(crate) async fn create_company_in(
     viewer: &Viewer,
     input: CompanyInput,
 ) -> AppResult<Company> {
-    if input.name.is_none() {
-        return Err(AppError::bad_input("name", "name must not be empty"));
-    }
-    let mut changes = input.validate()?;
-    let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
-    check_owner_change(viewer, Some(owner))?;
-    changes.owner_id = Some(Some(owner));
-    check_user_in_workspace(conn, viewer, "ownerId", changes.owner_id.flatten()).await?;
-    let id: CompanyId = diesel::insert_into(companies::table)
-        .values((&changes, companies::workspace_id.eq(viewer.workspace_id)))
-        .returning(companies::id)
-        .get_result(conn)
-        .await?;
-    super::events::created(conn, viewer, super::events::kind::<Company>(), id.0).await?;
-    query::get::<Company>(conn, viewer, id.0, Deleted::Hide).await
+    super::edit::create_in::<Company>(conn, viewer, input).await
 }

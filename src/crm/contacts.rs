@@ -2,14 +2,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::companies::{Company, CompanyId};
 use super::edit::Editable;
-use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
-use super::{
-    check_owner_and_assignee, check_owner_change, clearable_text as text, CrmService, Sort,
-};
+use super::query::{self, CursorValue, Field, Listable, SortKey, Table};
+use super::{check_owner_and_assignee, clearable_text as text, CrmService, Sort};
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::contacts;
 use crate::error::{AppError, AppResult};
@@ -309,12 +307,7 @@ fn email_taken(err: diesel::result::Error) -> AppError {
 
 impl CrmService {
     pub async fn create_contact(&self, viewer: &Viewer, input: ContactInput) -> AppResult<Contact> {
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            create_contact_in(conn, &viewer, input).await
-        })
-        .await
+        self.create::<Contact>(viewer, input).await
     }
 }
 
@@ -328,6 +321,37 @@ impl Editable for Contact {
 
     fn new_owner(changes: &ContactChanges) -> Option<UserId> {
         changes.owner_id.flatten()
+    }
+
+    fn for_create(input: &ContactInput) -> AppResult<ContactChanges> {
+        if input.first_name.is_none() {
+            return Err(AppError::bad_input(
+                "firstName",
+                "firstName must not be empty",
+            ));
+        }
+        input.validate()
+    }
+
+    fn set_owner(changes: &mut ContactChanges, owner: UserId) {
+        changes.owner_id = Some(Some(owner));
+    }
+
+    async fn insert(
+        conn: &mut AsyncPgConnection,
+        workspace: WorkspaceId,
+        rows: &[ContactChanges],
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|row| (row, contacts::workspace_id.eq(workspace)))
+            .collect();
+        diesel::insert_into(contacts::table)
+            .values(rows)
+            .returning(contacts::id)
+            .get_results::<ContactId>(conn)
+            .await
+            .map(|ids| ids.into_iter().map(|id| id.0).collect())
     }
 
     async fn check_references(
@@ -379,23 +403,5 @@ pub(crate) async fn create_contact_in(
     viewer: &Viewer,
     input: ContactInput,
 ) -> AppResult<Contact> {
-    if input.first_name.is_none() {
-        return Err(AppError::bad_input(
-            "firstName",
-            "firstName must not be empty",
-        ));
-    }
-    let mut changes = input.validate()?;
-    let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
-    check_owner_change(viewer, Some(owner))?;
-    changes.owner_id = Some(Some(owner));
-    check_references(conn, viewer, &changes).await?;
-    let id: ContactId = diesel::insert_into(contacts::table)
-        .values((&changes, contacts::workspace_id.eq(viewer.workspace_id)))
-        .returning(contacts::id)
-        .get_result(conn)
-        .await
-        .map_err(email_taken)?;
-    super::events::created(conn, viewer, super::events::kind::<Contact>(), id.0).await?;
-    query::get::<Contact>(conn, viewer, id.0, Deleted::Hide).await
+    super::edit::create_in::<Contact>(conn, viewer, input).await
 }

@@ -11,7 +11,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use super::events;
 use super::query::{self, Deleted, Listable, Selection};
 use super::{check_owner_change, CrmService};
-use crate::auth::{UserId, Viewer};
+use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::error::{AppError, AppResult};
 
 /// A record kind with a partial-update input.
@@ -47,6 +47,20 @@ pub trait Editable: Listable + Sync {
         changes: &Self::Changes,
     ) -> impl Future<Output = Result<usize, diesel::result::Error>> + Send;
 
+    /// The input as a new record's columns: required fields checked and the kind's defaults
+    /// applied. The owner is left as given (`create_in` and imports set it).
+    fn for_create(input: &Self::Input) -> AppResult<Self::Changes>;
+
+    /// The owner a patch sets, for `for_create`'s callers to fill in.
+    fn set_owner(changes: &mut Self::Changes, owner: UserId);
+
+    /// Inserts new rows into a workspace; returns their IDs in the order given.
+    fn insert(
+        conn: &mut AsyncPgConnection,
+        workspace: WorkspaceId,
+        rows: &[Self::Changes],
+    ) -> impl Future<Output = Result<Vec<i64>, diesel::result::Error>> + Send;
+
     /// Turns a database rule the write broke into the client's error. `bulk` says whether the
     /// patch came from a bulk update (the error then names the patch).
     fn explain(err: diesel::result::Error, _bulk: bool) -> AppError {
@@ -54,7 +68,46 @@ pub trait Editable: Listable + Sync {
     }
 }
 
+/// The owner of a new record: the one given, else the caller. Only managers and admins may
+/// give records to someone else.
+pub(crate) fn new_owner<R: Editable>(viewer: &Viewer, changes: &mut R::Changes) -> AppResult<()> {
+    let owner = R::new_owner(changes).unwrap_or(viewer.user_id);
+    check_owner_change(viewer, Some(owner))?;
+    R::set_owner(changes, owner);
+    Ok(())
+}
+
+/// Creates a record inside the caller's transaction, with its `created` event (also used by
+/// lead conversion).
+pub(crate) async fn create_in<R: Editable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    input: R::Input,
+) -> AppResult<R> {
+    let mut changes = R::for_create(&input)?;
+    new_owner::<R>(viewer, &mut changes)?;
+    R::check_references(conn, viewer, &changes).await?;
+    let id = R::insert(conn, viewer.workspace_id, std::slice::from_ref(&changes))
+        .await
+        .map_err(|e| R::explain(e, false))?
+        .into_iter()
+        .next()
+        .ok_or(AppError::NotFound(R::WHAT))?;
+    events::created(conn, viewer, events::kind::<R>(), id).await?;
+    query::get::<R>(conn, viewer, id, Deleted::Hide).await
+}
+
 impl CrmService {
+    /// Creates a record owned by the caller unless an owner is given.
+    pub async fn create<R: Editable>(&self, viewer: &Viewer, input: R::Input) -> AppResult<R> {
+        let viewer = viewer.clone();
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            create_in::<R>(conn, &viewer, input).await
+        })
+        .await
+    }
+
     /// Changes the given fields of a record the caller may see.
     pub async fn update<R: Editable>(
         &self,

@@ -5,15 +5,12 @@
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::edit::Editable;
 
-use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
-use super::{
-    check_owner_and_assignee, check_owner_change, clearable_text as text, CrmService, Priority,
-    Sort,
-};
+use super::query::{CursorValue, Field, Listable, SortKey, Table};
+use super::{check_owner_and_assignee, clearable_text as text, CrmService, Priority, Sort};
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::leads;
 use crate::error::{AppError, AppResult};
@@ -245,6 +242,8 @@ pub struct LeadInput {
     pub estimated_value: Option<Option<BigDecimal>>,
     pub probability: Option<Option<i32>>,
     pub next_follow_up_at: Option<Option<DateTime<Utc>>>,
+    /// Normally stamped by logged activities; imports carry it over from other systems.
+    pub last_contacted_at: Option<Option<DateTime<Utc>>>,
     pub notes: Option<Option<String>>,
     pub custom_fields: Option<serde_json::Value>,
     pub tags: Option<Vec<String>>,
@@ -273,6 +272,7 @@ pub struct LeadChanges {
     estimated_value: Option<Option<BigDecimal>>,
     probability: Option<Option<i16>>,
     next_follow_up_at: Option<Option<DateTime<Utc>>>,
+    last_contacted_at: Option<Option<DateTime<Utc>>>,
     notes: Option<Option<String>>,
     custom_fields: Option<serde_json::Value>,
     tags: Option<Vec<Option<String>>>,
@@ -323,6 +323,7 @@ impl LeadInput {
                 .map(|v| v.map(|p| percentage("probability", p)).transpose())
                 .transpose()?,
             next_follow_up_at: self.next_follow_up_at,
+            last_contacted_at: self.last_contacted_at,
             notes: text("notes", &self.notes, NOTES)?,
             custom_fields: self
                 .custom_fields
@@ -356,10 +357,24 @@ fn identity_lost(field: &'static str) -> impl Fn(diesel::result::Error) -> AppEr
 impl CrmService {
     /// Creates a lead owned by the caller unless an owner is given.
     pub async fn create_lead(&self, viewer: &Viewer, input: LeadInput) -> AppResult<Lead> {
-        let mut changes = input.validate()?;
-        let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
-        check_owner_change(viewer, Some(owner))?;
-        changes.owner_id = Some(Some(owner));
+        self.create::<Lead>(viewer, input).await
+    }
+}
+
+impl Editable for Lead {
+    type Input = LeadInput;
+    type Changes = LeadChanges;
+
+    fn validate(input: &LeadInput) -> AppResult<LeadChanges> {
+        input.validate()
+    }
+
+    fn new_owner(changes: &LeadChanges) -> Option<UserId> {
+        changes.owner_id.flatten()
+    }
+
+    fn for_create(input: &LeadInput) -> AppResult<LeadChanges> {
+        let changes = input.validate()?;
         let has_identity = [
             &changes.first_name,
             &changes.last_name,
@@ -374,38 +389,28 @@ impl CrmService {
                 "a lead needs a first or last name, an email or a company name",
             ));
         }
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            check_owner_and_assignee(
-                conn,
-                &viewer,
-                changes.owner_id.flatten(),
-                changes.assigned_to_id.flatten(),
-            )
-            .await?;
-            let id: LeadId = diesel::insert_into(leads::table)
-                .values((&changes, leads::workspace_id.eq(viewer.workspace_id)))
-                .returning(leads::id)
-                .get_result(conn)
-                .await?;
-            super::events::created(conn, &viewer, super::events::kind::<Lead>(), id.0).await?;
-            query::get::<Lead>(conn, &viewer, id.0, Deleted::Hide).await
-        })
-        .await
-    }
-}
-
-impl Editable for Lead {
-    type Input = LeadInput;
-    type Changes = LeadChanges;
-
-    fn validate(input: &LeadInput) -> AppResult<LeadChanges> {
-        input.validate()
+        Ok(changes)
     }
 
-    fn new_owner(changes: &LeadChanges) -> Option<UserId> {
-        changes.owner_id.flatten()
+    fn set_owner(changes: &mut LeadChanges, owner: UserId) {
+        changes.owner_id = Some(Some(owner));
+    }
+
+    async fn insert(
+        conn: &mut AsyncPgConnection,
+        workspace: WorkspaceId,
+        rows: &[LeadChanges],
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|row| (row, leads::workspace_id.eq(workspace)))
+            .collect();
+        diesel::insert_into(leads::table)
+            .values(rows)
+            .returning(leads::id)
+            .get_results::<LeadId>(conn)
+            .await
+            .map(|ids| ids.into_iter().map(|id| id.0).collect())
     }
 
     async fn check_references(

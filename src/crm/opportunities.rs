@@ -3,16 +3,14 @@
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::companies::Company;
 use super::companies::CompanyId;
 use super::contacts::{Contact, ContactId};
 use super::edit::Editable;
-use super::query::{self, CursorValue, Deleted, Field, Listable, SortKey, Table};
-use super::{
-    check_owner_and_assignee, check_owner_change, clearable_text as text, CrmService, Sort,
-};
+use super::query::{self, CursorValue, Field, Listable, SortKey, Table};
+use super::{check_owner_and_assignee, clearable_text as text, CrmService, Sort};
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::opportunities;
 use crate::error::{AppError, AppResult};
@@ -200,6 +198,8 @@ pub struct OpportunityInput {
     pub amount: Option<Option<BigDecimal>>,
     pub currency: Option<String>,
     pub expected_close_date: Option<Option<NaiveDate>>,
+    /// Normally set by closing; imports carry it over from other systems.
+    pub actual_close_date: Option<Option<NaiveDate>>,
     pub lost_reason: Option<Option<String>>,
     pub owner_id: Option<UserId>,
     pub assigned_to_id: Option<Option<UserId>>,
@@ -266,7 +266,7 @@ impl OpportunityInput {
                 .transpose()?,
             currency: self.currency.as_deref().map(currency).transpose()?,
             expected_close_date: self.expected_close_date,
-            actual_close_date: None,
+            actual_close_date: self.actual_close_date,
             lost_reason: text("lostReason", &self.lost_reason, 1000)?,
             owner_id: self.owner_id.map(Some),
             assigned_to_id: self.assigned_to_id,
@@ -285,7 +285,7 @@ impl OpportunityInput {
 }
 
 /// Stage rules: a stage change brings the stage's probability unless one is given, and
-/// closing sets the actual close date (today) while reopening clears it.
+/// closing sets the actual close date (today unless one is given) while reopening clears it.
 fn apply_stage(changes: &mut OpportunityChanges, previous: Option<Stage>) {
     let Some(stage) = changes.stage else {
         return;
@@ -296,7 +296,9 @@ fn apply_stage(changes: &mut OpportunityChanges, previous: Option<Stage>) {
     if changes.probability.is_none() {
         changes.probability = Some(stage.default_probability());
     }
-    changes.actual_close_date = Some(stage.is_closed().then(|| Utc::now().date_naive()));
+    if changes.actual_close_date.is_none() {
+        changes.actual_close_date = Some(stage.is_closed().then(|| Utc::now().date_naive()));
+    }
 }
 
 impl CrmService {
@@ -305,12 +307,7 @@ impl CrmService {
         viewer: &Viewer,
         input: OpportunityInput,
     ) -> AppResult<Opportunity> {
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            create_opportunity_in(conn, &viewer, input).await
-        })
-        .await
+        self.create::<Opportunity>(viewer, input).await
     }
 }
 
@@ -324,6 +321,37 @@ impl Editable for Opportunity {
 
     fn new_owner(changes: &OpportunityChanges) -> Option<UserId> {
         changes.owner_id.flatten()
+    }
+
+    fn for_create(input: &OpportunityInput) -> AppResult<OpportunityChanges> {
+        if input.name.is_none() {
+            return Err(AppError::bad_input("name", "name must not be empty"));
+        }
+        let mut changes = input.validate()?;
+        changes.stage = Some(changes.stage.unwrap_or(Stage::Prospecting));
+        apply_stage(&mut changes, None);
+        Ok(changes)
+    }
+
+    fn set_owner(changes: &mut OpportunityChanges, owner: UserId) {
+        changes.owner_id = Some(Some(owner));
+    }
+
+    async fn insert(
+        conn: &mut AsyncPgConnection,
+        workspace: WorkspaceId,
+        rows: &[OpportunityChanges],
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|row| (row, opportunities::workspace_id.eq(workspace)))
+            .collect();
+        diesel::insert_into(opportunities::table)
+            .values(rows)
+            .returning(opportunities::id)
+            .get_results::<OpportunityId>(conn)
+            .await
+            .map(|ids| ids.into_iter().map(|id| id.0).collect())
     }
 
     fn for_row(changes: &OpportunityChanges, current: &Self) -> AppResult<OpportunityChanges> {
@@ -380,24 +408,5 @@ pub(crate) async fn create_opportunity_in(
     viewer: &Viewer,
     input: OpportunityInput,
 ) -> AppResult<Opportunity> {
-    if input.name.is_none() {
-        return Err(AppError::bad_input("name", "name must not be empty"));
-    }
-    let mut changes = input.validate()?;
-    changes.stage = Some(changes.stage.unwrap_or(Stage::Prospecting));
-    apply_stage(&mut changes, None);
-    let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
-    check_owner_change(viewer, Some(owner))?;
-    changes.owner_id = Some(Some(owner));
-    check_references(conn, viewer, &changes).await?;
-    let id: OpportunityId = diesel::insert_into(opportunities::table)
-        .values((
-            &changes,
-            opportunities::workspace_id.eq(viewer.workspace_id),
-        ))
-        .returning(opportunities::id)
-        .get_result(conn)
-        .await?;
-    super::events::created(conn, viewer, super::events::kind::<Opportunity>(), id.0).await?;
-    query::get::<Opportunity>(conn, viewer, id.0, Deleted::Hide).await
+    super::edit::create_in::<Opportunity>(conn, viewer, input).await
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::companies::Company;
 use super::companies::CompanyId;
@@ -10,12 +10,9 @@ use super::contacts::{Contact, ContactId};
 use super::edit::Editable;
 use super::leads::{Lead, LeadId};
 use super::opportunities::{Opportunity, OpportunityId};
-use super::query::{self, CursorValue, Deleted, Field, Listable, Predicate, SortKey, Table};
+use super::query::{self, CursorValue, Field, Listable, Predicate, SortKey, Table};
 use super::sql::Bind;
-use super::{
-    check_owner_and_assignee, check_owner_change, clearable_text as text, CrmService, Priority,
-    Sort,
-};
+use super::{check_owner_and_assignee, clearable_text as text, CrmService, Priority, Sort};
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::tasks;
 use crate::error::{AppError, AppResult};
@@ -307,27 +304,7 @@ fn apply_status(changes: &mut TaskChanges, previous: Option<TaskStatus>) {
 
 impl CrmService {
     pub async fn create_task(&self, viewer: &Viewer, input: TaskInput) -> AppResult<Task> {
-        if input.title.is_none() {
-            return Err(AppError::bad_input("title", "title must not be empty"));
-        }
-        let mut changes = input.validate()?;
-        apply_status(&mut changes, None);
-        let owner = changes.owner_id.flatten().unwrap_or(viewer.user_id);
-        check_owner_change(viewer, Some(owner))?;
-        changes.owner_id = Some(Some(owner));
-        let viewer = viewer.clone();
-        let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            check_references(conn, &viewer, &changes).await?;
-            let id: TaskId = diesel::insert_into(tasks::table)
-                .values((&changes, tasks::workspace_id.eq(viewer.workspace_id)))
-                .returning(tasks::id)
-                .get_result(conn)
-                .await?;
-            super::events::created(conn, &viewer, super::events::kind::<Task>(), id.0).await?;
-            query::get::<Task>(conn, &viewer, id.0, Deleted::Hide).await
-        })
-        .await
+        self.create::<Task>(viewer, input).await
     }
 
     /// Marks a task completed (idempotent).
@@ -354,6 +331,36 @@ impl Editable for Task {
 
     fn new_owner(changes: &TaskChanges) -> Option<UserId> {
         changes.owner_id.flatten()
+    }
+
+    fn for_create(input: &TaskInput) -> AppResult<TaskChanges> {
+        if input.title.is_none() {
+            return Err(AppError::bad_input("title", "title must not be empty"));
+        }
+        let mut changes = input.validate()?;
+        apply_status(&mut changes, None);
+        Ok(changes)
+    }
+
+    fn set_owner(changes: &mut TaskChanges, owner: UserId) {
+        changes.owner_id = Some(Some(owner));
+    }
+
+    async fn insert(
+        conn: &mut AsyncPgConnection,
+        workspace: WorkspaceId,
+        rows: &[TaskChanges],
+    ) -> Result<Vec<i64>, diesel::result::Error> {
+        let rows: Vec<_> = rows
+            .iter()
+            .map(|row| (row, tasks::workspace_id.eq(workspace)))
+            .collect();
+        diesel::insert_into(tasks::table)
+            .values(rows)
+            .returning(tasks::id)
+            .get_results::<TaskId>(conn)
+            .await
+            .map(|ids| ids.into_iter().map(|id| id.0).collect())
     }
 
     /// Status moves stamp or clear `completed_at`; the reminder may not come after the due

@@ -504,6 +504,7 @@ impl LeadInput {
             estimated_value: maybe(self.estimated_value).map(|v| v.map(|d| d.0)),
             probability: maybe(self.probability),
             next_follow_up_at: maybe(self.next_follow_up_at),
+            last_contacted_at: None,
             notes: maybe(self.notes),
             custom_fields: self.custom_fields.map(|j| j.0),
             tags: self.tags,

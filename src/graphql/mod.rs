@@ -13,6 +13,7 @@ pub mod filters;
 pub mod heartbeat;
 pub mod history;
 pub mod ids;
+pub mod imports;
 pub mod jobs;
 pub mod leads;
 pub mod loaders;
@@ -42,6 +43,7 @@ pub struct QueryRoot(
     jobs::JobQuery,
     history::HistoryQuery,
     schedules::ScheduleQuery,
+    imports::ImportQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
@@ -59,6 +61,7 @@ pub struct MutationRoot(
     activities::ActivityMutation,
     jobs::JobMutation,
     schedules::ScheduleMutation,
+    imports::ImportMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).

@@ -328,6 +328,7 @@ impl OpportunityInput {
             amount: maybe(self.amount).map(|v| v.map(|d| d.0)),
             currency: self.currency,
             expected_close_date: maybe(self.expected_close_date).map(|v| v.map(|d| d.0)),
+            actual_close_date: None,
             lost_reason: maybe(self.lost_reason),
             owner_id: user("ownerId", self.owner_id)?,
             assigned_to_id: maybe(self.assigned_to_id)

@@ -17,16 +17,16 @@ use crate::imports::columns::Resource;
 use crate::imports::export::{self, Export, Page, PAGE_ROWS};
 
 /// The caller of a REST route: a valid access token, or UNAUTHENTICATED.
-async fn rest_viewer(app: &App, headers: &HeaderMap) -> AppResult<Viewer> {
+pub(super) async fn rest_viewer(app: &App, headers: &HeaderMap) -> AppResult<Viewer> {
     auth_state(app, bearer(headers)).await.require().cloned()
 }
 
-fn resource(segment: &str) -> AppResult<Resource> {
+pub(super) fn resource(segment: &str) -> AppResult<Resource> {
     Resource::parse(segment).ok_or(AppError::NotFound("resource"))
 }
 
 /// `text/csv` with a download name.
-fn csv_response(filename: &str, body: Body) -> Response {
+pub(super) fn csv_response(filename: &str, body: Body) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(

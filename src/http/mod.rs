@@ -4,6 +4,7 @@ pub mod body;
 pub mod client;
 pub mod cors;
 pub mod csv;
+pub mod csv_import;
 pub mod errors;
 pub mod graphql;
 pub mod health;
@@ -63,7 +64,17 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/api/auth/login/", post(rest_auth::login))
         .route("/api/auth/refresh/", post(rest_auth::refresh))
         .route("/api/openapi.json", get(openapi::document))
-        .route("/api/v1/import/{resource}/", get(csv::template))
+        .route(
+            "/api/v1/import/{resource}/",
+            get(csv::template)
+                .post(csv_import::import)
+                // The upload handler counts bytes itself and answers 413 at its own limit.
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/import/{id}/errors.csv",
+            get(csv_import::errors_csv),
+        )
         .route("/api/v1/export/{resource}/", get(csv::export))
         // Handlers read bodies themselves with this limit (http::body); this covers the rest.
         .layer(DefaultBodyLimit::max(body_limit))

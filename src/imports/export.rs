@@ -473,7 +473,7 @@ fn parse_time(value: &str) -> Option<DateTime<Utc>> {
 }
 
 /// A spreadsheet runs a cell that starts with one of these as a formula.
-const FORMULA_STARTS: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+pub const FORMULA_STARTS: &[char] = &['=', '+', '-', '@', '\t', '\r'];
 
 /// The cell as written: a leading apostrophe keeps a spreadsheet from evaluating it (the
 /// import strips it again).

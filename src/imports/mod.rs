@@ -1,5 +1,15 @@
 //! CSV in and out of the CRM (the REST shim's domain): the columns of each kind
-//! (`columns`), streamed exports and templates (`export`).
+//! (`columns`), streamed exports and templates (`export`), and imports: decoding (`decode`),
+//! header matching (`mapping`), cell parsing (`values`), rows as domain inputs (`records`).
 
 pub mod columns;
+pub mod decode;
+pub mod engine;
 pub mod export;
+pub mod mapping;
+pub mod parse;
+pub mod records;
+pub mod service;
+pub mod store;
+pub mod undo;
+pub mod values;

@@ -84,7 +84,9 @@ pub fn registry() -> Registry {
         .register::<Noop>()
         .register::<Sleep>()
         .register::<crate::crm::due::OverdueTasks>()
-        .register::<crate::crm::due::DueSoonTasks>();
+        .register::<crate::crm::due::DueSoonTasks>()
+        .register::<crate::imports::service::RunImport>()
+        .register::<crate::imports::service::UndoImport>();
     registry
 }
 

@@ -10,6 +10,7 @@ mod companies;
 mod contacts;
 mod conversion;
 mod csv_export;
+mod csv_import;
 mod demo;
 mod events;
 mod graphql_http;

@@ -1,0 +1,687 @@
+//! CSV import over real HTTP multipart against PostgreSQL: the original curl flows, every parse
+//! case, dry runs, updates by email, all-or-nothing, background imports with progress, undo,
+//! scoping, the size limit, errors.csv and the export → import round trip.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+/// A multipart form as curl sends it: `-F file=@name;type=text/csv -F key=value`.
+fn form(file: &[u8], file_name: &str, fields: &[(&str, &str)]) -> (String, Vec<u8>) {
+    let boundary = "------------------------mycrmtestboundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\ncontent-type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn upload(
+    app: &TestApp,
+    token: &str,
+    resource: &str,
+    file: &[u8],
+    fields: &[(&str, &str)],
+) -> (u16, Value) {
+    let (content_type, body) = form(file, "upload.csv", fields);
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/import/{resource}/")))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(json!({ "raw": text })),
+    )
+}
+
+async fn leads(app: &TestApp, token: &str) -> Vec<Value> {
+    let answer = app
+        .gql(
+            Some(token),
+            "{ leads(first: 500, orderBy: {field: CREATED_AT, direction: ASC}) { nodes { id firstName lastName email companyName leadSource status priority companySize estimatedValue probability nextFollowUpAt notes tags customFields owner { email } } } }",
+            json!({}),
+        )
+        .await;
+    answer["data"]["leads"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .clone()
+}
+
+fn detail_lines(answer: &Value) -> Vec<(u64, String)> {
+    answer["error_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["row"].as_u64().unwrap(),
+                d["column"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_original_curl_flows_import_with_a_mapping_and_download_the_template() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let file = b"First Name,Last Name,Work Email,Org,Source\n\
+                 Ada,Lovelace,ada.lovelace@example.com,Analytical Engines,Referral\n\
+                 Grace,Hopper,grace@example.com,Navy,Trade Show\n";
+    let mapping = r#"{"Work Email": "email", "Org": "company_name"}"#;
+    let (status, answer) = upload(&app, &admin, "leads", file, &[("mapping", mapping)]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["success"], true);
+    assert_eq!(answer["status"], "completed");
+    assert_eq!(answer["total_rows"], 2);
+    assert_eq!(answer["imported"], 2);
+    assert_eq!(answer["errors"], 0);
+    assert!(answer["import_id"].as_i64().unwrap() > 0);
+    assert!(answer["job_id"].is_null());
+    assert_eq!(answer["columns"]["Source"], "lead_source");
+    let rows = leads(&app, &admin).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["email"], "ada.lovelace@example.com");
+    assert_eq!(rows[0]["companyName"], "Analytical Engines");
+    assert_eq!(rows[1]["leadSource"], "TRADE_SHOW");
+    assert_eq!(rows[1]["owner"]["email"], ADMIN_EMAIL);
+    // Each imported record is on the change stream.
+    assert_eq!(app.count("record_events").await, 2);
+
+    // The template, then the template imported back as it is.
+    let template = app
+        .client
+        .get(app.url("/api/v1/import/leads/"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(template.status(), 200);
+    let body = template.bytes().await.unwrap();
+    let (status, answer) = upload(&app, &admin, "leads", &body, &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["imported"], 1, "{answer}");
+    assert_eq!(answer["ignored_columns"], json!([]));
+}
+
+#[tokio::test]
+async fn every_parse_case_is_read_or_reported_with_its_line() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.user_with_role("dana@example.com", "MEMBER").await;
+    // BOM, semicolons, CRLF, a quoted field with the delimiter, quotes and a newline, blank
+    // lines, a ragged row, labels for enums, spreadsheet numbers, day/month dates, owners by
+    // email, a custom field, an ignored column, a neutralised formula cell.
+    let file = "\u{feff}First Name;E-mail;Company;Lead Source;Priority;Employees;Estimated Value;Next Follow Up At;Owner;custom.region;Shoe Size;Notes;Tags\r\n\
+        Ada;ADA@Example.com;Analytical;Email Campaign;HIGH;1 200;$12,500.50;24/11/2026 09:30;dana@example.com;EMEA;42;\"semi; colon\r\nand \"\"quotes\"\"\";\"vip; emea\"\r\n\
+        \r\n\
+        Bob;bob@example.com;Globex;website;low;50;1.234,50 €;2026-12-01;;;;'=SUM(A1);\r\n\
+        Cy;cy@example.com\r\n\
+        Dee;not-an-email;X;fax;medium;ten;12;03/04/2026;ghost@example.com;;;;\r\n\
+        ;;;;;;;;;;;;\r\n\
+        Eve;eve@example.com;Eve Co;Event;Urgent;7;0;Nov 24, 2026;;;;;\r\n";
+    let (status, answer) = upload(&app, &admin, "leads", file.as_bytes(), &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["total_rows"], 5, "{answer}");
+    assert_eq!(answer["imported"], 3, "{answer}");
+    assert_eq!(answer["errors"], 2);
+    assert_eq!(answer["skipped"], 2);
+    assert_eq!(answer["ignored_columns"], json!(["Shoe Size"]));
+    let details = detail_lines(&answer);
+    assert_eq!(details[0], (6, String::new()), "ragged row: {answer}");
+    let dee: Vec<&str> = details
+        .iter()
+        .filter(|(line, _)| *line == 7)
+        .map(|(_, c)| c.as_str())
+        .collect();
+    assert_eq!(
+        dee,
+        vec![
+            "E-mail",
+            "Lead Source",
+            "Employees",
+            "Next Follow Up At",
+            "Owner"
+        ],
+        "{answer}"
+    );
+    let ambiguous = answer["error_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["column"] == "Next Follow Up At")
+        .unwrap();
+    assert!(ambiguous["error"].as_str().unwrap().contains("ambiguous"));
+    assert_eq!(ambiguous["value"], "03/04/2026");
+
+    let rows = leads(&app, &admin).await;
+    let ada = &rows[0];
+    assert_eq!(ada["email"], "ada@example.com");
+    assert_eq!(ada["leadSource"], "EMAIL_CAMPAIGN");
+    assert_eq!(ada["priority"], "HIGH");
+    assert_eq!(ada["companySize"], 1200);
+    assert_eq!(ada["estimatedValue"], "12500.50");
+    assert_eq!(ada["nextFollowUpAt"], "2026-11-24T09:30:00+00:00");
+    assert_eq!(ada["owner"]["email"], "dana@example.com");
+    assert_eq!(ada["customFields"], json!({ "region": "EMEA" }));
+    assert_eq!(ada["notes"], "semi; colon\r\nand \"quotes\"");
+    assert_eq!(ada["tags"], json!(["vip", "emea"]));
+    let bob = &rows[1];
+    assert_eq!(bob["estimatedValue"], "1234.50");
+    assert_eq!(bob["notes"], "=SUM(A1)");
+    assert_eq!(bob["nextFollowUpAt"], "2026-12-01T00:00:00+00:00");
+    assert_eq!(rows[2]["nextFollowUpAt"], "2026-11-24T00:00:00+00:00");
+    assert_eq!(rows[2]["priority"], "URGENT");
+}
+
+#[tokio::test]
+async fn windows_1252_tabs_and_file_level_errors() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let file = b"Name\tDomain\tIndustry\nCaf\xe9 M\xfcller\tcafe.example\tFood \x96 Drink\n";
+    let (status, answer) = upload(&app, &admin, "companies", file, &[]).await;
+    assert_eq!(
+        (status, answer["imported"].clone()),
+        (200, json!(1)),
+        "{answer}"
+    );
+    let companies = app
+        .gql(
+            Some(&admin),
+            "{ companies(first: 5) { nodes { name industry } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        companies["data"]["companies"]["nodes"][0]["name"],
+        "Café Müller"
+    );
+    assert_eq!(
+        companies["data"]["companies"]["nodes"][0]["industry"],
+        "Food – Drink"
+    );
+
+    let (status, answer) = upload(&app, &admin, "leads", b"", &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["field"], "file");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("line 1"));
+    let (status, answer) =
+        upload(&app, &admin, "leads", b"email,Email\na@x.io,b@x.io\n", &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("twice"));
+    let (status, answer) = upload(
+        &app,
+        &admin,
+        "leads",
+        b"email\na@x.io\n",
+        &[("mapping", "[1]")],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (400, json!("mapping"))
+    );
+    let (status, answer) = upload(
+        &app,
+        &admin,
+        "leads",
+        b"email\na@x.io\n",
+        &[("match_on", "name")],
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["field"].clone()),
+        (400, json!("match_on"))
+    );
+    let (status, answer) = upload(&app, &admin, "widgets", b"email\na@x.io\n", &[]).await;
+    assert_eq!(status, 404, "{answer}");
+    // Refused requests keep nothing.
+    assert_eq!(app.count("leads").await, 0);
+    let response = app
+        .client
+        .post(app.url("/api/v1/import/leads/"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing_and_update_existing_matches_by_email() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let first = b"email,first_name,status\nada@example.com,Ada,new\nbob@example.com,Bob,new\n";
+    let (_, answer) = upload(&app, &admin, "leads", first, &[("dry_run", "true")]).await;
+    assert_eq!(
+        (answer["dry_run"].clone(), answer["imported"].clone()),
+        (json!(true), json!(2))
+    );
+    assert_eq!(app.count("leads").await, 0);
+    assert_eq!(app.count("record_events").await, 0);
+    upload(&app, &admin, "leads", first, &[]).await;
+    assert_eq!(app.count("leads").await, 2);
+
+    // Without update_existing, known emails are skipped and reported; a key twice in one file
+    // is an error on its second line.
+    let second = b"Email,First Name,Status\nADA@example.com,Ada B.,qualified\ncy@example.com,Cy,new\ncy@example.com,Cyrus,new\n";
+    let (_, answer) = upload(&app, &admin, "leads", second, &[]).await;
+    assert_eq!(answer["imported"], 1, "{answer}");
+    assert_eq!(answer["skipped"], 2);
+    assert_eq!(answer["errors"], 1);
+    let details = answer["error_details"].as_array().unwrap();
+    assert!(details[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("update_existing"));
+    assert_eq!(details[1]["row"], 4);
+    assert!(details[1]["error"].as_str().unwrap().contains("line 3"));
+
+    let third = b"email,first_name,status,custom.region\nada@example.com,Ada B.,qualified,EMEA\n";
+    let (_, answer) = upload(&app, &admin, "leads", third, &[("update_existing", "true")]).await;
+    assert_eq!(
+        (answer["updated"].clone(), answer["imported"].clone()),
+        (json!(1), json!(0)),
+        "{answer}"
+    );
+    let rows = leads(&app, &admin).await;
+    assert_eq!(rows[0]["firstName"], "Ada B.");
+    assert_eq!(rows[0]["status"], "QUALIFIED");
+    assert_eq!(rows[0]["lastName"], Value::Null);
+    assert_eq!(app.count("leads").await, 3);
+}
+
+#[tokio::test]
+async fn skip_errors_false_writes_nothing_when_one_row_fails() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let file = b"email,first_name,probability\na@example.com,A,10\nb@example.com,B,250\nc@example.com,C,30\n";
+    let (status, answer) = upload(&app, &admin, "leads", file, &[("skip_errors", "false")]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["success"], false);
+    assert_eq!(answer["status"], "failed");
+    assert_eq!(answer["imported"], 0);
+    assert_eq!(answer["skipped"], 3);
+    assert_eq!(detail_lines(&answer), vec![(3, "probability".to_string())]);
+    assert_eq!(app.count("leads").await, 0);
+    assert_eq!(app.count("record_events").await, 0);
+    // The same file fixed goes in whole.
+    let fixed = b"email,first_name,probability\na@example.com,A,10\nb@example.com,B,25\n";
+    let (_, answer) = upload(&app, &admin, "leads", fixed, &[("skip_errors", "false")]).await;
+    assert_eq!(
+        (answer["success"].clone(), answer["imported"].clone()),
+        (json!(true), json!(2))
+    );
+}
+
+#[tokio::test]
+async fn large_files_import_in_the_background_with_progress() {
+    let app = TestApp::spawn_with(|c| c.imports.inline_rows = 10).await;
+    let admin = app.admin_token().await;
+    let mut file = String::from("email,first_name,company_size\n");
+    for i in 0..2500 {
+        let size = if i == 1234 {
+            "many".to_string()
+        } else {
+            i.to_string()
+        };
+        file.push_str(&format!("lead{i}@example.com,Lead {i},{size}\n"));
+    }
+    let (status, answer) = upload(&app, &admin, "leads", file.as_bytes(), &[]).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["status"], "queued");
+    let job_id = answer["job_id"].as_i64().unwrap().to_string();
+    let import_id = answer["import_id"].as_i64().unwrap().to_string();
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(mycrm::jobs::worker::run(
+        app.app.clone(),
+        std::sync::Arc::new(mycrm::jobs::registry()),
+        mycrm::jobs::worker::WorkerConfig {
+            poll: Duration::from_millis(50),
+            ..Default::default()
+        },
+        app.database_url.clone(),
+        shutdown.clone(),
+    ));
+    let job = loop {
+        let answer = app
+            .gql(
+                Some(&admin),
+                "query($id: ID!) { job(id: $id) { state progress progressMessage result } }",
+                json!({ "id": job_id }),
+            )
+            .await;
+        let job = answer["data"]["job"].clone();
+        if job["state"] == "COMPLETED" || job["state"] == "DISCARDED" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    shutdown.cancel();
+    worker.await.unwrap();
+    assert_eq!(job["state"], "COMPLETED", "{job}");
+    assert_eq!(job["progress"], 100);
+    assert_eq!(job["result"]["imported"], 2499);
+    let import = app
+        .gql(
+            Some(&admin),
+            "query($id: ID!) { import(id: $id) { status totalRows imported errors fileName errorDetails { row column value } } }",
+            json!({ "id": import_id }),
+        )
+        .await;
+    let import = &import["data"]["import"];
+    assert_eq!(import["status"], "completed", "{import}");
+    assert_eq!(import["totalRows"], 2500);
+    assert_eq!(import["errors"], 1);
+    assert_eq!(import["fileName"], "upload.csv");
+    assert_eq!(
+        import["errorDetails"],
+        json!([{ "row": 1236, "column": "company_size", "value": "many" }])
+    );
+    assert_eq!(app.count("leads").await, 2499);
+    assert_eq!(app.count("import_file_chunks").await, 0);
+}
+
+#[tokio::test]
+async fn undo_deletes_created_records_restores_updates_and_keeps_later_edits() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    upload(
+        &app,
+        &admin,
+        "leads",
+        b"email,first_name,status,city\nold@example.com,Old,new,Paris\nkeep@example.com,Keep,new,Rome\n",
+        &[],
+    )
+    .await;
+    let file = b"email,first_name,status,city\nold@example.com,Renamed,contacted,Berlin\nkeep@example.com,Kept,qualified,Oslo\nnew1@example.com,New1,new,\nnew2@example.com,New2,new,\n";
+    let (_, answer) = upload(&app, &admin, "leads", file, &[("update_existing", "true")]).await;
+    assert_eq!(
+        (answer["imported"].clone(), answer["updated"].clone()),
+        (json!(2), json!(2)),
+        "{answer}"
+    );
+    let import_id = answer["import_id"].as_i64().unwrap().to_string();
+    // Later edits: one on an updated record's field, one on a created record.
+    let rows = leads(&app, &admin).await;
+    let id_of = |email: &str| {
+        rows.iter().find(|r| r["email"] == email).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for (id, patch) in [
+        (id_of("keep@example.com"), json!({ "city": "Madrid" })),
+        (id_of("new2@example.com"), json!({ "notes": "called" })),
+    ] {
+        let edit = app
+            .gql(
+                Some(&admin),
+                "mutation($id: ID!, $i: LeadInput!) { updateLead(id: $id, input: $i) { lead { id } } }",
+                json!({ "id": id, "i": patch }),
+            )
+            .await;
+        assert!(edit["errors"].is_null(), "{edit}");
+    }
+    let undone = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { undoImport(id: $id) { status undoneAt undoResult { deleted restored conflictCount conflicts { recordId field reason } } } }",
+            json!({ "id": import_id }),
+        )
+        .await;
+    let undone = &undone["data"]["undoImport"];
+    assert_eq!(undone["status"], "undone", "{undone}");
+    let result = &undone["undoResult"];
+    assert_eq!(result["deleted"], 1);
+    assert_eq!(result["restored"], 2);
+    assert_eq!(result["conflictCount"], 2);
+    let conflicts = result["conflicts"].as_array().unwrap();
+    assert!(conflicts
+        .iter()
+        .any(|c| c["field"] == "city" && c["recordId"] == id_of("keep@example.com")));
+    assert!(conflicts
+        .iter()
+        .any(|c| c["field"].is_null() && c["recordId"] == id_of("new2@example.com")));
+
+    let rows = leads(&app, &admin).await;
+    let by_email = |email: &str| rows.iter().find(|r| r["email"] == email).cloned();
+    let old = by_email("old@example.com").unwrap();
+    assert_eq!(
+        (old["firstName"].clone(), old["status"].clone()),
+        (json!("Old"), json!("NEW"))
+    );
+    let keep = by_email("keep@example.com").unwrap();
+    assert_eq!(keep["firstName"], "Keep");
+    assert_eq!(keep["status"], "NEW");
+    let city = app
+        .gql(
+            Some(&admin),
+            "query($id: ID!) { lead(id: $id) { city } }",
+            json!({ "id": id_of("keep@example.com") }),
+        )
+        .await;
+    assert_eq!(city["data"]["lead"]["city"], "Madrid");
+    assert!(by_email("new1@example.com").is_none());
+    assert!(by_email("new2@example.com").is_some());
+    // Once only.
+    let again = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { undoImport(id: $id) { status } }",
+            json!({ "id": import_id }),
+        )
+        .await;
+    assert_eq!(error_code(&again), "CONFLICT");
+}
+
+#[tokio::test]
+async fn members_import_for_themselves_and_see_only_their_imports() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (_, member) = app.user_with_role("mia@example.com", "MEMBER").await;
+    let file = b"email,first_name,owner\nm1@example.com,M1,\nm2@example.com,M2,admin@example.com\n";
+    let (_, answer) = upload(&app, &member, "leads", file, &[]).await;
+    assert_eq!(answer["imported"], 1, "{answer}");
+    assert_eq!(answer["error_details"][0]["column"], "owner");
+    let member_import = answer["import_id"].as_i64().unwrap().to_string();
+    let (_, admin_answer) = upload(&app, &admin, "leads", b"email\nadm@example.com\n", &[]).await;
+    let admin_import = admin_answer["import_id"].as_i64().unwrap().to_string();
+
+    let list = app
+        .gql(
+            Some(&member),
+            "{ imports { totalCount nodes { id createdBy { email } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(list["data"]["imports"]["totalCount"], 1, "{list}");
+    assert_eq!(
+        list["data"]["imports"]["nodes"][0]["createdBy"]["email"],
+        "mia@example.com"
+    );
+    let hidden = app
+        .gql(
+            Some(&member),
+            "query($id: ID!) { import(id: $id) { id } }",
+            json!({ "id": admin_import }),
+        )
+        .await;
+    assert_eq!(error_code(&hidden), "NOT_FOUND");
+    let errors = app
+        .client
+        .get(app.url(&format!("/api/v1/import/{admin_import}/errors.csv")))
+        .bearer_auth(&member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(errors.status(), 404);
+    let list = app
+        .gql(Some(&admin), "{ imports { totalCount } }", json!({}))
+        .await;
+    assert_eq!(list["data"]["imports"]["totalCount"], 2);
+
+    // Another workspace sees none of it, and a reference into it is refused.
+    let signup = app
+        .gql(
+            None,
+            "mutation { signUp(input: {workspaceName: \"Other\", email: \"o@other.test\", name: \"O\", password: \"other-password-1\"}) { accessToken } }",
+            json!({}),
+        )
+        .await;
+    let other = token_of(&signup["data"]["signUp"]);
+    let list = app
+        .gql(Some(&other), "{ imports { totalCount } }", json!({}))
+        .await;
+    assert_eq!(list["data"]["imports"]["totalCount"], 0);
+    let hidden = app
+        .gql(
+            Some(&other),
+            "query($id: ID!) { import(id: $id) { id } }",
+            json!({ "id": member_import }),
+        )
+        .await;
+    assert_eq!(error_code(&hidden), "NOT_FOUND");
+    let company = app
+        .gql(
+            Some(&admin),
+            "mutation { createCompany(input: {name: \"Mine\"}) { company { id } } }",
+            json!({}),
+        )
+        .await;
+    let company_id = company["data"]["createCompany"]["company"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = format!("first_name,company_id\nZed,{company_id}\n");
+    let (_, answer) = upload(&app, &other, "contacts", file.as_bytes(), &[]).await;
+    assert_eq!(answer["imported"], 0, "{answer}");
+    assert!(answer["error_details"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not a company you can see"));
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_get_413_and_leave_nothing() {
+    let app = TestApp::spawn_with(|c| c.imports.max_upload_bytes = 2000).await;
+    let admin = app.admin_token().await;
+    let mut file = String::from("email\n");
+    for i in 0..500 {
+        file.push_str(&format!("lead{i}@example.com\n"));
+    }
+    let (status, answer) = upload(&app, &admin, "leads", file.as_bytes(), &[]).await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["error"]["code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(app.count("imports").await, 0);
+    assert_eq!(app.count("import_file_chunks").await, 0);
+    assert_eq!(app.count("leads").await, 0);
+}
+
+#[tokio::test]
+async fn errors_csv_lists_failed_rows_ready_to_fix_and_reimport() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let file = b"email,first_name,priority\nok@example.com,Ok,high\nbad,=cmd(),extreme\n";
+    let (_, answer) = upload(&app, &admin, "leads", file, &[]).await;
+    let id = answer["import_id"].as_i64().unwrap();
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/import/{id}/errors.csv")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains(&format!("import_{id}_errors.csv")));
+    let text = response.text().await.unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("line,errors,email,first_name,priority"));
+    let row = lines.next().unwrap();
+    assert!(row.starts_with("3,\"email:"), "{row}");
+    assert!(row.contains("priority:"), "{row}");
+    assert!(row.ends_with(",bad,'=cmd(),extreme"), "{row}");
+    assert_eq!(lines.next(), None);
+}
+
+#[tokio::test]
+async fn export_then_import_round_trips_without_loss() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let created = app
+        .gql(
+            Some(&admin),
+            "mutation($i: LeadInput!) { createLead(input: $i) { lead { id } } }",
+            json!({ "i": { "firstName": "+Plus", "lastName": "O'Hara", "email": "rt@example.com", "phone": "+44 20 7946 0000", "companyName": "Round, Trip \"Ltd\"", "leadSource": "TRADE_SHOW", "status": "QUALIFIED", "priority": "URGENT", "companySize": 1200, "estimatedValue": "12345.67", "probability": 40, "nextFollowUpAt": "2026-12-01T09:30:00Z", "notes": "line one\nline two", "tags": ["vip", "emea"], "customFields": { "region": "EMEA", "seats": 12 } } }),
+        )
+        .await;
+    assert!(created["errors"].is_null(), "{created}");
+    let export = app
+        .client
+        .get(app.url("/api/v1/export/leads/"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let signup = app
+        .gql(
+            None,
+            "mutation { signUp(input: {workspaceName: \"Copy\", email: \"c@copy.test\", name: \"C\", password: \"copy-password-1\"}) { accessToken } }",
+            json!({}),
+        )
+        .await;
+    let other = token_of(&signup["data"]["signUp"]);
+    // The owner is a user of the first workspace, so the copy leaves that column out.
+    let (_, answer) = upload(
+        &app,
+        &other,
+        "leads",
+        &export,
+        &[("mapping", r#"{"owner": null}"#)],
+    )
+    .await;
+    assert_eq!(answer["imported"], 1, "{answer}");
+    let original = leads(&app, &admin).await;
+    let copy = leads(&app, &other).await;
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        v.as_object_mut().unwrap().remove("id");
+        v.as_object_mut().unwrap().remove("owner");
+        v
+    };
+    assert_eq!(strip(&copy[0]), strip(&original[0]));
+}
