@@ -2,8 +2,8 @@
 
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
-use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::{AsChangeset, Insertable, QueryableByName};
+use diesel_async::AsyncPgConnection;
 
 use super::edit::Editable;
 use super::query::{CursorValue, Field, Listable, SortKey, Table};
@@ -262,12 +262,10 @@ impl Editable for Company {
     type Input = CompanyInput;
     type Changes = CompanyChanges;
 
+    super::edit::editable_rows!(companies, CompanyId, CompanyChanges);
+
     fn validate(input: &CompanyInput) -> AppResult<CompanyChanges> {
         input.validate()
-    }
-
-    fn new_owner(changes: &CompanyChanges) -> Option<UserId> {
-        changes.owner_id.flatten()
     }
 
     fn for_create(input: &CompanyInput) -> AppResult<CompanyChanges> {
@@ -277,44 +275,12 @@ impl Editable for Company {
         input.validate()
     }
 
-    fn set_owner(changes: &mut CompanyChanges, owner: UserId) {
-        changes.owner_id = Some(Some(owner));
-    }
-
-    async fn insert(
-        conn: &mut AsyncPgConnection,
-        workspace: WorkspaceId,
-        rows: &[CompanyChanges],
-    ) -> Result<Vec<i64>, diesel::result::Error> {
-        let rows: Vec<_> = rows
-            .iter()
-            .map(|row| (row, companies::workspace_id.eq(workspace)))
-            .collect();
-        diesel::insert_into(companies::table)
-            .values(rows)
-            .returning(companies::id)
-            .get_results::<CompanyId>(conn)
-            .await
-            .map(|ids| ids.into_iter().map(|id| id.0).collect())
-    }
-
     async fn check_references(
         conn: &mut AsyncPgConnection,
         viewer: &Viewer,
         changes: &CompanyChanges,
     ) -> AppResult<()> {
         check_user_in_workspace(conn, viewer, "ownerId", changes.owner_id.flatten()).await
-    }
-
-    async fn write(
-        conn: &mut AsyncPgConnection,
-        ids: &[i64],
-        changes: &CompanyChanges,
-    ) -> Result<usize, diesel::result::Error> {
-        diesel::update(companies::table.filter(companies::id.eq_any(ids)))
-            .set((changes, companies::updated_at.eq(diesel::dsl::now)))
-            .execute(conn)
-            .await
     }
 }
 

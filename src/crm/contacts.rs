@@ -1,8 +1,8 @@
 //! Contacts: the people a team talks to, usually at a company.
 
 use chrono::{DateTime, Utc};
-use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::{AsChangeset, Insertable, QueryableByName};
+use diesel_async::AsyncPgConnection;
 
 use super::companies::{Company, CompanyId};
 use super::edit::Editable;
@@ -315,12 +315,10 @@ impl Editable for Contact {
     type Input = ContactInput;
     type Changes = ContactChanges;
 
+    super::edit::editable_rows!(contacts, ContactId, ContactChanges);
+
     fn validate(input: &ContactInput) -> AppResult<ContactChanges> {
         input.validate()
-    }
-
-    fn new_owner(changes: &ContactChanges) -> Option<UserId> {
-        changes.owner_id.flatten()
     }
 
     fn for_create(input: &ContactInput) -> AppResult<ContactChanges> {
@@ -333,44 +331,12 @@ impl Editable for Contact {
         input.validate()
     }
 
-    fn set_owner(changes: &mut ContactChanges, owner: UserId) {
-        changes.owner_id = Some(Some(owner));
-    }
-
-    async fn insert(
-        conn: &mut AsyncPgConnection,
-        workspace: WorkspaceId,
-        rows: &[ContactChanges],
-    ) -> Result<Vec<i64>, diesel::result::Error> {
-        let rows: Vec<_> = rows
-            .iter()
-            .map(|row| (row, contacts::workspace_id.eq(workspace)))
-            .collect();
-        diesel::insert_into(contacts::table)
-            .values(rows)
-            .returning(contacts::id)
-            .get_results::<ContactId>(conn)
-            .await
-            .map(|ids| ids.into_iter().map(|id| id.0).collect())
-    }
-
     async fn check_references(
         conn: &mut AsyncPgConnection,
         viewer: &Viewer,
         changes: &ContactChanges,
     ) -> AppResult<()> {
         check_references(conn, viewer, changes).await
-    }
-
-    async fn write(
-        conn: &mut AsyncPgConnection,
-        ids: &[i64],
-        changes: &ContactChanges,
-    ) -> Result<usize, diesel::result::Error> {
-        diesel::update(contacts::table.filter(contacts::id.eq_any(ids)))
-            .set((changes, contacts::updated_at.eq(diesel::dsl::now)))
-            .execute(conn)
-            .await
     }
 
     fn explain(err: diesel::result::Error, _bulk: bool) -> AppError {

@@ -68,6 +68,55 @@ pub trait Editable: Listable + Sync {
     }
 }
 
+/// The table plumbing every `Editable` kind has alike, written once: the owner a patch sets,
+/// the multi-row insert and the update. `editable_rows!(leads, LeadId, LeadChanges)` inside
+/// `impl Editable for Lead`.
+macro_rules! editable_rows {
+    ($table:ident, $Id:ty, $Changes:ty) => {
+        fn new_owner(changes: &$Changes) -> Option<$crate::auth::UserId> {
+            changes.owner_id.flatten()
+        }
+
+        fn set_owner(changes: &mut $Changes, owner: $crate::auth::UserId) {
+            changes.owner_id = Some(Some(owner));
+        }
+
+        async fn insert(
+            conn: &mut diesel_async::AsyncPgConnection,
+            workspace: $crate::auth::WorkspaceId,
+            rows: &[$Changes],
+        ) -> Result<Vec<i64>, diesel::result::Error> {
+            use diesel::ExpressionMethods;
+            use diesel_async::RunQueryDsl;
+            let rows: Vec<_> = rows
+                .iter()
+                .map(|row| (row, $crate::db::schema::$table::workspace_id.eq(workspace)))
+                .collect();
+            diesel::insert_into($crate::db::schema::$table::table)
+                .values(rows)
+                .returning($crate::db::schema::$table::id)
+                .get_results::<$Id>(conn)
+                .await
+                .map(|ids| ids.into_iter().map(|id| id.0).collect())
+        }
+
+        async fn write(
+            conn: &mut diesel_async::AsyncPgConnection,
+            ids: &[i64],
+            changes: &$Changes,
+        ) -> Result<usize, diesel::result::Error> {
+            use diesel::{ExpressionMethods, QueryDsl};
+            use diesel_async::RunQueryDsl;
+            use $crate::db::schema::$table;
+            diesel::update($table::table.filter($table::id.eq_any(ids)))
+                .set((changes, $table::updated_at.eq(diesel::dsl::now)))
+                .execute(conn)
+                .await
+        }
+    };
+}
+pub(crate) use editable_rows;
+
 /// The owner of a new record: the one given, else the caller. Only managers and admins may
 /// give records to someone else.
 pub(crate) fn new_owner<R: Editable>(viewer: &Viewer, changes: &mut R::Changes) -> AppResult<()> {

@@ -4,8 +4,8 @@
 
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
-use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::{AsChangeset, Insertable, QueryableByName};
+use diesel_async::AsyncPgConnection;
 
 use super::edit::Editable;
 
@@ -365,12 +365,10 @@ impl Editable for Lead {
     type Input = LeadInput;
     type Changes = LeadChanges;
 
+    super::edit::editable_rows!(leads, LeadId, LeadChanges);
+
     fn validate(input: &LeadInput) -> AppResult<LeadChanges> {
         input.validate()
-    }
-
-    fn new_owner(changes: &LeadChanges) -> Option<UserId> {
-        changes.owner_id.flatten()
     }
 
     fn for_create(input: &LeadInput) -> AppResult<LeadChanges> {
@@ -392,27 +390,6 @@ impl Editable for Lead {
         Ok(changes)
     }
 
-    fn set_owner(changes: &mut LeadChanges, owner: UserId) {
-        changes.owner_id = Some(Some(owner));
-    }
-
-    async fn insert(
-        conn: &mut AsyncPgConnection,
-        workspace: WorkspaceId,
-        rows: &[LeadChanges],
-    ) -> Result<Vec<i64>, diesel::result::Error> {
-        let rows: Vec<_> = rows
-            .iter()
-            .map(|row| (row, leads::workspace_id.eq(workspace)))
-            .collect();
-        diesel::insert_into(leads::table)
-            .values(rows)
-            .returning(leads::id)
-            .get_results::<LeadId>(conn)
-            .await
-            .map(|ids| ids.into_iter().map(|id| id.0).collect())
-    }
-
     async fn check_references(
         conn: &mut AsyncPgConnection,
         viewer: &Viewer,
@@ -425,17 +402,6 @@ impl Editable for Lead {
             changes.assigned_to_id.flatten(),
         )
         .await
-    }
-
-    async fn write(
-        conn: &mut AsyncPgConnection,
-        ids: &[i64],
-        changes: &LeadChanges,
-    ) -> Result<usize, diesel::result::Error> {
-        diesel::update(leads::table.filter(leads::id.eq_any(ids)))
-            .set((changes, leads::updated_at.eq(diesel::dsl::now)))
-            .execute(conn)
-            .await
     }
 
     fn explain(err: diesel::result::Error, bulk: bool) -> AppError {

@@ -2,8 +2,8 @@
 
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::{AsChangeset, Insertable, QueryableByName};
+use diesel_async::AsyncPgConnection;
 
 use super::companies::Company;
 use super::companies::CompanyId;
@@ -315,12 +315,10 @@ impl Editable for Opportunity {
     type Input = OpportunityInput;
     type Changes = OpportunityChanges;
 
+    super::edit::editable_rows!(opportunities, OpportunityId, OpportunityChanges);
+
     fn validate(input: &OpportunityInput) -> AppResult<OpportunityChanges> {
         input.validate()
-    }
-
-    fn new_owner(changes: &OpportunityChanges) -> Option<UserId> {
-        changes.owner_id.flatten()
     }
 
     fn for_create(input: &OpportunityInput) -> AppResult<OpportunityChanges> {
@@ -331,27 +329,6 @@ impl Editable for Opportunity {
         changes.stage = Some(changes.stage.unwrap_or(Stage::Prospecting));
         apply_stage(&mut changes, None);
         Ok(changes)
-    }
-
-    fn set_owner(changes: &mut OpportunityChanges, owner: UserId) {
-        changes.owner_id = Some(Some(owner));
-    }
-
-    async fn insert(
-        conn: &mut AsyncPgConnection,
-        workspace: WorkspaceId,
-        rows: &[OpportunityChanges],
-    ) -> Result<Vec<i64>, diesel::result::Error> {
-        let rows: Vec<_> = rows
-            .iter()
-            .map(|row| (row, opportunities::workspace_id.eq(workspace)))
-            .collect();
-        diesel::insert_into(opportunities::table)
-            .values(rows)
-            .returning(opportunities::id)
-            .get_results::<OpportunityId>(conn)
-            .await
-            .map(|ids| ids.into_iter().map(|id| id.0).collect())
     }
 
     fn for_row(changes: &OpportunityChanges, current: &Self) -> AppResult<OpportunityChanges> {
@@ -366,17 +343,6 @@ impl Editable for Opportunity {
         changes: &OpportunityChanges,
     ) -> AppResult<()> {
         check_references(conn, viewer, changes).await
-    }
-
-    async fn write(
-        conn: &mut AsyncPgConnection,
-        ids: &[i64],
-        changes: &OpportunityChanges,
-    ) -> Result<usize, diesel::result::Error> {
-        diesel::update(opportunities::table.filter(opportunities::id.eq_any(ids)))
-            .set((changes, opportunities::updated_at.eq(diesel::dsl::now)))
-            .execute(conn)
-            .await
     }
 }
 

@@ -1,8 +1,8 @@
 //! Tasks: calls to make, emails to send, meetings to hold, optionally about a record.
 
 use chrono::{DateTime, Utc};
-use diesel::{AsChangeset, ExpressionMethods, Insertable, QueryDsl, QueryableByName};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::{AsChangeset, Insertable, QueryableByName};
+use diesel_async::AsyncPgConnection;
 
 use super::companies::Company;
 use super::companies::CompanyId;
@@ -325,12 +325,10 @@ impl Editable for Task {
     type Input = TaskInput;
     type Changes = TaskChanges;
 
+    super::edit::editable_rows!(tasks, TaskId, TaskChanges);
+
     fn validate(input: &TaskInput) -> AppResult<TaskChanges> {
         input.validate()
-    }
-
-    fn new_owner(changes: &TaskChanges) -> Option<UserId> {
-        changes.owner_id.flatten()
     }
 
     fn for_create(input: &TaskInput) -> AppResult<TaskChanges> {
@@ -340,27 +338,6 @@ impl Editable for Task {
         let mut changes = input.validate()?;
         apply_status(&mut changes, None);
         Ok(changes)
-    }
-
-    fn set_owner(changes: &mut TaskChanges, owner: UserId) {
-        changes.owner_id = Some(Some(owner));
-    }
-
-    async fn insert(
-        conn: &mut AsyncPgConnection,
-        workspace: WorkspaceId,
-        rows: &[TaskChanges],
-    ) -> Result<Vec<i64>, diesel::result::Error> {
-        let rows: Vec<_> = rows
-            .iter()
-            .map(|row| (row, tasks::workspace_id.eq(workspace)))
-            .collect();
-        diesel::insert_into(tasks::table)
-            .values(rows)
-            .returning(tasks::id)
-            .get_results::<TaskId>(conn)
-            .await
-            .map(|ids| ids.into_iter().map(|id| id.0).collect())
     }
 
     /// Status moves stamp or clear `completed_at`; the reminder may not come after the due
@@ -387,17 +364,6 @@ impl Editable for Task {
         changes: &TaskChanges,
     ) -> AppResult<()> {
         check_references(conn, viewer, changes).await
-    }
-
-    async fn write(
-        conn: &mut AsyncPgConnection,
-        ids: &[i64],
-        changes: &TaskChanges,
-    ) -> Result<usize, diesel::result::Error> {
-        diesel::update(tasks::table.filter(tasks::id.eq_any(ids)))
-            .set((changes, tasks::updated_at.eq(diesel::dsl::now)))
-            .execute(conn)
-            .await
     }
 }
 

@@ -17,6 +17,31 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+/// The JSON answer of an upload.
+fn import_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": {
+            "type": "object",
+            "properties": {
+                "success": { "type": "boolean" }, "import_id": { "type": "integer" },
+                "job_id": { "type": ["integer", "null"] }, "status": { "type": "string" },
+                "dry_run": { "type": "boolean" }, "total_rows": { "type": "integer" },
+                "imported": { "type": "integer" }, "updated": { "type": "integer" },
+                "skipped": { "type": "integer" }, "errors": { "type": "integer" },
+                "failure": { "type": ["string", "null"] },
+                "error_details": { "type": "array", "items": { "type": "object", "properties": {
+                    "row": { "type": "integer" }, "column": { "type": ["string", "null"] },
+                    "value": { "type": ["string", "null"] }, "error": { "type": "string" }
+                } } },
+                "error_details_truncated": { "type": "boolean" },
+                "columns": { "type": "object" },
+                "ignored_columns": { "type": "array", "items": { "type": "string" } }
+            }
+        } } }
+    })
+}
+
 fn csv_response(description: &str) -> Value {
     json!({
         "description": description,
@@ -122,6 +147,46 @@ pub fn openapi() -> Value {
                     "200": csv_response("{resource}_template.csv"),
                     "401": error_response("No or an invalid access token"),
                     "404": error_response("An unknown resource")
+                }
+            }, "post": {
+                "summary": "Import a CSV file (UTF-8 with or without BOM, or Windows-1252; , ; or tab)",
+                "description": "Headers match fields ignoring case, spaces, dashes and underscores, \
+                    with common synonyms; custom.<key> fills a custom field; other columns are \
+                    reported in ignored_columns. Empty cells are not given (an update leaves \
+                    them alone). Every row is validated like a create or update; every problem \
+                    is reported with its line. Files with more lines than the server's inline \
+                    limit answer 202 with job_id and run in the background.",
+                "security": [{ "bearer": [] }],
+                "parameters": [resource_param],
+                "requestBody": { "required": true, "content": { "multipart/form-data": { "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": { "type": "string", "format": "binary" },
+                        "mapping": { "type": "string", "description": "JSON object: CSV header -> field name or custom.<key> (null ignores the column)" },
+                        "update_existing": { "type": "boolean", "default": false },
+                        "match_on": { "type": "string", "enum": ["email", "name", "domain", "id"], "description": "email for leads and contacts, name or domain for companies, id for all" },
+                        "skip_errors": { "type": "boolean", "default": true, "description": "false: one bad row and nothing is written" },
+                        "dry_run": { "type": "boolean", "default": false }
+                    },
+                    "required": ["file"]
+                } } } },
+                "responses": {
+                    "200": import_response("The import ran: its totals and the problems of its rows"),
+                    "202": import_response("Queued as a background job (job_id); follow it with job(id) or jobUpdated"),
+                    "400": error_response("Bad options, or a file that cannot be imported (empty, duplicate headers)"),
+                    "401": error_response("No or an invalid access token"),
+                    "404": error_response("An unknown resource"),
+                    "413": error_response("The upload is larger than the server's limit (100 MB by default)")
+                }
+            } },
+            "/api/v1/import/{import_id}/errors.csv": { "get": {
+                "summary": "Every failed row of an import as line,errors,<the file's columns>",
+                "security": [{ "bearer": [] }],
+                "parameters": [{ "name": "import_id", "in": "path", "required": true, "schema": { "type": "integer" } }],
+                "responses": {
+                    "200": csv_response("import_{import_id}_errors.csv"),
+                    "401": error_response("No or an invalid access token"),
+                    "404": error_response("No such import, or not one you may see")
                 }
             } }
         }

@@ -586,6 +586,9 @@ impl<R: Importable> Writer<R> {
         let mut sql = Sql::new(&format!(
             "SELECT {t}.id, ({key_sql})::text AS key, {t}.custom_fields FROM {t} WHERE "
         ));
+        // Planned per call: the table grows while the import runs, and a generic plan made
+        // on the near-empty table (a scan comparing every row with every key) would stay.
+        sql.uncacheable();
         sql.append(query::scope(&self.viewer, &R::TABLE, Deleted::Hide))
             .push(&format!(" AND {key_sql} = ANY("));
         if self.options.match_on == MatchOn::Id {
@@ -899,6 +902,7 @@ async fn visible_ids(
     }
     let t = table.name;
     let mut sql = Sql::new(&format!("SELECT {t}.id FROM {t} WHERE "));
+    sql.uncacheable();
     sql.append(query::scope(viewer, table, Deleted::Hide))
         .push(&format!(" AND {t}.id = ANY("))
         .bind(Bind::Ints(ids.to_vec()))
