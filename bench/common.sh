@@ -48,3 +48,20 @@ start_postgres() { # [extra server options]
         psql "postgres://postgres@127.0.0.1:$PG_PORT/postgres" -Xq -c "CREATE DATABASE mycrm"
     fi
 }
+
+# Waits until the MyCRM server at 127.0.0.1:$1 answers /healthz (about 20 s at most).
+wait_for_mycrm() { # port
+    for _ in $(seq 1 100); do
+        curl -sf -o /dev/null "http://127.0.0.1:$1/healthz" && return 0
+        sleep 0.2
+    done
+    echo "mycrm on port $1 did not come up" >&2
+    return 1
+}
+
+# Logs in through the REST route and prints the access token.
+mycrm_token() { # port email password
+    curl -sf "http://127.0.0.1:$1/api/auth/login/" -H 'content-type: application/json' \
+        -d "{\"username\": \"$2\", \"password\": \"$3\"}" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])'
+}

@@ -134,9 +134,7 @@ DATABASE_URL=$DB_URL RUST_LOG=warn taskset -c 1 "$MYCRM" serve --data-dir "$WORK
     --no-workers >"$WORK/mycrm.log" 2>&1 &
 PIDS+=($!)
 wait_for "http://127.0.0.1:$MYCRM_PORT/graphql"
-TOKEN=$(curl -sf "http://127.0.0.1:$MYCRM_PORT/api/auth/login/" -H 'content-type: application/json' \
-    -d "{\"username\": \"ada@bench.example\", \"password\": \"$PASSWORD\"}" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
+TOKEN=$(mycrm_token "$MYCRM_PORT" ada@bench.example "$PASSWORD")
 URL="http://127.0.0.1:$MYCRM_PORT/graphql"
 body_file "$WORK/mycrm-contacts.json" "$CONTACTS_MYCRM"
 body_file "$WORK/mycrm-search.json" "$SEARCH_MYCRM"

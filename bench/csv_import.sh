@@ -71,13 +71,8 @@ DATABASE_URL=$DB_URL MYCRM_ADMIN_EMAIL=ada@bench.example MYCRM_ADMIN_PASSWORD=$P
     --import-max-mb 1000 --import-inline-rows 0 >"$WORK/mycrm.log" 2>&1 &
 SERVER=$!
 PIDS+=($SERVER)
-for _ in $(seq 1 100); do
-    curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
-    sleep 0.2
-done
-TOKEN=$(curl -sf "http://127.0.0.1:$PORT/api/auth/login/" -H 'content-type: application/json' \
-    -d "{\"username\": \"ada@bench.example\", \"password\": \"$PASSWORD\"}" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["access"])')
+wait_for_mycrm "$PORT"
+TOKEN=$(mycrm_token "$PORT" ada@bench.example "$PASSWORD")
 rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
 start=$(date +%s.%N)
 IMPORT=$(curl -sf -H "Authorization: Bearer $TOKEN" -F "file=@$FILE;type=text/csv" \

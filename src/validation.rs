@@ -189,6 +189,18 @@ pub fn non_negative_int(field: &str, value: i32) -> AppResult<i32> {
     Ok(value)
 }
 
+/// A yes/no request parameter (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, any case).
+pub fn flag(field: &str, raw: &str) -> AppResult<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(AppError::bad_input(
+            field,
+            format!("{field} must be true or false"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

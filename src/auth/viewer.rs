@@ -59,23 +59,14 @@ pub async fn acting_for(
     conn: &mut diesel_async::AsyncPgConnection,
     user: UserId,
 ) -> AppResult<Viewer> {
-    use crate::db::schema::users;
-    use diesel::{ExpressionMethods, OptionalExtension, QueryDsl};
-    use diesel_async::RunQueryDsl;
-    let found: Option<(WorkspaceId, String, String)> = users::table
-        .filter(users::id.eq(user))
-        .filter(users::is_active.eq(true))
-        .select((users::workspace_id, users::role, users::email))
-        .first(conn)
-        .await
-        .optional()?;
-    let (workspace_id, role, email) = found
+    let user = super::users::active_user(conn, user)
+        .await?
         .ok_or_else(|| AppError::forbidden("the user who started this is no longer active"))?;
     Ok(Viewer {
-        user_id: user,
-        workspace_id,
-        role: Role::parse(&role).unwrap_or(Role::Member),
-        email,
+        user_id: user.id,
+        workspace_id: user.workspace_id,
+        role: user.role,
+        email: user.email,
         session_id: uuid::Uuid::nil(),
         token_expires_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
     })

@@ -82,15 +82,15 @@ pub async fn record(
     viewer: &Viewer,
     entity: &str,
     action: &str,
-    changes: Vec<Change>,
+    changes: &[Change],
 ) -> AppResult<()> {
     if changes.is_empty() {
         return Ok(());
     }
     let ids: Vec<i64> = changes.iter().map(|c| c.record_id).collect();
     let bodies: Vec<Value> = changes
-        .into_iter()
-        .map(|c| Value::Object(c.changes))
+        .iter()
+        .map(|c| Value::Object(c.changes.clone()))
         .collect();
     diesel::sql_query(
         "INSERT INTO record_events (workspace_id, entity, record_id, action, actor_id, changes) \
@@ -110,7 +110,7 @@ pub async fn record(
 
 /// Records `action` for rows `ids` of `table` whose state before was `before` (empty for
 /// new rows): reads them as they are now and stores what changed. Rows with no change get
-/// no event.
+/// no event. Returns the changes recorded (imports keep them for undo).
 pub async fn changed(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
@@ -118,7 +118,7 @@ pub async fn changed(
     action: &str,
     ids: &[i64],
     before: &HashMap<i64, Value>,
-) -> AppResult<()> {
+) -> AppResult<Vec<Change>> {
     let after = snapshot(conn, table, ids).await?;
     let mut changes = Vec::new();
     for id in ids {
@@ -132,7 +132,8 @@ pub async fn changed(
             });
         }
     }
-    record(conn, viewer, entity, action, changes).await
+    record(conn, viewer, entity, action, &changes).await?;
+    Ok(changes)
 }
 
 /// A kind's table and name, as events store them.
@@ -147,7 +148,8 @@ pub async fn created(
     kind: (&str, &str),
     id: i64,
 ) -> AppResult<()> {
-    changed(conn, viewer, kind, "created", &[id], &HashMap::new()).await
+    changed(conn, viewer, kind, "created", &[id], &HashMap::new()).await?;
+    Ok(())
 }
 
 /// An event as the history shows it.

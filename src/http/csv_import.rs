@@ -46,15 +46,10 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         match self {
             Refusal::App(err) => err.into_response(),
-            Refusal::TooLarge(limit) => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Json(json!({ "error": {
-                    "code": "PAYLOAD_TOO_LARGE",
-                    "field": "file",
-                    "message": format!("the upload is larger than the limit of {limit} bytes"),
-                }})),
-            )
-                .into_response(),
+            Refusal::TooLarge(limit) => super::errors::payload_too_large(
+                format!("the upload is larger than the limit of {limit} bytes"),
+                Some("file"),
+            ),
         }
     }
 }
@@ -179,19 +174,11 @@ impl Form {
     }
 }
 
+/// A yes/no form field; absent or empty takes the default.
 fn flag(name: &str, value: &Option<String>, default: bool) -> AppResult<bool> {
-    match value
-        .as_deref()
-        .map(|v| v.trim().to_ascii_lowercase())
-        .as_deref()
-    {
+    match value.as_deref().map(str::trim) {
         None | Some("") => Ok(default),
-        Some("true" | "1" | "yes" | "on") => Ok(true),
-        Some("false" | "0" | "no" | "off") => Ok(false),
-        Some(_) => Err(AppError::bad_input(
-            name,
-            format!("{name} must be true or false"),
-        )),
+        Some(text) => crate::validation::flag(name, text),
     }
 }
 

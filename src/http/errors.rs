@@ -42,14 +42,23 @@ impl IntoResponse for AppError {
     }
 }
 
+/// A request larger than a limit, as a REST error (413); `field` names the part at fault.
+pub fn payload_too_large(message: String, field: Option<&str>) -> Response {
+    let mut error = json!({ "code": "PAYLOAD_TOO_LARGE", "message": message });
+    if let Some(field) = field {
+        error["field"] = json!(field);
+    }
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Json(json!({ "error": error })),
+    )
+        .into_response()
+}
+
 /// A body that could not be read, as a REST error.
 pub fn rest_body_error(err: BodyError) -> Response {
     match err {
-        BodyError::TooLarge { .. } => (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Json(json!({ "error": { "code": "PAYLOAD_TOO_LARGE", "message": err.message() } })),
-        )
-            .into_response(),
+        BodyError::TooLarge { .. } => payload_too_large(err.message(), None),
         other => AppError::bad_input("body", other.message()).into_response(),
     }
 }

@@ -788,34 +788,30 @@ impl<R: Importable> Writer<R> {
                 }
             }
         }
-        let after = events::snapshot(conn, R::TABLE.name, &written).await?;
-        let mut changes = Vec::new();
-        let mut undo = Vec::new();
-        for id in &written {
-            let Some(now) = after.get(id) else { continue };
-            let diff = events::diff(before.get(id), now);
-            if diff.is_empty() {
-                continue;
-            }
-            let old: Map<String, Json> = diff
-                .iter()
-                .map(|(f, c)| (f.clone(), c["old"].clone()))
-                .collect();
-            let new: Map<String, Json> = diff
-                .iter()
-                .map(|(f, c)| (f.clone(), c["new"].clone()))
-                .collect();
-            undo.push(UpdatedRecord {
-                record_id: *id,
-                before: Json::Object(old),
-                after: Json::Object(new),
-            });
-            changes.push(events::Change {
-                record_id: *id,
-                changes: diff,
-            });
-        }
-        events::record(conn, &self.viewer, R::WHAT, "updated", changes).await?;
+        let changes = events::changed(
+            conn,
+            &self.viewer,
+            events::kind::<R>(),
+            "updated",
+            &written,
+            &before,
+        )
+        .await?;
+        let side = |diff: &Map<String, Json>, side: &str| {
+            Json::Object(
+                diff.iter()
+                    .map(|(field, change)| (field.clone(), change[side].clone()))
+                    .collect(),
+            )
+        };
+        let undo: Vec<UpdatedRecord> = changes
+            .iter()
+            .map(|c| UpdatedRecord {
+                record_id: c.record_id,
+                before: side(&c.changes, "old"),
+                after: side(&c.changes, "new"),
+            })
+            .collect();
         store::record_updated(conn, self.import, &undo).await?;
         self.counts.updated += written.len() as i64;
         Ok(())

@@ -449,15 +449,12 @@ fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// An empty value is false (`assigned_to_me=`).
 fn parse_bool(key: &str, value: &str) -> AppResult<bool> {
-    match value.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" | "" => Ok(false),
-        _ => Err(AppError::bad_input(
-            key,
-            format!("{key} must be true or false"),
-        )),
+    if value.trim().is_empty() {
+        return Ok(false);
     }
+    crate::validation::flag(key, value)
 }
 
 fn parse_time(value: &str) -> Option<DateTime<Utc>> {

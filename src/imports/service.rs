@@ -121,11 +121,12 @@ impl ImportService {
                 job_id: None,
             });
         }
-        let mut job = new_job(&RunImport {
-            import_id: upload.import,
-        });
-        job.workspace_id = Some(viewer.workspace_id.0);
-        job.created_by = Some(viewer.user_id.0);
+        let job = job_for(
+            viewer,
+            &RunImport {
+                import_id: upload.import,
+            },
+        );
         let job_id = queue::enqueue_in(&mut conn, &job)
             .await?
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("import job not enqueued")))?;
@@ -181,13 +182,19 @@ impl ImportService {
         if undo::size(&mut conn, id).await? as u64 <= self.config.inline_rows {
             undo::run(&mut conn, viewer, id).await?;
         } else {
-            let mut job = new_job(&UndoImport { import_id: id });
-            job.workspace_id = Some(viewer.workspace_id.0);
-            job.created_by = Some(viewer.user_id.0);
+            let job = job_for(viewer, &UndoImport { import_id: id });
             queue::enqueue_in(&mut conn, &job).await?;
         }
         store::load(&mut conn, id).await
     }
+}
+
+/// A job started by the caller: visible to them in the job API.
+fn job_for<J: Job>(viewer: &Viewer, args: &J) -> queue::NewJob {
+    let mut job = new_job(args);
+    job.workspace_id = Some(viewer.workspace_id.0);
+    job.created_by = Some(viewer.user_id.0);
+    job
 }
 
 /// Runs a large import in the background.

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{Array, BigInt, Bool, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel::{OptionalExtension, QueryableByName};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -256,20 +258,29 @@ pub async fn load(conn: &mut AsyncPgConnection, import: i64) -> AppResult<Import
         .ok_or(AppError::NotFound("import"))
 }
 
-/// An import the caller may see: one of their workspace's, and for members one they started.
+/// The imports a caller may see: their workspace's, for members only those they started, and
+/// none still uploading. Placeholders $1-$3; `visible_to` binds them, later binds follow.
+const VISIBLE: &str = "workspace_id = $1 AND ($2 OR created_by = $3) AND status <> 'uploading'";
+
+fn visible_to<'a>(sql: String, viewer: &Viewer) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+    diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<BigInt, _>(viewer.workspace_id.0)
+        .bind::<Bool, _>(viewer.role != Role::Member)
+        .bind::<BigInt, _>(viewer.user_id.0)
+}
+
+/// An import the caller may see.
 pub async fn get(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
     import: i64,
 ) -> AppResult<ImportRow> {
-    diesel::sql_query(
-        "SELECT * FROM imports WHERE id = $1 AND workspace_id = $2 \
-         AND ($3 OR created_by = $4) AND status <> 'uploading'",
+    visible_to(
+        format!("SELECT * FROM imports WHERE {VISIBLE} AND id = $4"),
+        viewer,
     )
     .bind::<BigInt, _>(import)
-    .bind::<BigInt, _>(viewer.workspace_id.0)
-    .bind::<Bool, _>(viewer.role != Role::Member)
-    .bind::<BigInt, _>(viewer.user_id.0)
     .get_result(conn)
     .await
     .optional()?
@@ -283,13 +294,10 @@ pub async fn list(
     before: Option<i64>,
     limit: i64,
 ) -> AppResult<Vec<ImportRow>> {
-    Ok(diesel::sql_query(
-        "SELECT * FROM imports WHERE workspace_id = $1 AND ($2 OR created_by = $3) \
-         AND status <> 'uploading' AND id < $4 ORDER BY id DESC LIMIT $5",
+    Ok(visible_to(
+        format!("SELECT * FROM imports WHERE {VISIBLE} AND id < $4 ORDER BY id DESC LIMIT $5"),
+        viewer,
     )
-    .bind::<BigInt, _>(viewer.workspace_id.0)
-    .bind::<Bool, _>(viewer.role != Role::Member)
-    .bind::<BigInt, _>(viewer.user_id.0)
     .bind::<BigInt, _>(before.unwrap_or(i64::MAX))
     .bind::<BigInt, _>(limit)
     .load(conn)
@@ -303,13 +311,10 @@ pub async fn count(conn: &mut AsyncPgConnection, viewer: &Viewer) -> AppResult<i
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let count: Count = diesel::sql_query(
-        "SELECT count(*) AS n FROM imports WHERE workspace_id = $1 AND ($2 OR created_by = $3) \
-         AND status <> 'uploading'",
+    let count: Count = visible_to(
+        format!("SELECT count(*) AS n FROM imports WHERE {VISIBLE}"),
+        viewer,
     )
-    .bind::<BigInt, _>(viewer.workspace_id.0)
-    .bind::<Bool, _>(viewer.role != Role::Member)
-    .bind::<BigInt, _>(viewer.user_id.0)
     .get_result(conn)
     .await?;
     Ok(count.n)
