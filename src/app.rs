@@ -10,6 +10,7 @@ use crate::db::DbPool;
 use crate::imports::service::ImportService;
 use crate::jobs::api::JobService;
 use crate::jobs::schedule::{self, Scheduler};
+use crate::scoring::service::ScoringService;
 
 pub struct App {
     pub config: Config,
@@ -18,6 +19,7 @@ pub struct App {
     pub crm: CrmService,
     pub jobs: JobService,
     pub imports: ImportService,
+    pub scoring: ScoringService,
     /// The built-in schedules; ticked by the process's workers, listed and triggered by admins.
     pub scheduler: Arc<Scheduler>,
 }
@@ -28,6 +30,7 @@ impl App {
         let crm = CrmService::new(db.clone());
         let jobs = JobService::new(db.clone());
         let imports = ImportService::new(db.clone(), config.imports.clone());
+        let scoring = ScoringService::new(db.clone());
         let scheduler = Arc::new(Scheduler::new(db.clone(), schedule::builtin()));
         Arc::new(App {
             config,
@@ -36,6 +39,7 @@ impl App {
             crm,
             jobs,
             imports,
+            scoring,
             scheduler,
         })
     }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod imports;
 pub mod jobs;
 pub mod pagination;
+pub mod scoring;
 pub mod server;
 pub mod telemetry;
 pub mod validation;

@@ -23,6 +23,11 @@ const IGNORED: &[&str] = &[
     // Markers of the due-date checks (`crm::due`), which emit their own events.
     "overdue_event_for",
     "due_soon_event_for",
+    // Written by scoring, which records its own `score_changed` event.
+    "scored_at",
+    "scorer",
+    "score_model_version",
+    "score_factors",
 ];
 
 /// The stored rows `ids` of `table`, as JSON objects by ID.

@@ -87,6 +87,12 @@ pub struct Lead {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    pub scored_at: Option<DateTime<Utc>>,
+    /// `rules` or `model`.
+    pub scorer: Option<String>,
+    pub score_model_version: Option<i32>,
+    /// `{base, factors: [{feature, value, contribution}]}` (see `scoring::Explanation`).
+    pub score_factors: Option<serde_json::Value>,
 }
 
 impl Lead {

@@ -753,18 +753,44 @@ pub enum Selection<F> {
     Filter(Predicate<F>),
 }
 
-/// Most rows one bulk operation may touch (one transaction holds their locks).
-pub const MAX_BULK: usize = 10_000;
-
-/// Locks and returns the live rows a bulk operation touches. With IDs, every one must be
-/// visible (else NOT_FOUND and nothing happens); with a filter, all visible matches.
-pub async fn select_for_bulk<R: Listable>(
+/// The IDs of the live rows a background operation covers (no row locks, no cap: the work
+/// runs in batches later). With IDs, every one must be visible, else NOT_FOUND.
+pub async fn selected_ids<R: Listable>(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
     selection: &Selection<R::Field>,
-) -> AppResult<Vec<R>> {
+) -> AppResult<Vec<i64>> {
+    #[derive(diesel::QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
     let table = R::TABLE.name;
-    let mut sql = Sql::new(&format!("SELECT {table}.* FROM {table} WHERE "));
+    let (mut sql, wanted) = selected::<R>(viewer, selection, &format!("{table}.id"), None)?;
+    sql.push(&format!(" ORDER BY {table}.id"));
+    let ids: Vec<i64> = sql
+        .into_query()
+        .load::<Id>(conn)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    if wanted.is_some_and(|n| n != ids.len()) {
+        return Err(AppError::NotFound(R::WHAT));
+    }
+    Ok(ids)
+}
+
+/// `SELECT columns` of the visible live rows of a selection, and how many IDs it named. IDs
+/// beyond `cap` are refused.
+fn selected<R: Listable>(
+    viewer: &Viewer,
+    selection: &Selection<R::Field>,
+    columns: &str,
+    cap: Option<usize>,
+) -> AppResult<(Sql, Option<usize>)> {
+    let table = R::TABLE.name;
+    let mut sql = Sql::new(&format!("SELECT {columns} FROM {table} WHERE "));
     sql.append(scope(viewer, &R::TABLE, Deleted::Hide));
     let wanted = match selection {
         Selection::Ids(ids) => {
@@ -774,10 +800,10 @@ pub async fn select_for_bulk<R: Listable>(
             if ids.is_empty() {
                 return Err(AppError::bad_input("ids", "give at least one ID"));
             }
-            if ids.len() > MAX_BULK {
+            if let Some(cap) = cap.filter(|&cap| ids.len() > cap) {
                 return Err(AppError::bad_input(
                     "ids",
-                    format!("at most {MAX_BULK} IDs at once"),
+                    format!("at most {cap} IDs at once"),
                 ));
             }
             sql.push(&format!(" AND {table}.id = ANY("))
@@ -791,6 +817,22 @@ pub async fn select_for_bulk<R: Listable>(
             None
         }
     };
+    Ok((sql, wanted))
+}
+
+/// Most rows one bulk operation may touch (one transaction holds their locks).
+pub const MAX_BULK: usize = 10_000;
+
+/// Locks and returns the live rows a bulk operation touches. With IDs, every one must be
+/// visible (else NOT_FOUND and nothing happens); with a filter, all visible matches.
+pub async fn select_for_bulk<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    selection: &Selection<R::Field>,
+) -> AppResult<Vec<R>> {
+    let table = R::TABLE.name;
+    let (mut sql, wanted) =
+        selected::<R>(viewer, selection, &format!("{table}.*"), Some(MAX_BULK))?;
     sql.push(&format!(" ORDER BY {table}.id LIMIT "))
         .bind(Bind::Int(MAX_BULK as i64 + 1))
         .push(" FOR UPDATE");

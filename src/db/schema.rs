@@ -188,6 +188,10 @@ diesel::table! {
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         search_text -> Nullable<Text>,
+        scored_at -> Nullable<Timestamptz>,
+        scorer -> Nullable<Text>,
+        score_model_version -> Nullable<Int4>,
+        score_factors -> Nullable<Jsonb>,
     }
 }
 

@@ -14,11 +14,10 @@ use diesel::QueryableByName;
 use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
 
-/// The consumers of this build, each with its own cursor. None yet: workflows (issue 7) and
-/// notifications with live subscriptions (issue 8) register here. Until then the dispatcher
-/// still seals the stream, so their cursors start from an ordered, complete stream.
+/// The consumers of this build, each with its own cursor: lead rescoring; workflows (issue 7)
+/// and notifications with live subscriptions (issue 8) register here.
 pub fn consumers() -> Vec<std::sync::Arc<dyn Consumer>> {
-    Vec::new()
+    vec![std::sync::Arc::new(crate::scoring::jobs::LeadRescoring)]
 }
 
 /// The channel a statement-level trigger on `record_events` notifies.

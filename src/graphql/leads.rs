@@ -165,6 +165,22 @@ impl Lead {
     async fn score(&self) -> Option<i32> {
         self.0.score.map(i32::from)
     }
+    /// Why the lead has its score: each factor's contribution, largest first.
+    async fn score_factors(&self) -> Vec<super::scoring::ScoreFactor> {
+        super::scoring::factors_of(self.0.score_factors.as_ref())
+    }
+    /// When the score was computed.
+    async fn scored_at(&self) -> Option<DateTime<Utc>> {
+        self.0.scored_at
+    }
+    /// Which scorer produced the score: `model` or `rules`.
+    async fn scorer(&self) -> Option<&str> {
+        self.0.scorer.as_deref()
+    }
+    /// The model version that produced the score (for `model`).
+    async fn score_model_version(&self) -> Option<i32> {
+        self.0.score_model_version
+    }
     /// Expected deal value.
     async fn estimated_value(&self) -> Option<Decimal> {
         self.0.estimated_value.clone().map(Decimal)

@@ -21,6 +21,7 @@ pub mod opportunities;
 pub mod prefetch;
 pub mod record_api;
 pub mod schedules;
+pub mod scoring;
 pub mod stats;
 pub mod tasks;
 pub mod users;
@@ -44,6 +45,7 @@ pub struct QueryRoot(
     history::HistoryQuery,
     schedules::ScheduleQuery,
     imports::ImportQuery,
+    scoring::ScoringQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
@@ -62,6 +64,7 @@ pub struct MutationRoot(
     jobs::JobMutation,
     schedules::ScheduleMutation,
     imports::ImportMutation,
+    scoring::ScoringMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).

@@ -10,7 +10,7 @@ use crate::auth::Viewer;
 use crate::config::ImportConfig;
 use crate::db::DbPool;
 use crate::error::{AppError, AppResult};
-use crate::jobs::{new_job, queue, Job, JobContext};
+use crate::jobs::{job_for, queue, Job, JobContext};
 use crate::pagination::Page;
 
 /// Upload bytes stored per chunk row.
@@ -190,12 +190,6 @@ impl ImportService {
 }
 
 /// A job started by the caller: visible to them in the job API.
-fn job_for<J: Job>(viewer: &Viewer, args: &J) -> queue::NewJob {
-    let mut job = new_job(args);
-    job.workspace_id = Some(viewer.workspace_id.0);
-    job.created_by = Some(viewer.user_id.0);
-    job
-}
 
 /// Runs a large import in the background.
 #[derive(Debug, Clone, Serialize, Deserialize)]

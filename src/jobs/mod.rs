@@ -44,6 +44,14 @@ pub fn new_job<J: Job>(args: &J) -> NewJob {
     job
 }
 
+/// A job a user starts: in their workspace, theirs to see (members see only their own jobs).
+pub fn job_for<J: Job>(viewer: &crate::auth::Viewer, args: &J) -> NewJob {
+    let mut job = new_job(args);
+    job.workspace_id = Some(viewer.workspace_id.0);
+    job.created_by = Some(viewer.user_id.0);
+    job
+}
+
 /// Does nothing: the job kind for queue benchmarks and health checks of the workers.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Noop {}
@@ -86,7 +94,10 @@ pub fn registry() -> Registry {
         .register::<crate::crm::due::OverdueTasks>()
         .register::<crate::crm::due::DueSoonTasks>()
         .register::<crate::imports::service::RunImport>()
-        .register::<crate::imports::service::UndoImport>();
+        .register::<crate::imports::service::UndoImport>()
+        .register::<crate::scoring::jobs::ScoreLeads>()
+        .register::<crate::scoring::jobs::Retrain>()
+        .register::<crate::scoring::jobs::RetrainAll>();
     registry
 }
 

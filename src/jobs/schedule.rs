@@ -94,6 +94,12 @@ pub fn builtin() -> Vec<Schedule> {
     vec![
         Schedule::of::<OverdueTasks>("tasks.overdue", "0 */30 * * * *", Tz::UTC),
         Schedule::of::<DueSoonTasks>("tasks.due_soon", "0 */30 * * * *", Tz::UTC),
+        // Workspaces have no timezone yet: Monday 02:00 UTC for all of them.
+        Schedule::of::<crate::scoring::jobs::RetrainAll>(
+            "lead_scoring.retrain",
+            "0 0 2 * * Mon",
+            Tz::UTC,
+        ),
     ]
 }
 

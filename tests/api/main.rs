@@ -21,6 +21,7 @@ mod opportunities;
 mod process;
 mod schedules;
 mod schema;
+mod scoring;
 mod stats;
 mod subscriptions;
 mod tasks;

@@ -1,0 +1,186 @@
+//! Lead scoring's background work: scoring leads, training, the weekly retraining, and the
+//! change-stream consumer that rescores a lead when something it is scored on changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::features::FEATURE_COLUMNS;
+use super::model::MIN_CLOSED_LEADS;
+use crate::events::{Consumer, RecordEvent};
+use crate::jobs::queue::enqueue_in;
+use crate::jobs::{new_job, Job, JobContext};
+
+pub use crate::jobs::job_for;
+
+/// Scores these leads of the job's workspace and stores the scores.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScoreLeads {
+    pub lead_ids: Vec<i64>,
+}
+
+impl Job for ScoreLeads {
+    const KIND: &'static str = "scoring.score_leads";
+
+    async fn run(self, ctx: JobContext) -> Result<serde_json::Value, String> {
+        let workspace_id = ctx.workspace_id.ok_or("the job has no workspace")?;
+        let started = std::time::Instant::now();
+        let scored = ctx
+            .app
+            .scoring
+            .score_leads(workspace_id, &self.lead_ids, Some(&ctx))
+            .await
+            .map_err(|e| e.to_string())?;
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(json!({
+            "scored": scored,
+            "seconds": seconds,
+            "leadsPerSecond": if seconds > 0.0 { scored as f64 / seconds } else { 0.0 },
+        }))
+    }
+}
+
+/// Trains a new model version for the job's workspace.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Retrain {
+    /// Who asked (none for the schedule).
+    pub started_by: Option<i64>,
+}
+
+impl Job for Retrain {
+    const KIND: &'static str = "scoring.retrain";
+    // Too little data will not fix itself by retrying.
+    const MAX_ATTEMPTS: i32 = 2;
+
+    async fn run(self, ctx: JobContext) -> Result<serde_json::Value, String> {
+        let workspace_id = ctx.workspace_id.ok_or("the job has no workspace")?;
+        let (tx, mut rx) = tokio::sync::watch::channel((0i16, String::new()));
+        let reporter = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                while rx.changed().await.is_ok() {
+                    let (percent, message) = rx.borrow_and_update().clone();
+                    let _ = ctx.progress(percent, &message).await;
+                }
+            })
+        };
+        let trained = ctx
+            .app
+            .scoring
+            .retrain(workspace_id, self.started_by, move |percent, message| {
+                let _ = tx.send((percent, message.to_string()));
+            })
+            .await;
+        let _ = reporter.await;
+        let row = trained.map_err(|e| e.to_string())?;
+        let _ = ctx.progress(100, "trained").await;
+        Ok(json!({
+            "version": row.version,
+            "learner": row.learner,
+            "metrics": row.metrics,
+            "candidates": row.candidates,
+            "trainingMs": row.training_ms,
+            "trainRows": row.train_rows,
+            "testRows": row.test_rows,
+        }))
+    }
+}
+
+/// The weekly schedule: a training for every workspace with enough closed leads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RetrainAll {}
+
+impl Job for RetrainAll {
+    const KIND: &'static str = "scoring.retrain_all";
+
+    async fn run(self, ctx: JobContext) -> Result<serde_json::Value, String> {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Workspace {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            workspace_id: i64,
+        }
+        let mut conn = ctx.app.db.get().await.map_err(|e| e.to_string())?;
+        let workspaces: Vec<Workspace> = diesel::sql_query(
+            "SELECT workspace_id FROM leads WHERE deleted_at IS NULL GROUP BY workspace_id \
+             HAVING count(*) FILTER (WHERE status = 'converted') > 0 \
+               AND count(*) FILTER (WHERE status IN ('lost', 'unqualified')) > 0 \
+               AND count(*) FILTER (WHERE status IN ('converted', 'lost', 'unqualified')) >= $1",
+        )
+        .bind::<diesel::sql_types::BigInt, _>(MIN_CLOSED_LEADS as i64)
+        .load(&mut conn)
+        .await
+        .map_err(|e| e.to_string())?;
+        for w in &workspaces {
+            let mut job = new_job(&Retrain::default());
+            job.workspace_id = Some(w.workspace_id);
+            job.unique_key = Some(format!("scoring.retrain:{}", w.workspace_id));
+            enqueue_in(&mut conn, &job)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(json!({ "workspaces": workspaces.len() }))
+    }
+}
+
+/// Rescores a lead when a field a feature reads changes or an activity is logged on it: the
+/// change stream tells, and a `scoring.score_leads` job does it, enqueued in the consumer's
+/// transaction so each change is acted on exactly once.
+pub struct LeadRescoring;
+
+impl Consumer for LeadRescoring {
+    fn name(&self) -> &'static str {
+        "lead_scoring"
+    }
+
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut diesel_async::AsyncPgConnection,
+        events: &'a [RecordEvent],
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            for (workspace_id, lead_ids) in leads_to_rescore(events) {
+                let mut job = new_job(&ScoreLeads {
+                    lead_ids: lead_ids.clone(),
+                });
+                job.workspace_id = Some(workspace_id);
+                if let [id] = lead_ids.as_slice() {
+                    // Edits in quick succession share one waiting job.
+                    job.unique_key = Some(format!("scoring.lead:{id}"));
+                }
+                enqueue_in(conn, &job).await.map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The leads (by workspace) whose score the events make stale.
+pub fn leads_to_rescore(events: &[RecordEvent]) -> BTreeMap<i64, Vec<i64>> {
+    let mut stale: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
+    for event in events {
+        let lead = match (event.entity.as_str(), event.action.as_str()) {
+            ("lead", "created" | "restored") => Some(event.record_id),
+            ("lead", "updated") => {
+                let changes = event.changes.as_object();
+                changes
+                    .is_some_and(|c| FEATURE_COLUMNS.iter().any(|f| c.contains_key(*f)))
+                    .then_some(event.record_id)
+            }
+            ("activity", "created" | "restored") => event
+                .changes
+                .pointer("/lead_id/new")
+                .and_then(|v| v.as_i64()),
+            _ => None,
+        };
+        if let Some(lead) = lead {
+            stale.entry(event.workspace_id).or_default().insert(lead);
+        }
+    }
+    stale
+        .into_iter()
+        .map(|(workspace, leads)| (workspace, leads.into_iter().collect()))
+        .collect()
+}
