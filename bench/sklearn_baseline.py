@@ -92,6 +92,14 @@ def parse_finite(cell):
     return value if math.isfinite(value) else None
 
 
+def unguard(cell):
+    """The cell as stored: MyCRM's export prefixes cells starting with = + - @ with a quote
+    so spreadsheets don't run them as formulas ("-1" is exported as "'-1")."""
+    if len(cell) > 1 and cell[0] == "'" and cell[1] in "=+-@":
+        return cell[1:]
+    return cell
+
+
 def read_leads(path):
     """Labelled rows as (ids, labels, {custom column: [cells]})."""
     # utf-8-sig: tolerate a BOM that spreadsheet tools like to add.
@@ -120,7 +128,7 @@ def read_leads(path):
             ids.append(int(row[id_col]))
             for i, name in features:
                 # Short rows (fewer cells than the header) count as empty cells.
-                cells[name].append(row[i] if i < len(row) else "")
+                cells[name].append(unguard(row[i]) if i < len(row) else "")
     log(f"{len(ids)} labelled rows, {dropped} dropped (other status), {len(features)} custom columns")
     return ids, labels, cells
 

@@ -189,8 +189,6 @@ impl ImportService {
     }
 }
 
-/// A job started by the caller: visible to them in the job API.
-
 /// Runs a large import in the background.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunImport {

@@ -157,8 +157,9 @@ impl Grower<'_> {
         for (j, h) in hist.iter().enumerate() {
             let missing = h[0];
             let mut left = Sums::default();
-            for b in 1..=self.bins.cuts[j].len() {
-                left = left.plus(h[b]);
+            let splittable = self.bins.cuts[j].len();
+            for (b, &bin) in h.iter().enumerate().take(splittable + 1).skip(1) {
+                left = left.plus(bin);
                 for missing_left in [false, true] {
                     let l = if missing_left {
                         left.plus(missing)

@@ -11,6 +11,12 @@ use super::metrics::{held_out, Metrics};
 use super::trees::Ensemble;
 use super::{Explanation, Factor};
 
+/// Factors kept per lead (the last one sums up the rest): what a person reads, and what is
+/// stored for every lead.
+pub const TOP_FACTORS: usize = 10;
+/// The name of the factor that sums up the smaller ones.
+pub const OTHER_FEATURES: &str = "other_features";
+
 /// Fewest closed leads a model is trained on.
 pub const MIN_CLOSED_LEADS: usize = 50;
 
@@ -207,6 +213,15 @@ impl ScoringModel {
             })
             .collect();
         factors.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        if factors.len() > TOP_FACTORS {
+            // The rest, summed into one factor, so the explanation still adds up.
+            let rest = factors.split_off(TOP_FACTORS - 1);
+            factors.push(Factor {
+                feature: OTHER_FEATURES.to_string(),
+                value: format!("{} more", rest.len()),
+                contribution: rest.iter().map(|f| f.contribution).sum(),
+            });
+        }
         let score = (100.0 * explained.probability).round().clamp(0.0, 100.0) as i16;
         (
             score,
@@ -215,5 +230,98 @@ impl ScoringModel {
                 factors,
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scoring::features::Seniority;
+
+    fn lead(id: i64, budget: f64, converted: bool) -> LeadFacts {
+        LeadFacts {
+            id,
+            status: if converted { "converted" } else { "lost" }.into(),
+            lead_source: Some(if id % 3 == 0 { "referral" } else { "website" }.into()),
+            company_size: Some((id % 400) as i32),
+            estimated_value: None,
+            created_at: Utc::now(),
+            has_email: true,
+            has_phone: id % 2 == 0,
+            has_company: false,
+            job_title: Some("VP Sales".into()),
+            industry: None,
+            country: Some(if id % 2 == 0 { "DE" } else { "US" }.into()),
+            priority: "medium".into(),
+            custom_fields: serde_json::json!({ "budget": budget, "mixed": if id % 4 == 0 { serde_json::json!("n/a") } else { serde_json::json!(id) } }),
+            tags: vec![Some("seed".into())],
+            score: None,
+            calls: id % 3,
+            emails: 0,
+            meetings: 0,
+            notes: 0,
+            last_activity_at: None,
+        }
+    }
+
+    #[test]
+    fn both_learners_train_and_every_explanation_adds_up() {
+        let leads: Vec<LeadFacts> = (1..=600)
+            .map(|i| {
+                let budget = ((i * 37) % 100) as f64;
+                lead(i, budget, (budget > 60.0) != (i % 13 == 0))
+            })
+            .collect();
+        let trained = train(&leads, Utc::now(), |_, _| {}).expect("enough data");
+        assert_eq!(trained.candidates.len(), 2);
+        assert!(trained.metrics.roc_auc > 0.85, "{:?}", trained.metrics);
+        assert_eq!(trained.importances[0].0, "custom.budget");
+        let json = serde_json::to_value(&trained.model).unwrap();
+        let model: ScoringModel = serde_json::from_value(json).unwrap();
+        model.validate().unwrap();
+        for l in &leads[..50] {
+            let (score, explanation) = model.score(l, Utc::now());
+            let sum = explanation.base
+                + explanation
+                    .factors
+                    .iter()
+                    .map(|f| f.contribution)
+                    .sum::<f64>();
+            assert!((sum - score as f64).abs() <= 0.5 + 1e-9, "{sum} vs {score}");
+            assert!(explanation.factors.len() <= TOP_FACTORS);
+        }
+    }
+
+    #[test]
+    fn too_few_or_one_sided_leads_train_nothing() {
+        let few: Vec<LeadFacts> = (1..=49).map(|i| lead(i, 1.0, i % 2 == 0)).collect();
+        assert!(train(&few, Utc::now(), |_, _| {}).is_err());
+        let one_sided: Vec<LeadFacts> = (1..=80).map(|i| lead(i, 1.0, false)).collect();
+        let err = train(&one_sided, Utc::now(), |_, _| {}).err().unwrap();
+        assert_eq!(
+            err,
+            NotEnoughData {
+                positives: 0,
+                negatives: 80
+            }
+        );
+    }
+
+    #[test]
+    fn titles_map_to_seniority() {
+        for (title, want) in [
+            (Some("Chief Revenue Officer"), Seniority::CLevel),
+            (Some("CEO & Co-Founder"), Seniority::CLevel),
+            (Some("Founder"), Seniority::OwnerOrFounder),
+            (Some("Vice President, Sales"), Seniority::Vp),
+            (Some("Director of IT"), Seniority::Director),
+            (Some("Head of Growth"), Seniority::HeadOrLead),
+            (Some("Office Manager"), Seniority::Manager),
+            (Some("Engineer"), Seniority::Other),
+            (Some("  "), Seniority::None),
+            (None, Seniority::None),
+        ] {
+            assert_eq!(Seniority::of(title), want, "{title:?}");
+        }
     }
 }

@@ -31,7 +31,8 @@ pub async fn facts(
     let mut sql = format!("{FACTS_SQL} WHERE l.workspace_id = $1 AND l.deleted_at IS NULL");
     match which {
         Which::Closed => {
-            sql.push_str(" AND l.status IN ('converted', 'lost', 'unqualified')");
+            // In ID order: training sees the same rows in the same order every time.
+            sql.push_str(" AND l.status IN ('converted', 'lost', 'unqualified') ORDER BY l.id");
             Ok(diesel::sql_query(sql)
                 .bind::<BigInt, _>(workspace_id)
                 .load(conn)

@@ -212,7 +212,7 @@ impl Ensemble {
     }
 
     /// Global importances: each feature's share of the trees' weighted changes in value.
-    pub fn importances<'a>(&self, rows: &'a [Vec<f64>], features: usize) -> Vec<f64> {
+    pub fn importances(&self, rows: &[Vec<f64>], features: usize) -> Vec<f64> {
         let mut importances = vec![0.0; features];
         for tree in &self.trees {
             let visits = tree.visits(rows.iter().map(|r| r.as_slice()));

@@ -285,7 +285,11 @@ async fn due_date_checks_emit_each_event_once_and_admins_see_and_trigger_schedul
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["tasks.overdue", "tasks.due_soon"]);
+    assert_eq!(
+        names,
+        vec!["tasks.overdue", "tasks.due_soon", "lead_scoring.retrain"]
+    );
+    assert_eq!(schedules[2]["cron"], "0 0 2 * * Mon");
     assert_eq!(schedules[0]["cron"], "0 */30 * * * *");
     assert_eq!(schedules[0]["timezone"], "UTC");
     assert!(schedules[0]["nextRunAt"].is_string());
