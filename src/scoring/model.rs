@@ -201,25 +201,29 @@ impl ScoringModel {
     pub fn score(&self, lead: &LeadFacts, now: DateTime<Utc>) -> (i16, Explanation) {
         let row = self.features.row(lead, now);
         let explained = self.ensemble.explain(&row, self.features.len());
-        let mut factors: Vec<Factor> = explained
+        let mut effects: Vec<(usize, f64)> = explained
             .contributions
             .iter()
+            .copied()
             .enumerate()
             .filter(|(_, c)| c.abs() > 1e-9)
-            .map(|(i, c)| Factor {
+            .collect();
+        effects.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        // Beyond the top ones, the rest is summed into one factor, so it still adds up.
+        let rest = (effects.len() > TOP_FACTORS).then(|| effects.split_off(TOP_FACTORS - 1));
+        let mut factors: Vec<Factor> = effects
+            .iter()
+            .map(|&(i, c)| Factor {
                 feature: self.features.features[i].name(),
                 value: self.features.display(i, lead, now),
                 contribution: 100.0 * c,
             })
             .collect();
-        factors.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-        if factors.len() > TOP_FACTORS {
-            // The rest, summed into one factor, so the explanation still adds up.
-            let rest = factors.split_off(TOP_FACTORS - 1);
+        if let Some(rest) = rest {
             factors.push(Factor {
                 feature: OTHER_FEATURES.to_string(),
                 value: format!("{} more", rest.len()),
-                contribution: rest.iter().map(|f| f.contribution).sum(),
+                contribution: 100.0 * rest.iter().map(|(_, c)| c).sum::<f64>(),
             });
         }
         let score = (100.0 * explained.probability).round().clamp(0.0, 100.0) as i16;

@@ -2,6 +2,7 @@
 //! leads in batches, training, the registry, and the statistics.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -20,7 +21,9 @@ use crate::jobs::queue::{enqueue_in, NewJob};
 use crate::jobs::JobContext;
 
 /// Leads read, scored and written per statement.
-pub const BATCH: usize = 5_000;
+pub const BATCH: usize = 2_500;
+/// Connections writing scores at once in a bulk scoring.
+const WRITERS: usize = 2;
 
 /// What scores a workspace's leads right now.
 #[derive(Clone)]
@@ -168,7 +171,9 @@ impl ScoringService {
     }
 
     /// Scores leads of a workspace in batches, reporting progress to the job; returns how
-    /// many were scored (deleted ones are skipped).
+    /// many were scored (deleted ones are skipped). Writing is the slow part, so while this
+    /// task reads and scores the next batch, `WRITERS` tasks write earlier ones, each on its
+    /// own connection (the rows are disjoint).
     pub async fn score_leads(
         &self,
         workspace_id: i64,
@@ -177,29 +182,49 @@ impl ScoringService {
     ) -> AppResult<usize> {
         let mut conn = self.db.get().await?;
         let scorer = self.scorer(&mut conn, workspace_id).await?;
-        let mut scored = 0;
-        for (i, batch) in ids.chunks(BATCH).enumerate() {
+        let (batches, scored) = tokio::sync::mpsc::channel::<Vec<Score>>(WRITERS);
+        let scored = Arc::new(tokio::sync::Mutex::new(scored));
+        let written = Arc::new(AtomicUsize::new(0));
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let (db, scored, written) = (self.db.clone(), scored.clone(), written.clone());
+                let job = job.cloned();
+                let total = ids.len();
+                tokio::spawn(async move {
+                    let mut conn = db.get().await?;
+                    loop {
+                        let Some(scores) = scored.lock().await.recv().await else {
+                            return Ok::<(), AppError>(());
+                        };
+                        store::write_scores(&mut conn, workspace_id, &scores).await?;
+                        let done = written.fetch_add(scores.len(), Ordering::Relaxed) + scores.len();
+                        if let Some(job) = &job {
+                            let percent = (100 * done / total.max(1)) as i16;
+                            job.progress(percent, &format!("scored {done} of {total} leads"))
+                                .await?;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for batch in ids.chunks(BATCH) {
             let facts = store::facts(&mut conn, workspace_id, Which::Ids(batch)).await?;
             let now = Utc::now();
             let scorer = scorer.clone();
             let scores = tokio::task::spawn_blocking(move || {
-                facts
-                    .iter()
-                    .map(|l| scorer.score(l, now))
-                    .collect::<Vec<_>>()
+                facts.iter().map(|l| scorer.score(l, now)).collect::<Vec<_>>()
             })
             .await
             .map_err(AppError::internal)?;
-            store::write_scores(&mut conn, workspace_id, &scores).await?;
-            scored += scores.len();
-            if let Some(job) = job {
-                let done = ((i + 1) * BATCH).min(ids.len());
-                let percent = (100 * done / ids.len().max(1)) as i16;
-                job.progress(percent, &format!("scored {done} of {} leads", ids.len()))
-                    .await?;
+            if batches.send(scores).await.is_err() {
+                break; // every writer failed: their errors are below
             }
         }
-        Ok(scored)
+        drop(batches);
+        for writer in writers {
+            writer.await.map_err(AppError::internal)??;
+        }
+        Ok(AtomicUsize::load(&written, Ordering::Relaxed))
     }
 
     /// Starts scoring the selected leads in the background.
