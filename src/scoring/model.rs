@@ -216,25 +216,31 @@ impl ScoringModel {
             .map(|&(i, c)| Factor {
                 feature: self.features.features[i].name(),
                 value: self.features.display(i, lead, now),
-                contribution: 100.0 * c,
+                contribution: points(c),
             })
             .collect();
         if let Some(rest) = rest {
             factors.push(Factor {
                 feature: OTHER_FEATURES.to_string(),
                 value: format!("{} more", rest.len()),
-                contribution: 100.0 * rest.iter().map(|(_, c)| c).sum::<f64>(),
+                contribution: points(rest.iter().map(|(_, c)| c).sum::<f64>()),
             });
         }
         let score = (100.0 * explained.probability).round().clamp(0.0, 100.0) as i16;
         (
             score,
             Explanation {
-                base: 100.0 * explained.base,
+                base: points(explained.base),
                 factors,
             },
         )
     }
+}
+
+/// A probability share in score points, to 1/10,000 of a point: finer than anyone reads, and
+/// the ten factors still add up to well within the rounding of the score.
+fn points(share: f64) -> f64 {
+    (share * 1_000_000.0).round() / 10_000.0
 }
 
 #[cfg(test)]

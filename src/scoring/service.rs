@@ -197,7 +197,8 @@ impl ScoringService {
                             return Ok::<(), AppError>(());
                         };
                         store::write_scores(&mut conn, workspace_id, &scores).await?;
-                        let done = written.fetch_add(scores.len(), Ordering::Relaxed) + scores.len();
+                        let done =
+                            written.fetch_add(scores.len(), Ordering::Relaxed) + scores.len();
                         if let Some(job) = &job {
                             let percent = (100 * done / total.max(1)) as i16;
                             job.progress(percent, &format!("scored {done} of {total} leads"))
@@ -212,7 +213,10 @@ impl ScoringService {
             let now = Utc::now();
             let scorer = scorer.clone();
             let scores = tokio::task::spawn_blocking(move || {
-                facts.iter().map(|l| scorer.score(l, now)).collect::<Vec<_>>()
+                facts
+                    .iter()
+                    .map(|l| scorer.score(l, now))
+                    .collect::<Vec<_>>()
             })
             .await
             .map_err(AppError::internal)?;

@@ -543,3 +543,41 @@ async fn leads_are_rescored_when_their_features_change_or_activity_is_logged() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_weekly_schedule_retrains_every_workspace_with_enough_data() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    seed_leads(&app, 120, SEED_STATUS).await;
+    // A second workspace with too few closed leads is left alone.
+    app.gql(None, "mutation { signUp(input: {workspaceName: \"Small\", name: \"S\", email: \"s@small.test\", password: \"small-password\"}) { accessToken } }", json!({})).await;
+    sql(&app, "INSERT INTO leads (workspace_id, first_name, status, priority) \
+        SELECT (SELECT workspace_id FROM users WHERE email = 's@small.test'), 'S' || i, 'converted', 'low' \
+        FROM generate_series(1, 10) AS i").await;
+    let (shutdown, handle) = workers(&app);
+    let answer = app
+        .gql(
+            Some(&admin),
+            "mutation { triggerSchedule(name: \"lead_scoring.retrain\") { schedule { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["triggerSchedule"]["schedule"]["name"], "lead_scoring.retrain",
+        "{answer}"
+    );
+    let mut model = Value::Null;
+    for _ in 0..300 {
+        model = app.gql(Some(&admin), ACTIVE, json!({})).await["data"]["activeLeadScoringModel"]
+            .clone();
+        if !model.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shutdown.cancel();
+    handle.await.unwrap();
+    assert_eq!(model["version"], 1, "{model}");
+    assert_eq!(model["startedById"], Value::Null, "the schedule started it");
+    assert_eq!(app.count("lead_scoring_models").await, 1);
+}
