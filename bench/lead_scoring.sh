@@ -72,8 +72,11 @@ wait_job() { # id → final job JSON
         sleep 0.2
     done
 }
-wait_idle() { # until the queue has nothing waiting or running
-    while [ "$(psql_q "SELECT count(*) FROM jobs WHERE state IN ('available', 'running')")" != 0 ]; do
+wait_idle() { # until the change stream is consumed and the queue has nothing waiting or running
+    while [ "$(psql_q "SELECT (SELECT count(*) FROM record_events WHERE seq IS NULL) \
+        + (SELECT count(*) FROM event_consumers \
+           WHERE position < (SELECT coalesce(max(seq), 0) FROM record_events)) \
+        + (SELECT count(*) FROM jobs WHERE state IN ('available', 'running'))")" != 0 ]; do
         sleep 0.5
     done
 }
@@ -92,7 +95,7 @@ done
 end=$(date +%s.%N)
 echo "import: $(psql_q "SELECT count(*) FROM leads") leads in $(python3 -c "print(f'{$end - $start:.1f}')") s" |
     tee -a "$WORK/results.txt"
-wait_idle # the rule-based scores of the new leads (from the change stream)
+wait_idle # the rule-based scores of the new leads (from the change stream) and their events
 
 log "training through the API"
 JOB=$(gql "mutation { retrainLeadScoringModel { job { id } } }" |

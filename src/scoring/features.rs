@@ -259,46 +259,44 @@ impl Builtin {
         }
     }
 
-    /// The value and how an explanation shows it.
-    fn read(self, lead: &LeadFacts, now: DateTime<Utc>) -> (f64, String) {
+    /// The value (no text built: this runs for every feature of every lead scored).
+    fn value(self, lead: &LeadFacts, now: DateTime<Utc>) -> f64 {
         let days = |t: DateTime<Utc>| ((now - t).num_seconds() as f64 / 86_400.0).max(0.0).floor();
-        let count = |n: i64| (n as f64, n.to_string());
         match self {
-            Builtin::SourceQuality => (
-                super::rules::source_points(lead.lead_source.as_deref()) as f64,
-                lead.lead_source.clone().unwrap_or_else(|| "none".into()),
-            ),
-            Builtin::LeadAgeDays => {
-                let d = days(lead.created_at);
-                (d, d.to_string())
+            Builtin::SourceQuality => {
+                super::rules::source_points(lead.lead_source.as_deref()) as f64
             }
-            Builtin::CompanySize => match lead.company_size {
-                Some(n) => (n as f64, n.to_string()),
-                None => (f64::NAN, String::new()),
-            },
-            Builtin::EstimatedValue => match lead.estimated_value.filter(|v| v.is_finite()) {
-                Some(v) => (v, v.to_string()),
-                None => (f64::NAN, String::new()),
-            },
-            Builtin::Activities => count(lead.activities()),
-            Builtin::Calls => count(lead.calls),
-            Builtin::Emails => count(lead.emails),
-            Builtin::Meetings => count(lead.meetings),
-            Builtin::Notes => count(lead.notes),
-            Builtin::DaysSinceLastActivity => match lead.last_activity_at {
-                Some(t) => {
-                    let d = days(t);
-                    (d, d.to_string())
+            Builtin::LeadAgeDays => days(lead.created_at),
+            Builtin::CompanySize => lead.company_size.map_or(f64::NAN, f64::from),
+            Builtin::EstimatedValue => lead
+                .estimated_value
+                .filter(|v| v.is_finite())
+                .unwrap_or(f64::NAN),
+            Builtin::Activities => lead.activities() as f64,
+            Builtin::Calls => lead.calls as f64,
+            Builtin::Emails => lead.emails as f64,
+            Builtin::Meetings => lead.meetings as f64,
+            Builtin::Notes => lead.notes as f64,
+            Builtin::DaysSinceLastActivity => lead.last_activity_at.map_or(f64::NAN, days),
+            Builtin::Completeness => lead.completeness() as f64,
+            Builtin::TitleSeniority => Seniority::of(lead.job_title.as_deref()) as u8 as f64,
+        }
+    }
+
+    /// How an explanation shows the value.
+    fn display(self, lead: &LeadFacts, now: DateTime<Utc>) -> String {
+        match self {
+            Builtin::SourceQuality => lead.lead_source.clone().unwrap_or_else(|| "none".into()),
+            Builtin::DaysSinceLastActivity if lead.last_activity_at.is_none() => "never".into(),
+            Builtin::Completeness => format!("{}/4", lead.completeness()),
+            Builtin::TitleSeniority => Seniority::of(lead.job_title.as_deref()).name().into(),
+            _ => {
+                let value = self.value(lead, now);
+                if value.is_nan() {
+                    String::new()
+                } else {
+                    value.to_string()
                 }
-                None => (f64::NAN, "never".into()),
-            },
-            Builtin::Completeness => {
-                let n = lead.completeness();
-                (n as f64, format!("{n}/4"))
-            }
-            Builtin::TitleSeniority => {
-                let s = Seniority::of(lead.job_title.as_deref());
-                (s as u8 as f64, s.name().to_string())
             }
         }
     }
@@ -383,26 +381,41 @@ impl Feature {
         }
     }
 
-    /// The encoded value and its display text.
-    fn read(&self, lead: &LeadFacts, now: DateTime<Utc>) -> (f64, String) {
+    /// The encoded value (no text built: this runs for every feature of every lead scored).
+    fn value(&self, lead: &LeadFacts, now: DateTime<Utc>) -> f64 {
         match self {
-            Feature::Builtin { builtin } => builtin.read(lead, now),
+            Feature::Builtin { builtin } => builtin.value(lead, now),
             Feature::Field { field, encoding } => {
-                let value = lead.field(*field).unwrap_or(NONE);
-                (encoding.encode(value), value.to_string())
+                encoding.encode(lead.field(*field).unwrap_or(NONE))
             }
-            Feature::CustomNumber { key } => match custom(lead, key).and_then(number) {
-                Some(x) => (x, x.to_string()),
-                None => (f64::NAN, custom(lead, key).map(text).unwrap_or_default()),
+            Feature::CustomNumber { key } => custom(lead, key).and_then(number).unwrap_or(f64::NAN),
+            Feature::CustomCategory { key, encoding } => match custom(lead, key) {
+                None => encoding.encode(NONE),
+                Some(Value::String(s)) => encoding.encode(s.trim()),
+                Some(other) => encoding.encode(&other.to_string()),
             },
-            Feature::CustomCategory { key, encoding } => {
-                let value = custom(lead, key).map(text).unwrap_or_else(|| NONE.into());
-                (encoding.encode(&value), value)
+            Feature::Tag { tag } => lead.tags().any(|t| t == tag) as u8 as f64,
+        }
+    }
+
+    /// The value as an explanation shows it.
+    fn display(&self, lead: &LeadFacts, now: DateTime<Utc>) -> String {
+        match self {
+            Feature::Builtin { builtin } => builtin.display(lead, now),
+            Feature::Field { field, .. } => lead.field(*field).unwrap_or(NONE).to_string(),
+            Feature::CustomNumber { key } => match custom(lead, key) {
+                Some(v) => number(v).map_or_else(|| text(v), |x| x.to_string()),
+                None => String::new(),
+            },
+            Feature::CustomCategory { key, .. } => {
+                custom(lead, key).map(text).unwrap_or_else(|| NONE.into())
             }
-            Feature::Tag { tag } => {
-                let has = lead.tags().any(|t| t == tag);
-                (has as u8 as f64, if has { "yes" } else { "no" }.into())
+            Feature::Tag { tag } => if lead.tags().any(|t| t == tag) {
+                "yes"
+            } else {
+                "no"
             }
+            .into(),
         }
     }
 }
@@ -498,12 +511,12 @@ impl FeatureSet {
     }
 
     pub fn row(&self, lead: &LeadFacts, now: DateTime<Utc>) -> Vec<f64> {
-        self.features.iter().map(|f| f.read(lead, now).0).collect()
+        self.features.iter().map(|f| f.value(lead, now)).collect()
     }
 
     /// The display text of feature `index` for `lead`.
     pub fn display(&self, index: usize, lead: &LeadFacts, now: DateTime<Utc>) -> String {
-        self.features[index].read(lead, now).1
+        self.features[index].display(lead, now)
     }
 }
 
