@@ -63,7 +63,7 @@ impl ActiveScorer {
 }
 
 /// A loaded model (or why it would not load), for the stored row it came from.
-type Loaded = (ActiveStamp, Arc<Result<ScoringModel, String>>);
+type Loaded = (ActiveStamp, Result<Arc<ScoringModel>, String>);
 
 pub struct ScoringService {
     db: DbPool,
@@ -96,7 +96,7 @@ impl ScoringService {
             let model: ScoringModel = serde_json::from_value(json)
                 .map_err(|e| format!("the stored model cannot be read: {e}"))?;
             model.validate()?;
-            Ok::<_, String>(model)
+            Ok::<_, String>(Arc::new(model))
         })
         .await
         .unwrap_or_else(|_| Err("the stored model cannot be read".into()));
@@ -108,7 +108,7 @@ impl ScoringService {
                 "lead scoring model failed to load; the rule-based scorer takes over"
             );
         }
-        let loaded = (stamp, Arc::new(parsed));
+        let loaded = (stamp, parsed);
         if let Ok(mut cache) = self.loaded.lock() {
             cache.insert(workspace_id, loaded.clone());
         }
@@ -130,10 +130,10 @@ impl ScoringService {
         workspace_id: i64,
     ) -> AppResult<ActiveScorer> {
         Ok(match self.load(conn, workspace_id).await? {
-            Some((stamp, loaded)) => match loaded.as_ref() {
+            Some((stamp, loaded)) => match loaded {
                 Ok(model) => ActiveScorer::Model {
                     version: stamp.version,
-                    model: Arc::new(model.clone()),
+                    model,
                 },
                 Err(_) => ActiveScorer::Rules,
             },
@@ -150,7 +150,7 @@ impl ScoringService {
         Ok(self
             .load(conn, workspace_id)
             .await?
-            .and_then(|(_, loaded)| loaded.as_ref().as_ref().err().cloned()))
+            .and_then(|(_, loaded)| loaded.err()))
     }
 
     /// Scores a lead the caller may see and stores the score.
