@@ -48,16 +48,17 @@ impl Bins {
                     rows.iter().map(|r| r[j]).filter(|x| !x.is_nan()).collect();
                 values.sort_by(f64::total_cmp);
                 values.dedup();
-                let step = (values.len() as f64 / MAX_BINS as f64).max(1.0);
-                let mut cuts = Vec::new();
-                let mut k = step;
-                while (k as usize) < values.len() {
-                    let i = k as usize;
+                // At most MAX_BINS bins for values, so at most MAX_BINS - 1 cuts: with bin 0
+                // for missing values every bin fits a u8. Positions are whole numbers, so no
+                // rounding can add a cut.
+                let bins = MAX_BINS.min(values.len());
+                let mut cuts: Vec<f64> = Vec::with_capacity(bins.saturating_sub(1));
+                for b in 1..bins {
+                    let i = b * values.len() / bins;
                     let cut = (values[i - 1] + values[i]) / 2.0;
                     if cuts.last() != Some(&cut) {
                         cuts.push(cut);
                     }
-                    k += step;
                 }
                 cuts
             })
@@ -69,7 +70,9 @@ impl Bins {
         if x.is_nan() {
             0
         } else {
-            (self.cuts[j].partition_point(|&c| c <= x) + 1) as u8
+            let bin = self.cuts[j].partition_point(|&c| c <= x) + 1;
+            debug_assert!(bin <= MAX_BINS);
+            bin as u8
         }
     }
 }
@@ -355,5 +358,29 @@ pub fn log_loss(pairs: impl Iterator<Item = (f64, bool)>) -> f64 {
         0.0
     } else {
         sum / n as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bin_fits_a_byte_whatever_the_number_of_distinct_values() {
+        for n in [1, 2, 254, 255, 256, 257, 300, 1_000, 36_170] {
+            let rows: Vec<Vec<f64>> = (0..n).map(|i| vec![i as f64 * 0.37]).collect();
+            let bins = Bins::fit(&rows, 1);
+            assert!(
+                bins.cuts[0].len() < MAX_BINS,
+                "{n} values: {} cuts",
+                bins.cuts[0].len()
+            );
+            let top = rows.iter().map(|r| bins.bin(0, r[0])).max().unwrap();
+            assert!(
+                top as usize == bins.cuts[0].len() + 1 && top > 0,
+                "{n} values"
+            );
+            assert_eq!(bins.bin(0, f64::NAN), 0);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Lead scoring's background work: scoring leads, training, the weekly retraining, and the
 //! change-stream consumer that rescores a lead when something it is scored on changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -141,7 +141,8 @@ impl Consumer for LeadRescoring {
         events: &'a [RecordEvent],
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            for (workspace_id, lead_ids) in leads_to_rescore(events) {
+            let activities = activity_leads(conn, events).await?;
+            for (workspace_id, lead_ids) in leads_to_rescore(events, &activities) {
                 let mut job = new_job(&ScoreLeads {
                     lead_ids: lead_ids.clone(),
                 });
@@ -157,30 +158,154 @@ impl Consumer for LeadRescoring {
     }
 }
 
-/// The leads (by workspace) whose score the events make stale.
-pub fn leads_to_rescore(events: &[RecordEvent]) -> BTreeMap<i64, Vec<i64>> {
+/// The lead of each activity the events touch whose event does not say it (a delete,
+/// restore or edit only lists the fields that changed).
+async fn activity_leads(
+    conn: &mut diesel_async::AsyncPgConnection,
+    events: &[RecordEvent],
+) -> Result<HashMap<i64, i64>, String> {
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        lead_id: i64,
+    }
+    let ids: Vec<i64> = events
+        .iter()
+        .filter(|e| e.entity == "activity" && e.changes.get("lead_id").is_none())
+        .map(|e| e.record_id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT id, lead_id FROM activities WHERE id = ANY($1) AND lead_id IS NOT NULL",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)
+    .load(conn)
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(rows.into_iter().map(|r| (r.id, r.lead_id)).collect())
+}
+
+/// The leads (by workspace) whose score the events make stale. `activity_leads` gives the
+/// lead of activities whose event does not name it.
+pub fn leads_to_rescore(
+    events: &[RecordEvent],
+    activity_leads: &HashMap<i64, i64>,
+) -> BTreeMap<i64, Vec<i64>> {
     let mut stale: BTreeMap<i64, BTreeSet<i64>> = BTreeMap::new();
     for event in events {
-        let lead = match (event.entity.as_str(), event.action.as_str()) {
-            ("lead", "created" | "restored") => Some(event.record_id),
+        let leads: Vec<i64> = match (event.entity.as_str(), event.action.as_str()) {
+            ("lead", "created" | "restored") => vec![event.record_id],
             ("lead", "updated") => {
                 let changes = event.changes.as_object();
-                changes
-                    .is_some_and(|c| FEATURE_COLUMNS.iter().any(|f| c.contains_key(*f)))
-                    .then_some(event.record_id)
+                if changes.is_some_and(|c| FEATURE_COLUMNS.iter().any(|f| c.contains_key(*f))) {
+                    vec![event.record_id]
+                } else {
+                    Vec::new()
+                }
             }
-            ("activity", "created" | "restored") => event
-                .changes
-                .pointer("/lead_id/new")
-                .and_then(|v| v.as_i64()),
-            _ => None,
+            // Any change to an activity can change its lead's counts; a moved activity
+            // changes two leads.
+            ("activity", _) => match event.changes.get("lead_id") {
+                Some(moved) => ["/old", "/new"]
+                    .iter()
+                    .filter_map(|side| moved.pointer(side).and_then(|v| v.as_i64()))
+                    .collect(),
+                None => activity_leads
+                    .get(&event.record_id)
+                    .copied()
+                    .into_iter()
+                    .collect(),
+            },
+            _ => Vec::new(),
         };
-        if let Some(lead) = lead {
-            stale.entry(event.workspace_id).or_default().insert(lead);
+        if !leads.is_empty() {
+            stale.entry(event.workspace_id).or_default().extend(leads);
         }
     }
     stale
         .into_iter()
         .map(|(workspace, leads)| (workspace, leads.into_iter().collect()))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(
+        entity: &str,
+        action: &str,
+        record_id: i64,
+        changes: serde_json::Value,
+    ) -> RecordEvent {
+        RecordEvent {
+            seq: 1,
+            id: 1,
+            workspace_id: 7,
+            entity: entity.into(),
+            record_id,
+            action: action.into(),
+            actor_id: None,
+            changes,
+            occurred_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn stale_leads_are_those_whose_features_or_activities_changed() {
+        let events = [
+            event(
+                "lead",
+                "updated",
+                1,
+                json!({"notes": {"old": null, "new": "x"}}),
+            ),
+            event(
+                "lead",
+                "score_changed",
+                2,
+                json!({"score": {"old": 1, "new": 2}}),
+            ),
+            event(
+                "lead",
+                "updated",
+                3,
+                json!({"job_title": {"old": null, "new": "CEO"}}),
+            ),
+            event("lead", "created", 4, json!({})),
+            event(
+                "activity",
+                "created",
+                50,
+                json!({"lead_id": {"old": null, "new": 5}}),
+            ),
+            event(
+                "activity",
+                "updated",
+                60,
+                json!({"lead_id": {"old": 6, "new": 8}}),
+            ),
+            event(
+                "activity",
+                "deleted",
+                90,
+                json!({"deleted_at": {"old": null, "new": "now"}}),
+            ),
+            event(
+                "activity",
+                "deleted",
+                91,
+                json!({"deleted_at": {"old": null, "new": "now"}}),
+            ),
+        ];
+        // Activity 91 is on a contact, not a lead: the lookup has no lead for it.
+        let lookup = HashMap::from([(90, 9)]);
+        let stale = leads_to_rescore(&events, &lookup);
+        assert_eq!(stale, BTreeMap::from([(7, vec![3, 4, 5, 6, 8, 9])]));
+    }
 }
