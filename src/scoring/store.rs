@@ -68,16 +68,20 @@ pub async fn write_scores(
         .iter()
         .map(|s| serde_json::to_string(&s.explanation).unwrap_or_else(|_| "null".into()))
         .collect();
-    // `old` is the row as the statement found it: the score before this update.
+    // `old` locks the rows first (in ID order, so two writers cannot deadlock) and reads
+    // them as they are once locked: a concurrent scoring of the same lead committed before
+    // is seen, so its change is not reported twice.
     diesel::sql_query(
         "WITH s AS (SELECT * FROM unnest($2::bigint[], $3::int2[], $4::text[], $5::int4[], \
            $6::text[]) AS s(id, score, scorer, version, factors)), \
+         old AS MATERIALIZED (SELECT leads.id, leads.score FROM leads \
+           WHERE leads.id = ANY($2) AND leads.workspace_id = $1 AND leads.deleted_at IS NULL \
+           ORDER BY leads.id FOR NO KEY UPDATE), \
          updated AS ( \
            UPDATE leads SET score = s.score, scored_at = now(), scorer = s.scorer, \
              score_model_version = s.version, score_factors = s.factors::jsonb \
-           FROM s, leads AS old \
-           WHERE leads.id = s.id AND old.id = s.id AND leads.workspace_id = $1 \
-             AND leads.deleted_at IS NULL \
+           FROM s JOIN old ON old.id = s.id \
+           WHERE leads.id = s.id \
            RETURNING leads.id, old.score AS old_score, s.score AS new_score) \
          INSERT INTO record_events (workspace_id, entity, record_id, action, changes) \
          SELECT $1, 'lead', id, 'score_changed', \
