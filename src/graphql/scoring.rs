@@ -315,9 +315,7 @@ impl ScoringMutation {
         #[graphql(desc = "The version to activate.")] version: i32,
     ) -> async_graphql::Result<LeadScoringModel> {
         let viewer = viewer(ctx)?;
-        let row = app(ctx).scoring.activate(viewer, version).await.gql()?;
-        let active = app(ctx).scoring.active_model(viewer).await.gql()?;
-        let load_error = active.and_then(|(_, e)| e);
+        let (row, load_error) = app(ctx).scoring.activate(viewer, version).await.gql()?;
         Ok(LeadScoringModel { row, load_error })
     }
 }

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::features::FEATURE_COLUMNS;
-use super::model::MIN_CLOSED_LEADS;
+use super::model::NotEnoughData;
+use super::store;
 use crate::events::{Consumer, RecordEvent};
-use crate::jobs::queue::enqueue_in;
+use crate::jobs::queue::{enqueue_in, NewJob};
 use crate::jobs::{new_job, Job, JobContext};
 
 pub use crate::jobs::job_for;
@@ -19,6 +20,15 @@ pub use crate::jobs::job_for;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScoreLeads {
     pub lead_ids: Vec<i64>,
+}
+
+impl ScoreLeads {
+    /// The job for these leads of a workspace, as background work (no user started it).
+    pub fn job(workspace_id: i64, lead_ids: Vec<i64>) -> NewJob {
+        let mut job = new_job(&ScoreLeads { lead_ids });
+        job.workspace_id = Some(workspace_id);
+        job
+    }
 }
 
 impl Job for ScoreLeads {
@@ -47,6 +57,17 @@ impl Job for ScoreLeads {
 pub struct Retrain {
     /// Who asked (none for the schedule).
     pub started_by: Option<i64>,
+}
+
+impl Retrain {
+    /// The training of a workspace: one live at a time, visible to whoever started it.
+    pub fn job(workspace_id: i64, started_by: Option<i64>) -> NewJob {
+        let mut job = new_job(&Retrain { started_by });
+        job.workspace_id = Some(workspace_id);
+        job.created_by = started_by;
+        job.unique_key = Some(format!("scoring.retrain:{workspace_id}"));
+        job
+    }
 }
 
 impl Job for Retrain {
@@ -96,32 +117,20 @@ impl Job for RetrainAll {
     const KIND: &'static str = "scoring.retrain_all";
 
     async fn run(self, ctx: JobContext) -> Result<serde_json::Value, String> {
-        use diesel_async::RunQueryDsl;
-        #[derive(diesel::QueryableByName)]
-        struct Workspace {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            workspace_id: i64,
-        }
         let mut conn = ctx.app.db.get().await.map_err(|e| e.to_string())?;
-        let workspaces: Vec<Workspace> = diesel::sql_query(
-            "SELECT workspace_id FROM leads WHERE deleted_at IS NULL GROUP BY workspace_id \
-             HAVING count(*) FILTER (WHERE status = 'converted') > 0 \
-               AND count(*) FILTER (WHERE status IN ('lost', 'unqualified')) > 0 \
-               AND count(*) FILTER (WHERE status IN ('converted', 'lost', 'unqualified')) >= $1",
-        )
-        .bind::<diesel::sql_types::BigInt, _>(MIN_CLOSED_LEADS as i64)
-        .load(&mut conn)
-        .await
-        .map_err(|e| e.to_string())?;
-        for w in &workspaces {
-            let mut job = new_job(&Retrain::default());
-            job.workspace_id = Some(w.workspace_id);
-            job.unique_key = Some(format!("scoring.retrain:{}", w.workspace_id));
-            enqueue_in(&mut conn, &job)
-                .await
-                .map_err(|e| e.to_string())?;
+        let counts = store::closed_counts(&mut conn, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut workspaces = 0;
+        for c in counts {
+            if NotEnoughData::check(c.positives as usize, c.negatives as usize).is_ok() {
+                enqueue_in(&mut conn, &Retrain::job(c.workspace_id, None))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                workspaces += 1;
+            }
         }
-        Ok(json!({ "workspaces": workspaces.len() }))
+        Ok(json!({ "workspaces": workspaces }))
     }
 }
 
@@ -143,14 +152,13 @@ impl Consumer for LeadRescoring {
         Box::pin(async move {
             let activities = activity_leads(conn, events).await?;
             for (workspace_id, lead_ids) in leads_to_rescore(events, &activities) {
-                let mut job = new_job(&ScoreLeads {
-                    lead_ids: lead_ids.clone(),
-                });
-                job.workspace_id = Some(workspace_id);
-                if let [id] = lead_ids.as_slice() {
-                    // Edits in quick succession share one waiting job.
-                    job.unique_key = Some(format!("scoring.lead:{id}"));
-                }
+                let single = match lead_ids.as_slice() {
+                    [id] => Some(*id),
+                    _ => None,
+                };
+                let mut job = ScoreLeads::job(workspace_id, lead_ids);
+                // Edits in quick succession share one waiting job.
+                job.unique_key = single.map(|id| format!("scoring.lead:{id}"));
                 enqueue_in(conn, &job).await.map_err(|e| e.to_string())?;
             }
             Ok(())

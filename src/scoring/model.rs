@@ -72,6 +72,20 @@ pub struct NotEnoughData {
     pub negatives: usize,
 }
 
+impl NotEnoughData {
+    /// The one rule for "enough to train": at least `MIN_CLOSED_LEADS` closed leads, with
+    /// both outcomes among them.
+    pub fn check(positives: usize, negatives: usize) -> Result<(), NotEnoughData> {
+        if positives + negatives < MIN_CLOSED_LEADS || positives == 0 || negatives == 0 {
+            return Err(NotEnoughData {
+                positives,
+                negatives,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl std::fmt::Display for NotEnoughData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -96,12 +110,7 @@ pub fn train(
         .collect();
     let positives = closed.iter().filter(|(_, l)| *l).count();
     let negatives = closed.len() - positives;
-    if closed.len() < MIN_CLOSED_LEADS || positives == 0 || negatives == 0 {
-        return Err(NotEnoughData {
-            positives,
-            negatives,
-        });
-    }
+    NotEnoughData::check(positives, negatives)?;
     let ids: Vec<i64> = closed.iter().map(|(l, _)| l.id).collect();
     let labels: Vec<bool> = closed.iter().map(|(_, l)| *l).collect();
     let test = held_out(&ids, &labels);

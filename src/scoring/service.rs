@@ -9,6 +9,7 @@ use chrono::Utc;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::features::LeadFacts;
+use super::jobs::{Retrain, ScoreLeads};
 use super::model::{self, ScoringModel};
 use super::store::{self, ActiveStamp, ModelRow, StatsRow, Which};
 use super::{rules, Score, Scorer};
@@ -17,7 +18,7 @@ use crate::crm::leads::Lead;
 use crate::crm::query::{self, Deleted, Listable, Selection};
 use crate::db::DbPool;
 use crate::error::{AppError, AppResult};
-use crate::jobs::queue::{enqueue_in, NewJob};
+use crate::jobs::queue::enqueue_in;
 use crate::jobs::JobContext;
 
 /// Leads read, scored and written per statement.
@@ -239,7 +240,7 @@ impl ScoringService {
     ) -> AppResult<i64> {
         let mut conn = self.db.get().await?;
         let lead_ids = query::selected_ids::<Lead>(&mut conn, viewer, selection).await?;
-        let job = super::jobs::job_for(viewer, &super::jobs::ScoreLeads { lead_ids });
+        let job = super::jobs::job_for(viewer, &ScoreLeads { lead_ids });
         enqueued(enqueue_in(&mut conn, &job).await?)
     }
 
@@ -248,21 +249,14 @@ impl ScoringService {
     pub async fn start_retrain(&self, viewer: &Viewer) -> AppResult<i64> {
         require_manager(viewer)?;
         let mut conn = self.db.get().await?;
-        let (positives, negatives) = closed_counts(&mut conn, viewer.workspace_id.0).await?;
-        if positives + negatives < model::MIN_CLOSED_LEADS || positives == 0 || negatives == 0 {
-            let why = model::NotEnoughData {
-                positives,
-                negatives,
-            };
-            return Err(AppError::bad_input("leads", why.to_string()));
-        }
-        let mut job = super::jobs::job_for(
-            viewer,
-            &super::jobs::Retrain {
-                started_by: Some(viewer.user_id.0),
-            },
-        );
-        job.unique_key = Some(format!("scoring.retrain:{}", viewer.workspace_id.0));
+        let counts = store::closed_counts(&mut conn, Some(viewer.workspace_id.0)).await?;
+        let (positives, negatives) = counts
+            .into_iter()
+            .next()
+            .map_or((0, 0), |c| (c.positives as usize, c.negatives as usize));
+        model::NotEnoughData::check(positives, negatives)
+            .map_err(|why| AppError::bad_input("leads", why.to_string()))?;
+        let job = Retrain::job(viewer.workspace_id.0, Some(viewer.user_id.0));
         enqueued(enqueue_in(&mut conn, &job).await?)
     }
 
@@ -320,17 +314,25 @@ impl ScoringService {
         Ok(Some((row, error)))
     }
 
-    /// Makes `version` active (managers and admins) and rescores the leads with it.
-    pub async fn activate(&self, viewer: &Viewer, version: i32) -> AppResult<ModelRow> {
+    /// Makes `version` active (managers and admins) and rescores the leads with it; returns
+    /// it with why it does not load, if it does not.
+    pub async fn activate(
+        &self,
+        viewer: &Viewer,
+        version: i32,
+    ) -> AppResult<(ModelRow, Option<String>)> {
         require_manager(viewer)?;
         let workspace_id = viewer.workspace_id.0;
         let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            let row = store::activate(conn, workspace_id, version).await?;
-            rescore_all(conn, workspace_id).await?;
-            Ok(row)
-        })
-        .await
+        let row = conn
+            .transaction::<_, AppError, _>(async move |conn| {
+                let row = store::activate(conn, workspace_id, version).await?;
+                rescore_all(conn, workspace_id).await?;
+                Ok(row)
+            })
+            .await?;
+        let error = self.load_error(&mut conn, workspace_id).await?;
+        Ok((row, error))
     }
 
     /// Score bands of the leads the caller may see.
@@ -356,29 +358,6 @@ fn enqueued(id: Option<i64>) -> AppResult<i64> {
     id.ok_or_else(|| AppError::conflict("the same job is already waiting or running"))
 }
 
-/// (converted, lost or unqualified) live leads of the workspace.
-pub async fn closed_counts(
-    conn: &mut AsyncPgConnection,
-    workspace_id: i64,
-) -> AppResult<(usize, usize)> {
-    #[derive(diesel::QueryableByName)]
-    struct Counts {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        positives: i64,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        negatives: i64,
-    }
-    let c: Counts = diesel::sql_query(
-        "SELECT count(*) FILTER (WHERE status = 'converted') AS positives, \
-           count(*) FILTER (WHERE status IN ('lost', 'unqualified')) AS negatives \
-         FROM leads WHERE workspace_id = $1 AND deleted_at IS NULL",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(workspace_id)
-    .get_result(conn)
-    .await?;
-    Ok((c.positives as usize, c.negatives as usize))
-}
-
 /// Enqueues rescoring every live lead of the workspace (after the model changed).
 async fn rescore_all(conn: &mut AsyncPgConnection, workspace_id: i64) -> AppResult<()> {
     #[derive(diesel::QueryableByName)]
@@ -398,8 +377,6 @@ async fn rescore_all(conn: &mut AsyncPgConnection, workspace_id: i64) -> AppResu
     if lead_ids.is_empty() {
         return Ok(());
     }
-    let mut job: NewJob = crate::jobs::new_job(&super::jobs::ScoreLeads { lead_ids });
-    job.workspace_id = Some(workspace_id);
-    enqueue_in(conn, &job).await?;
+    enqueue_in(conn, &ScoreLeads::job(workspace_id, lead_ids)).await?;
     Ok(())
 }

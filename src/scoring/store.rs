@@ -15,6 +15,11 @@ use super::model::Trained;
 use super::Score;
 use crate::error::{AppError, AppResult};
 
+/// The training labels in SQL (as `LeadFacts::label` has them): converted = 1, lost and
+/// unqualified = 0, other statuses are open leads.
+const CONVERTED: &str = "status = 'converted'";
+const NOT_CONVERTED: &str = "status IN ('lost', 'unqualified')";
+
 /// The leads of a workspace to read.
 pub enum Which<'a> {
     /// Live converted, lost and unqualified leads: training data.
@@ -32,7 +37,9 @@ pub async fn facts(
     match which {
         Which::Closed => {
             // In ID order: training sees the same rows in the same order every time.
-            sql.push_str(" AND l.status IN ('converted', 'lost', 'unqualified') ORDER BY l.id");
+            sql.push_str(&format!(
+                " AND (l.{CONVERTED} OR l.{NOT_CONVERTED}) ORDER BY l.id"
+            ));
             Ok(diesel::sql_query(sql)
                 .bind::<BigInt, _>(workspace_id)
                 .load(conn)
@@ -97,6 +104,33 @@ pub async fn write_scores(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// A workspace's live closed leads by outcome.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ClosedCounts {
+    #[diesel(sql_type = BigInt)]
+    pub workspace_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub positives: i64,
+    #[diesel(sql_type = BigInt)]
+    pub negatives: i64,
+}
+
+/// Closed leads by outcome for one workspace, or for every workspace with leads.
+pub async fn closed_counts(
+    conn: &mut AsyncPgConnection,
+    workspace_id: Option<i64>,
+) -> AppResult<Vec<ClosedCounts>> {
+    Ok(diesel::sql_query(format!(
+        "SELECT workspace_id, count(*) FILTER (WHERE {CONVERTED}) AS positives, \
+           count(*) FILTER (WHERE {NOT_CONVERTED}) AS negatives \
+         FROM leads WHERE deleted_at IS NULL AND ($1::bigint IS NULL OR workspace_id = $1) \
+         GROUP BY workspace_id"
+    ))
+    .bind::<Nullable<BigInt>, _>(workspace_id)
+    .load(conn)
+    .await?)
 }
 
 /// A model version as listed (without its trees).
