@@ -171,7 +171,14 @@ impl Run<'_> {
         feeder.abort();
         let _ = reader.await;
         match result {
-            Ok(None) => store::finish(&mut conn, id, "completed", None).await,
+            Ok(None) => {
+                store::finish(&mut conn, id, "completed", None).await?;
+                let written = writer.counts.imported + writer.counts.updated;
+                if options.dry_run {
+                    return Ok(());
+                }
+                store::refresh_statistics(&mut conn, R::RESOURCE.table().name, written).await
+            }
             Ok(Some(failure)) => store::finish(&mut conn, id, "failed", Some(&failure)).await,
             Err(err) => {
                 err.log_if_internal();

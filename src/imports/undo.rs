@@ -245,7 +245,7 @@ async fn undo_kind<R: Listable>(
             result.conflict(id, field, reason);
         }
     }
-    Ok(())
+    store::refresh_statistics(conn, table, result.deleted + result.restored).await
 }
 
 /// Writes stored JSON values back into a row's typed columns. The field names come from our

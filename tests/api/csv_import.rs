@@ -408,6 +408,20 @@ async fn large_files_import_in_the_background_with_progress() {
     );
     assert_eq!(app.count("leads").await, 2499);
     assert_eq!(app.count("import_file_chunks").await, 0);
+    // The planner knows the table's new size as soon as the import ends (ANALYZE).
+    #[derive(diesel::QueryableByName)]
+    struct Estimate {
+        #[diesel(sql_type = diesel::sql_types::Float4)]
+        reltuples: f32,
+    }
+    let mut conn = app.app.db.get().await.unwrap();
+    let estimate: Estimate = diesel_async::RunQueryDsl::get_result(
+        diesel::sql_query("SELECT reltuples FROM pg_class WHERE relname = 'leads'"),
+        &mut conn,
+    )
+    .await
+    .unwrap();
+    assert_eq!(estimate.reltuples, 2499.0);
 }
 
 #[tokio::test]
