@@ -11,6 +11,7 @@ use crate::imports::service::ImportService;
 use crate::jobs::api::JobService;
 use crate::jobs::schedule::{self, Scheduler};
 use crate::scoring::service::ScoringService;
+use crate::workflows::service::WorkflowService;
 
 pub struct App {
     pub config: Config,
@@ -20,6 +21,7 @@ pub struct App {
     pub jobs: JobService,
     pub imports: ImportService,
     pub scoring: ScoringService,
+    pub workflows: WorkflowService,
     /// The built-in schedules; ticked by the process's workers, listed and triggered by admins.
     pub scheduler: Arc<Scheduler>,
 }
@@ -31,6 +33,8 @@ impl App {
         let jobs = JobService::new(db.clone());
         let imports = ImportService::new(db.clone(), config.imports.clone());
         let scoring = ScoringService::new(db.clone());
+        let workflows =
+            WorkflowService::new(db.clone(), config.workflows.clone(), config.mail.clone());
         let scheduler = Arc::new(Scheduler::new(db.clone(), schedule::builtin()));
         Arc::new(App {
             config,
@@ -40,6 +44,7 @@ impl App {
             jobs,
             imports,
             scoring,
+            workflows,
             scheduler,
         })
     }

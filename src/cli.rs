@@ -104,6 +104,21 @@ struct JobArgs {
     /// job ID); smaller ones answer when done.
     #[arg(long, env = "MYCRM_IMPORT_INLINE_ROWS", default_value_t = 2000)]
     import_inline_rows: u64,
+    /// Where mail goes: `smtps://user:pass@host`, `smtp://host:587?tls=required`, or
+    /// `smtp://host:port` for an unencrypted local relay. Unset: `.eml` files in
+    /// `<data dir>/mail`.
+    #[arg(long, env = "MYCRM_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// The sender of outgoing mail.
+    #[arg(long, env = "MYCRM_MAIL_FROM", default_value = "MyCRM <no-reply@mycrm.localhost>")]
+    mail_from: String,
+    /// Let workflow webhooks call loopback, private and link-local addresses (refused by
+    /// default: they reach this machine's and this network's internal services).
+    #[arg(long, env = "MYCRM_WEBHOOKS_ALLOW_PRIVATE")]
+    webhooks_allow_private: bool,
+    /// Workflow runs a workspace may start per minute.
+    #[arg(long, env = "MYCRM_WORKFLOW_RUNS_PER_MINUTE", default_value_t = 600)]
+    workflow_runs_per_minute: i64,
 }
 
 impl JobArgs {
@@ -114,6 +129,10 @@ impl JobArgs {
         ));
         config.imports.max_upload_bytes = self.import_max_mb.clamp(1, 100_000) * 1024 * 1024;
         config.imports.inline_rows = self.import_inline_rows;
+        config.mail.smtp_url = self.smtp_url.clone().filter(|u| !u.trim().is_empty());
+        config.mail.from = self.mail_from.clone();
+        config.workflows.allow_private_webhooks = self.webhooks_allow_private;
+        config.workflows.runs_per_minute = self.workflow_runs_per_minute.max(1);
         config.jobs.history_retention =
             std::time::Duration::from_secs(self.job_history_days.clamp(1, 3650) * 24 * 3600);
         let queues: Vec<String> = self

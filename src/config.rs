@@ -106,6 +106,30 @@ impl Default for ImportConfig {
     }
 }
 
+/// Workflow automation.
+#[derive(Clone, Debug)]
+pub struct WorkflowConfig {
+    /// How many workflow runs may lead to one another through their own changes before the
+    /// engine stops the chain (the loop guard).
+    pub max_depth: i32,
+    /// Runs a workspace may start per minute; events past it start none (each is logged).
+    pub runs_per_minute: i64,
+    /// Let webhooks call loopback, private and link-local addresses (tests, local setups).
+    pub allow_private_webhooks: bool,
+    pub webhook_timeout: std::time::Duration,
+}
+
+impl Default for WorkflowConfig {
+    fn default() -> Self {
+        WorkflowConfig {
+            max_depth: 3,
+            runs_per_minute: 600,
+            allow_private_webhooks: false,
+            webhook_timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -119,13 +143,15 @@ pub struct Config {
     /// How job workers of this process run (`mycrm worker`, or in-process in `serve`).
     pub jobs: crate::jobs::worker::WorkerConfig,
     pub imports: ImportConfig,
+    pub mail: crate::mail::MailConfig,
+    pub workflows: WorkflowConfig,
 }
 
 impl Config {
     /// Defaults for everything; used by the CLI as a base and by tests.
     pub fn new(data_dir: PathBuf) -> Self {
         Config {
-            data_dir,
+            data_dir: data_dir.clone(),
             database: DatabaseConfig {
                 url: None,
                 pool_size: 16,
@@ -137,6 +163,8 @@ impl Config {
             run_workers: true,
             jobs: crate::jobs::worker::WorkerConfig::default(),
             imports: ImportConfig::default(),
+            mail: crate::mail::MailConfig::new(&data_dir),
+            workflows: WorkflowConfig::default(),
         }
     }
 }

@@ -193,6 +193,7 @@ async fn convert_some(app: &App, admin: &User, wanted: i64) -> AppResult<i64> {
         email: admin.email.clone(),
         session_id: uuid::Uuid::nil(),
         token_expires_at: Utc::now() + chrono::Duration::hours(1),
+        workflow_run: None,
     };
     let mut converted = 0;
     for row in rows {

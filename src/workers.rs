@@ -29,7 +29,7 @@ pub fn spawn(app: Arc<App>, database_url: String, shutdown: CancellationToken) -
     ));
     let events = tokio::spawn(crate::events::dispatcher::run(
         app.db.clone(),
-        crate::events::consumers(),
+        crate::events::consumers(&app.config),
         Default::default(),
         database_url,
         shutdown.clone(),

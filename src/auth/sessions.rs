@@ -177,6 +177,7 @@ impl AuthService {
             email: user.email,
             session_id: claims.sid,
             token_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or_else(Utc::now),
+            workflow_run: None,
         })
     }
 

@@ -36,6 +36,9 @@ pub struct Viewer {
     pub session_id: uuid::Uuid,
     /// When the access token expires; long-lived connections end then.
     pub token_expires_at: chrono::DateTime<chrono::Utc>,
+    /// The workflow run this viewer acts for, when a workflow's action makes the change: its
+    /// events carry it, so the engine can stop workflows from triggering each other forever.
+    pub workflow_run: Option<i64>,
 }
 
 impl Viewer {
@@ -69,5 +72,6 @@ pub async fn acting_for(
         email: user.email,
         session_id: uuid::Uuid::nil(),
         token_expires_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        workflow_run: None,
     })
 }

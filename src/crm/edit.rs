@@ -146,6 +146,36 @@ pub(crate) async fn create_in<R: Editable>(
     query::get::<R>(conn, viewer, id, Deleted::Hide).await
 }
 
+/// Changes the given fields of a record the caller may see, in the caller's transaction.
+pub(crate) async fn update_in<R: Editable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i64,
+    input: R::Input,
+) -> AppResult<R> {
+    let changes = R::validate(&input)?;
+    check_owner_change(viewer, R::new_owner(&changes))?;
+    let current = query::find::<R>(conn, viewer, id, Deleted::Hide, true)
+        .await?
+        .ok_or(AppError::NotFound(R::WHAT))?;
+    let changes = R::for_row(&changes, &current)?;
+    R::check_references(conn, viewer, &changes).await?;
+    let before = events::snapshot(conn, R::TABLE.name, &[id]).await?;
+    R::write(conn, &[id], &changes)
+        .await
+        .map_err(|e| R::explain(e, false))?;
+    events::changed(
+        conn,
+        viewer,
+        (R::TABLE.name, R::WHAT),
+        "updated",
+        &[id],
+        &before,
+    )
+    .await?;
+    query::get::<R>(conn, viewer, id, Deleted::Hide).await
+}
+
 impl CrmService {
     /// Creates a record owned by the caller unless an owner is given.
     pub async fn create<R: Editable>(&self, viewer: &Viewer, input: R::Input) -> AppResult<R> {
@@ -164,30 +194,10 @@ impl CrmService {
         id: i64,
         input: R::Input,
     ) -> AppResult<R> {
-        let changes = R::validate(&input)?;
-        check_owner_change(viewer, R::new_owner(&changes))?;
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
         conn.transaction::<_, AppError, _>(async move |conn| {
-            let current = query::find::<R>(conn, &viewer, id, Deleted::Hide, true)
-                .await?
-                .ok_or(AppError::NotFound(R::WHAT))?;
-            let changes = R::for_row(&changes, &current)?;
-            R::check_references(conn, &viewer, &changes).await?;
-            let before = events::snapshot(conn, R::TABLE.name, &[id]).await?;
-            R::write(conn, &[id], &changes)
-                .await
-                .map_err(|e| R::explain(e, false))?;
-            events::changed(
-                conn,
-                &viewer,
-                (R::TABLE.name, R::WHAT),
-                "updated",
-                &[id],
-                &before,
-            )
-            .await?;
-            query::get::<R>(conn, &viewer, id, Deleted::Hide).await
+            update_in::<R>(conn, &viewer, id, input).await
         })
         .await
     }

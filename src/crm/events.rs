@@ -98,8 +98,9 @@ pub async fn record(
         .map(|c| Value::Object(c.changes.clone()))
         .collect();
     diesel::sql_query(
-        "INSERT INTO record_events (workspace_id, entity, record_id, action, actor_id, changes) \
-         SELECT $1, $2, record_id, $3, $4, changes \
+        "INSERT INTO record_events \
+           (workspace_id, entity, record_id, action, actor_id, changes, caused_by_run) \
+         SELECT $1, $2, record_id, $3, $4, changes, $7 \
          FROM unnest($5::bigint[], $6::jsonb[]) AS e(record_id, changes)",
     )
     .bind::<BigInt, _>(viewer.workspace_id.0)
@@ -108,6 +109,7 @@ pub async fn record(
     .bind::<Nullable<BigInt>, _>(Some(viewer.user_id.0))
     .bind::<Array<BigInt>, _>(ids)
     .bind::<Array<Jsonb>, _>(bodies)
+    .bind::<Nullable<BigInt>, _>(viewer.workflow_run)
     .execute(conn)
     .await?;
     Ok(())

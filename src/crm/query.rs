@@ -399,6 +399,7 @@ mod tests {
             email: "v@example.com".into(),
             session_id: uuid::Uuid::nil(),
             token_expires_at: chrono::Utc::now(),
+            workflow_run: None,
         }
     }
 

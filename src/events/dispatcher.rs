@@ -108,7 +108,7 @@ pub async fn deliver(
             };
             let events: Vec<RecordEvent> = diesel::sql_query(
                 "SELECT seq, id, workspace_id, entity, record_id, action, actor_id, changes, \
-                   occurred_at \
+                   occurred_at, caused_by_run \
                  FROM record_events WHERE seq > $1 ORDER BY seq LIMIT $2",
             )
             .bind::<BigInt, _>(cursor.position)

@@ -14,10 +14,15 @@ use diesel::QueryableByName;
 use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
 
-/// The consumers of this build, each with its own cursor: lead rescoring; workflows (issue 7)
-/// and notifications with live subscriptions (issue 8) register here.
-pub fn consumers() -> Vec<std::sync::Arc<dyn Consumer>> {
-    vec![std::sync::Arc::new(crate::scoring::jobs::LeadRescoring)]
+/// The consumers of this build, each with its own cursor: lead rescoring and workflows;
+/// notifications with live subscriptions (issue 8) will register here.
+pub fn consumers(config: &crate::config::Config) -> Vec<std::sync::Arc<dyn Consumer>> {
+    vec![
+        std::sync::Arc::new(crate::scoring::jobs::LeadRescoring),
+        std::sync::Arc::new(crate::workflows::engine::WorkflowEngine {
+            config: config.workflows.clone(),
+        }),
+    ]
 }
 
 /// The channel a statement-level trigger on `record_events` notifies.
@@ -49,6 +54,9 @@ pub struct RecordEvent {
     pub changes: serde_json::Value,
     #[diesel(sql_type = Timestamptz)]
     pub occurred_at: DateTime<Utc>,
+    /// The workflow run whose action made the change, if one did.
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub caused_by_run: Option<i64>,
 }
 
 /// Something that acts on the change stream. `handle` gets the next events in order and the

@@ -323,7 +323,7 @@ async fn feed_chunks(
 }
 
 /// Active users of the caller's workspace by (lower-case) email.
-async fn active_users(
+pub async fn active_users(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
 ) -> AppResult<HashMap<String, i64>> {

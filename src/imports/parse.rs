@@ -11,7 +11,7 @@ use super::columns::{Resource, Type};
 use super::decode::{cell_text, strip_bom};
 use super::mapping::{plan, Plan, Target};
 use super::records::Cells;
-use super::values::{self, Value};
+use super::values;
 use crate::error::{AppError, AppResult};
 
 /// Rows handed to the writer at a time.
@@ -266,18 +266,11 @@ fn parse_row(plan: &Plan, spec: &ReadSpec, raw: Vec<String>, line: u64) -> Parse
                 error,
             };
             match target {
-                Target::Column(column) => match values::parse(column.ty, cell) {
-                    Ok(Value::Email(email)) if column.ty == Type::User => {
-                        match spec.users.get(&email) {
-                            Some(id) => cells.values.push((column.name, Value::Id(*id))),
-                            None => problems.push(problem(format!(
-                                "no active user of this workspace has the email {email}"
-                            ))),
-                        }
+                Target::Column(column) => {
+                    if let Err(error) = cells.set_column(column, cell, &spec.users) {
+                        problems.push(problem(error));
                     }
-                    Ok(value) => cells.values.push((column.name, value)),
-                    Err(error) => problems.push(problem(error)),
-                },
+                }
                 Target::Custom(key) => {
                     cells.custom.insert(key.clone(), values::custom_value(cell));
                 }
@@ -300,6 +293,7 @@ fn parse_row(plan: &Plan, spec: &ReadSpec, raw: Vec<String>, line: u64) -> Parse
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::imports::values::Value;
 
     fn read_all(text: &[u8]) -> (AppResult<Plan>, Vec<ParsedRow>) {
         let (tx, rx) = tokio::sync::mpsc::channel(1);

@@ -3,10 +3,12 @@
 //! update. An empty cell is "not given": a create leaves the field at its default and an
 //! update leaves it alone.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::columns::Resource;
-use super::values::Value;
+use super::columns::{Column, Resource, Type};
+use super::values::{self, Value};
 use crate::auth::UserId;
 use crate::crm::companies::{Company, CompanyId, CompanyInput};
 use crate::crm::contacts::{Contact, ContactId, ContactInput, ContactStatus, ContactType};
@@ -25,6 +27,28 @@ pub struct Cells {
 }
 
 impl Cells {
+    /// Parses a non-empty, cleaned text value for a column and keeps it; users are given by
+    /// email and resolved with `users` (active users of the workspace by lower-case email).
+    pub fn set_column(
+        &mut self,
+        column: &Column,
+        text: &str,
+        users: &HashMap<String, i64>,
+    ) -> Result<(), String> {
+        match values::parse(column.ty, text)? {
+            Value::Email(email) if column.ty == Type::User => match users.get(&email) {
+                Some(id) => self.values.push((column.name, Value::Id(*id))),
+                None => {
+                    return Err(format!(
+                        "no active user of this workspace has the email {email}"
+                    ))
+                }
+            },
+            value => self.values.push((column.name, value)),
+        }
+        Ok(())
+    }
+
     fn get(&self, name: &str) -> Option<&Value> {
         self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
     }

@@ -97,7 +97,8 @@ pub fn registry() -> Registry {
         .register::<crate::imports::service::UndoImport>()
         .register::<crate::scoring::jobs::ScoreLeads>()
         .register::<crate::scoring::jobs::Retrain>()
-        .register::<crate::scoring::jobs::RetrainAll>();
+        .register::<crate::scoring::jobs::RetrainAll>()
+        .register::<crate::workflows::runner::RunWorkflow>();
     registry
 }
 

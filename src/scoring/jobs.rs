@@ -261,6 +261,7 @@ mod tests {
             actor_id: None,
             changes,
             occurred_at: chrono::Utc::now(),
+            caused_by_run: None,
         }
     }
 

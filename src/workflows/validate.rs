@@ -1,0 +1,403 @@
+//! The checks a definition gets on save that need the database: every field path names a
+//! column (or a custom field, or a related user's or record's column), every template
+//! variable exists, every written field is one the kind accepts, every user named is an
+//! active user of the workspace. The first problem is reported with its path.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::sql_types::{Array, BigInt, Text};
+use diesel::QueryableByName;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use super::context::{self, Target, USER_FIELDS};
+use super::definition::{bad, parse_duration, Action, Condition, Definition, Entity, Trigger};
+use super::template::{json_templates, Template};
+use crate::crm::Priority;
+use crate::error::AppResult;
+
+/// What the paths of one kind may name.
+struct Fields {
+    entity: Entity,
+    /// Column → SQL type, per kind (the watched one and the related ones).
+    columns: HashMap<Entity, HashMap<String, String>>,
+}
+
+impl Fields {
+    async fn load(conn: &mut AsyncPgConnection, entity: Entity) -> AppResult<Fields> {
+        let mut columns = HashMap::new();
+        for kind in Entity::ALL {
+            columns.insert(kind, context::columns(conn, kind).await?);
+        }
+        Ok(Fields { entity, columns })
+    }
+
+    /// Whether `path` names something in the record's context.
+    fn knows(&self, path: &str) -> bool {
+        self.knows_in(self.entity, path, true)
+    }
+
+    fn knows_in(&self, entity: Entity, path: &str, follow: bool) -> bool {
+        let (head, rest) = match path.split_once('.') {
+            Some((head, rest)) => (head, Some(rest)),
+            None => (path, None),
+        };
+        if head == "custom" {
+            return rest.is_some_and(|r| !r.is_empty());
+        }
+        if rest.is_none() && self.columns[&entity].contains_key(head) {
+            return true;
+        }
+        if !follow {
+            return false;
+        }
+        let Some(relation) = context::relations(entity).iter().find(|r| r.name == head) else {
+            return false;
+        };
+        match (relation.target, rest) {
+            (_, None) => true,
+            (Target::User, Some(field)) => USER_FIELDS.contains(&field),
+            (Target::Record(kind), Some(field)) => self.knows_in(kind, field, false),
+        }
+    }
+
+    fn is_date(&self, column: &str) -> bool {
+        self.columns[&self.entity]
+            .get(column)
+            .is_some_and(|ty| ty == "date" || ty.starts_with("timestamp"))
+    }
+}
+
+/// Checks a parsed definition against the workspace's schema and users.
+pub async fn check(
+    conn: &mut AsyncPgConnection,
+    workspace_id: i64,
+    definition: &Definition,
+) -> AppResult<()> {
+    let fields = Fields::load(conn, definition.entity).await?;
+    let entity = definition.entity;
+    let known = |path: &str, at: &str| -> AppResult<()> {
+        if fields.knows(path) {
+            Ok(())
+        } else {
+            Err(bad(
+                at,
+                format!("{path:?} is not a field of a {}", entity.name()),
+            ))
+        }
+    };
+    match &definition.trigger {
+        Trigger::RecordUpdated { fields: watched } => {
+            for (i, field) in watched.iter().enumerate() {
+                known(field, &format!("trigger.fields[{i}]"))?;
+            }
+        }
+        Trigger::FieldChanged { field, .. } => known(field, "trigger.field")?,
+        Trigger::ScoreChanged { above, below } => {
+            if entity != Entity::Lead {
+                return Err(bad("trigger", "score_changed watches leads only"));
+            }
+            for (name, bound) in [("above", above), ("below", below)] {
+                if bound.is_some_and(|b| !(0..=100).contains(&b)) {
+                    return Err(bad(&format!("trigger.{name}"), "a score from 0 to 100"));
+                }
+            }
+        }
+        Trigger::RecordCreated | Trigger::RecordDeleted | Trigger::Manual => {}
+    }
+    if let Some(conditions) = &definition.conditions {
+        check_conditions(conditions, "conditions", &known)?;
+    }
+    let mut emails = Vec::new();
+    for (path, action) in definition.steps() {
+        check_action(&fields, &path, action, &mut emails)?;
+    }
+    check_users(conn, workspace_id, &emails).await
+}
+
+fn check_conditions(
+    condition: &Condition,
+    path: &str,
+    known: &dyn Fn(&str, &str) -> AppResult<()>,
+) -> AppResult<()> {
+    let mut rules = Vec::new();
+    condition.rules(path, &mut rules);
+    for (at, rule) in rules {
+        known(&rule.field, &format!("{at}.field"))?;
+    }
+    Ok(())
+}
+
+/// Checks one action; literal user emails go to `emails` (with their path) to be looked up.
+fn check_action(
+    fields: &Fields,
+    path: &str,
+    action: &Action,
+    emails: &mut Vec<(String, String)>,
+) -> AppResult<()> {
+    let template = |text: &str, name: &str| check_template(fields, text, &format!("{path}.{name}"));
+    let mut user = |text: &str, name: &str| -> AppResult<()> {
+        template(text, name)?;
+        if !text.contains("{{") {
+            emails.push((text.trim().to_lowercase(), format!("{path}.{name}")));
+        }
+        Ok(())
+    };
+    match action {
+        Action::SendEmail {
+            to,
+            cc,
+            subject,
+            body,
+        } => {
+            if to.trim().is_empty() {
+                return Err(bad(&format!("{path}.to"), "at least one address"));
+            }
+            template(to, "to")?;
+            if let Some(cc) = cc {
+                template(cc, "cc")?;
+            }
+            template(subject, "subject")?;
+            template(body, "body")?;
+        }
+        Action::CreateTask {
+            title,
+            description,
+            assigned_to,
+            priority,
+            due_in,
+        } => {
+            if title.trim().is_empty() {
+                return Err(bad(&format!("{path}.title"), "a task needs a title"));
+            }
+            template(title, "title")?;
+            if let Some(description) = description {
+                template(description, "description")?;
+            }
+            if let Some(assignee) = assigned_to {
+                user(assignee, "assigned_to")?;
+            }
+            if let Some(priority) = priority {
+                if Priority::parse(priority).is_none() {
+                    return Err(bad(
+                        &format!("{path}.priority"),
+                        "one of low, medium, high, urgent",
+                    ));
+                }
+            }
+            if let Some(due_in) = due_in {
+                parse_duration(due_in).map_err(|e| bad(&format!("{path}.due_in"), e))?;
+            }
+        }
+        Action::UpdateField { field, value } => {
+            check_writable(fields.entity, field, &format!("{path}.field"))?;
+            for text in json_templates(value) {
+                template(text, "value")?;
+            }
+        }
+        Action::AssignRecord {
+            user: one,
+            round_robin,
+            least_open_records,
+        } => {
+            let given = [one.is_some(), round_robin.is_some(), least_open_records.is_some()];
+            if given.iter().filter(|g| **g).count() != 1 {
+                return Err(bad(
+                    path,
+                    "give exactly one of user, round_robin or least_open_records",
+                ));
+            }
+            if fields.entity == Entity::Company {
+                return Err(bad(path, "companies have no assignee"));
+            }
+            if let Some(one) = one {
+                user(one, "user")?;
+            }
+            for (name, list) in [("round_robin", round_robin), ("least_open_records", least_open_records)] {
+                if let Some(list) = list {
+                    if list.is_empty() {
+                        return Err(bad(&format!("{path}.{name}"), "a list of users' emails"));
+                    }
+                    for (i, email) in list.iter().enumerate() {
+                        user(email, &format!("{name}[{i}]"))?;
+                    }
+                }
+            }
+        }
+        Action::SendNotification {
+            users,
+            title,
+            message,
+        } => {
+            if users.is_empty() {
+                return Err(bad(&format!("{path}.users"), "a list of users' emails"));
+            }
+            for (i, email) in users.iter().enumerate() {
+                user(email, &format!("users[{i}]"))?;
+            }
+            template(title, "title")?;
+            template(message, "message")?;
+        }
+        Action::CreateRecord {
+            entity,
+            fields: values,
+        } => {
+            for (name, value) in values {
+                check_writable(*entity, name, &format!("{path}.fields.{name}"))?;
+                for text in json_templates(value) {
+                    check_template(fields, text, &format!("{path}.fields.{name}"))?;
+                }
+            }
+        }
+        Action::CallWebhook {
+            url,
+            method,
+            headers,
+            body,
+        } => {
+            template(url, "url")?;
+            if !url.contains("{{") {
+                super::webhook::parse_url(url).map_err(|e| bad(&format!("{path}.url"), e))?;
+            }
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                return Err(bad(
+                    &format!("{path}.method"),
+                    "one of GET, POST, PUT, PATCH, DELETE",
+                ));
+            }
+            for (name, value) in headers {
+                super::webhook::check_header(name, value)
+                    .map_err(|e| bad(&format!("{path}.headers.{name}"), e))?;
+                template(value, &format!("headers.{name}"))?;
+            }
+            if let Some(body) = body {
+                for text in json_templates(body) {
+                    template(text, "body")?;
+                }
+            }
+        }
+        Action::Wait { duration, until } => match (duration, until) {
+            (Some(duration), None) => {
+                parse_duration(duration).map_err(|e| bad(&format!("{path}.duration"), e))?;
+            }
+            (None, Some(field)) => {
+                if !fields.is_date(field) {
+                    return Err(bad(
+                        &format!("{path}.until"),
+                        format!("{field:?} is not a date field of a {}", fields.entity.name()),
+                    ));
+                }
+            }
+            _ => return Err(bad(path, "give exactly one of duration or until")),
+        },
+        Action::Branch { conditions, .. } => {
+            let known = |p: &str, at: &str| {
+                if fields.knows(p) {
+                    Ok(())
+                } else {
+                    Err(bad(at, format!("{p:?} is not a field of a {}", fields.entity.name())))
+                }
+            };
+            check_conditions(conditions, &format!("{path}.conditions"), &known)?;
+        }
+    }
+    Ok(())
+}
+
+/// A field an action may write: an importable column of the kind (as CSV names it) or a
+/// custom field.
+fn check_writable(entity: Entity, field: &str, at: &str) -> AppResult<()> {
+    if let Some(key) = field.strip_prefix("custom.") {
+        if !key.trim().is_empty() {
+            return Ok(());
+        }
+    }
+    match entity.resource().column(field) {
+        Some(column) if column.importable => Ok(()),
+        _ => Err(bad(
+            at,
+            format!(
+                "{field:?} is not a field a workflow can set on a {}",
+                entity.name()
+            ),
+        )),
+    }
+}
+
+/// The roots a template may read.
+const ROOTS: &[&str] = &["record", "trigger", "actor", "workflow", "now"];
+
+fn check_template(fields: &Fields, text: &str, at: &str) -> AppResult<()> {
+    let template = Template::parse(text).map_err(|e| bad(at, e))?;
+    for variable in template.variables() {
+        let (root, rest) = match variable.split_once('.') {
+            Some((root, rest)) => (root, Some(rest)),
+            None => (variable, None),
+        };
+        let ok = match (root, rest) {
+            ("now", None) => true,
+            ("record", Some(path)) => fields.knows(path),
+            ("trigger", Some(path)) => {
+                let (head, tail) = path.split_once('.').unwrap_or((path, ""));
+                match head {
+                    "changes" => tail.split('.').next().is_some_and(|f| {
+                        !f.is_empty() && (fields.knows(f) || f == "custom_fields" || f == "score")
+                    }),
+                    "type" | "action" | "actor_id" | "event_id" | "occurred_at" => tail.is_empty(),
+                    _ => false,
+                }
+            }
+            ("actor", Some(field)) => USER_FIELDS.contains(&field),
+            ("workflow", Some(field)) => ["id", "name", "version"].contains(&field),
+            _ => false,
+        };
+        if !ok {
+            let hint = if ROOTS.contains(&root) {
+                String::new()
+            } else {
+                format!(" (variables start with one of {})", ROOTS.join(", "))
+            };
+            return Err(bad(at, format!("unknown variable {variable}{hint}")));
+        }
+    }
+    Ok(())
+}
+
+/// Every literal email must be an active user of the workspace.
+async fn check_users(
+    conn: &mut AsyncPgConnection,
+    workspace_id: i64,
+    emails: &[(String, String)],
+) -> AppResult<()> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        email: String,
+    }
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let wanted: Vec<&str> = emails.iter().map(|(e, _)| e.as_str()).collect();
+    let found: HashSet<String> = diesel::sql_query(
+        "SELECT email FROM users WHERE workspace_id = $1 AND is_active AND email = ANY($2)",
+    )
+    .bind::<BigInt, _>(workspace_id)
+    .bind::<Array<Text>, _>(&wanted)
+    .load::<Row>(conn)
+    .await?
+    .into_iter()
+    .map(|r| r.email)
+    .collect();
+    match emails.iter().find(|(email, _)| !found.contains(email)) {
+        Some((email, at)) => Err(bad(
+            at,
+            format!("no active user of this workspace has the email {email}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Literal text or a template; JSON values other than strings pass as they are.
+pub fn is_template(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| s.contains("{{"))
+}
