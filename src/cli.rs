@@ -110,7 +110,11 @@ struct JobArgs {
     #[arg(long, env = "MYCRM_SMTP_URL", hide_env_values = true)]
     smtp_url: Option<String>,
     /// The sender of outgoing mail.
-    #[arg(long, env = "MYCRM_MAIL_FROM", default_value = "MyCRM <no-reply@mycrm.localhost>")]
+    #[arg(
+        long,
+        env = "MYCRM_MAIL_FROM",
+        default_value = "MyCRM <no-reply@mycrm.localhost>"
+    )]
     mail_from: String,
     /// Let workflow webhooks call loopback, private and link-local addresses (refused by
     /// default: they reach this machine's and this network's internal services).

@@ -104,10 +104,16 @@ impl Mailer {
                 message: format!("the mail server refused or failed: {e}"),
                 permanent: e.is_permanent(),
             }),
-            Transport::Files(files) => files.send(message).await.map(|_| ()).map_err(|e| MailError {
-                message: format!("the mail file could not be written: {e}"),
-                permanent: false,
-            }),
+            Transport::Files(files) => {
+                files
+                    .send(message)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| MailError {
+                        message: format!("the mail file could not be written: {e}"),
+                        permanent: false,
+                    })
+            }
         };
         result
     }

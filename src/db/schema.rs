@@ -103,6 +103,64 @@ diesel::table! {
 }
 
 diesel::table! {
+    import_failed_rows (import_id, line) {
+        import_id -> Int8,
+        line -> Int8,
+        cells -> Array<Nullable<Text>>,
+        problems -> Jsonb,
+    }
+}
+
+diesel::table! {
+    import_file_chunks (import_id, seq) {
+        import_id -> Int8,
+        seq -> Int4,
+        data -> Bytea,
+    }
+}
+
+diesel::table! {
+    import_updated (import_id, record_id) {
+        import_id -> Int8,
+        record_id -> Int8,
+        before -> Jsonb,
+        after -> Jsonb,
+    }
+}
+
+diesel::table! {
+    imports (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        created_by -> Int8,
+        resource -> Text,
+        file_name -> Text,
+        file_bytes -> Int8,
+        options -> Jsonb,
+        status -> Text,
+        dry_run -> Bool,
+        job_id -> Nullable<Int8>,
+        total_rows -> Int8,
+        imported -> Int8,
+        updated -> Int8,
+        skipped -> Int8,
+        errors -> Int8,
+        committed_line -> Int8,
+        headers -> Array<Nullable<Text>>,
+        #[sql_name = "columns"]
+        columns_ -> Jsonb,
+        ignored_columns -> Array<Nullable<Text>>,
+        failure -> Nullable<Text>,
+        undo_result -> Nullable<Jsonb>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        undone_at -> Nullable<Timestamptz>,
+        undone_by -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
     job_history (id) {
         id -> Int8,
         workspace_id -> Nullable<Int8>,
@@ -149,6 +207,28 @@ diesel::table! {
         created_at -> Timestamptz,
         started_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    lead_scoring_models (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        version -> Int4,
+        learner -> Text,
+        active -> Bool,
+        metrics -> Jsonb,
+        candidates -> Jsonb,
+        positives -> Int4,
+        negatives -> Int4,
+        train_rows -> Int4,
+        test_rows -> Int4,
+        features -> Jsonb,
+        importances -> Jsonb,
+        model -> Jsonb,
+        training_ms -> Int8,
+        started_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
     }
 }
 
@@ -205,6 +285,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    notifications (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        user_id -> Int8,
+        kind -> Text,
+        title -> Text,
+        message -> Text,
+        entity -> Nullable<Text>,
+        record_id -> Nullable<Int8>,
+        read_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     opportunities (id) {
         id -> Int8,
         workspace_id -> Int8,
@@ -241,6 +336,7 @@ diesel::table! {
         changes -> Jsonb,
         occurred_at -> Timestamptz,
         seq -> Nullable<Int8>,
+        caused_by_run -> Nullable<Int8>,
     }
 }
 
@@ -315,6 +411,85 @@ diesel::table! {
 }
 
 diesel::table! {
+    workflow_counters (workflow_id, path) {
+        workflow_id -> Int8,
+        path -> Text,
+        counter -> Int8,
+    }
+}
+
+diesel::table! {
+    workflow_run_steps (id) {
+        id -> Int8,
+        run_id -> Int8,
+        pc -> Int4,
+        path -> Text,
+        action -> Text,
+        params -> Nullable<Jsonb>,
+        status -> Text,
+        attempt -> Int4,
+        result -> Nullable<Jsonb>,
+        error -> Nullable<Text>,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    workflow_runs (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        workflow_id -> Int8,
+        version -> Int4,
+        entity -> Text,
+        record_id -> Int8,
+        status -> Text,
+        trigger -> Jsonb,
+        depth -> Int4,
+        pc -> Int4,
+        wake_at -> Nullable<Timestamptz>,
+        error -> Nullable<Text>,
+        started_by -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    workflow_versions (workflow_id, version) {
+        workflow_id -> Int8,
+        version -> Int4,
+        entity -> Text,
+        trigger -> Jsonb,
+        conditions -> Nullable<Jsonb>,
+        actions -> Jsonb,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    workflows (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        name -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        version -> Int4,
+        entity -> Text,
+        trigger -> Jsonb,
+        conditions -> Nullable<Jsonb>,
+        actions -> Jsonb,
+        webhook_secret -> Text,
+        created_by -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     workspaces (id) {
         id -> Int8,
         name -> Text,
@@ -334,14 +509,22 @@ diesel::joinable!(companies -> users (owner_id));
 diesel::joinable!(companies -> workspaces (workspace_id));
 diesel::joinable!(contacts -> companies (company_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
+diesel::joinable!(import_failed_rows -> imports (import_id));
+diesel::joinable!(import_file_chunks -> imports (import_id));
+diesel::joinable!(import_updated -> imports (import_id));
+diesel::joinable!(imports -> workspaces (workspace_id));
 diesel::joinable!(job_history -> users (created_by));
 diesel::joinable!(job_history -> workspaces (workspace_id));
 diesel::joinable!(jobs -> users (created_by));
 diesel::joinable!(jobs -> workspaces (workspace_id));
+diesel::joinable!(lead_scoring_models -> users (started_by));
+diesel::joinable!(lead_scoring_models -> workspaces (workspace_id));
 diesel::joinable!(leads -> companies (converted_company_id));
 diesel::joinable!(leads -> contacts (converted_contact_id));
 diesel::joinable!(leads -> opportunities (converted_opportunity_id));
 diesel::joinable!(leads -> workspaces (workspace_id));
+diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(notifications -> workspaces (workspace_id));
 diesel::joinable!(opportunities -> companies (company_id));
 diesel::joinable!(opportunities -> contacts (contact_id));
 diesel::joinable!(opportunities -> workspaces (workspace_id));
@@ -354,6 +537,14 @@ diesel::joinable!(tasks -> leads (lead_id));
 diesel::joinable!(tasks -> opportunities (opportunity_id));
 diesel::joinable!(tasks -> workspaces (workspace_id));
 diesel::joinable!(users -> workspaces (workspace_id));
+diesel::joinable!(workflow_counters -> workflows (workflow_id));
+diesel::joinable!(workflow_run_steps -> workflow_runs (run_id));
+diesel::joinable!(workflow_runs -> users (started_by));
+diesel::joinable!(workflow_runs -> workspaces (workspace_id));
+diesel::joinable!(workflow_versions -> users (created_by));
+diesel::joinable!(workflow_versions -> workflows (workflow_id));
+diesel::joinable!(workflows -> users (created_by));
+diesel::joinable!(workflows -> workspaces (workspace_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     activities,
@@ -361,15 +552,26 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     event_consumers,
     event_stream,
+    import_failed_rows,
+    import_file_chunks,
+    import_updated,
+    imports,
     job_history,
     jobs,
+    lead_scoring_models,
     leads,
     login_failures,
+    notifications,
     opportunities,
     record_events,
     refresh_tokens,
     schedule_runs,
     tasks,
     users,
+    workflow_counters,
+    workflow_run_steps,
+    workflow_runs,
+    workflow_versions,
+    workflows,
     workspaces,
 );

@@ -25,6 +25,7 @@ pub mod scoring;
 pub mod stats;
 pub mod tasks;
 pub mod users;
+pub mod workflows;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
@@ -46,6 +47,7 @@ pub struct QueryRoot(
     schedules::ScheduleQuery,
     imports::ImportQuery,
     scoring::ScoringQuery,
+    workflows::WorkflowQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
@@ -65,11 +67,16 @@ pub struct MutationRoot(
     schedules::ScheduleMutation,
     imports::ImportMutation,
     scoring::ScoringMutation,
+    workflows::WorkflowMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(heartbeat::HeartbeatSubscription, jobs::JobSubscription);
+pub struct SubscriptionRoot(
+    heartbeat::HeartbeatSubscription,
+    jobs::JobSubscription,
+    workflows::WorkflowSubscription,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

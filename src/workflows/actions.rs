@@ -142,7 +142,10 @@ pub async fn write(
             }
             if let Some(due_in) = due_in {
                 let due = Utc::now() + parse_duration(due_in).map_err(StepError::Fail)?;
-                fields.insert("due_at".into(), json!(due.to_rfc3339()));
+                fields.insert(
+                    "due_at".into(),
+                    json!(due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                );
             }
             if step.entity != Entity::Task {
                 fields.insert(
@@ -246,19 +249,23 @@ async fn update(
     });
     let viewer = step.viewer;
     match entity {
-        Entity::Lead => update_in::<Lead>(conn, viewer, id, Lead::input(&cells, custom)).await.map(drop),
-        Entity::Contact => {
-            update_in::<Contact>(conn, viewer, id, Contact::input(&cells, custom)).await.map(drop)
-        }
-        Entity::Company => {
-            update_in::<Company>(conn, viewer, id, Company::input(&cells, custom)).await.map(drop)
-        }
+        Entity::Lead => update_in::<Lead>(conn, viewer, id, Lead::input(&cells, custom))
+            .await
+            .map(drop),
+        Entity::Contact => update_in::<Contact>(conn, viewer, id, Contact::input(&cells, custom))
+            .await
+            .map(drop),
+        Entity::Company => update_in::<Company>(conn, viewer, id, Company::input(&cells, custom))
+            .await
+            .map(drop),
         Entity::Opportunity => {
             update_in::<Opportunity>(conn, viewer, id, Opportunity::input(&cells, custom))
                 .await
                 .map(drop)
         }
-        Entity::Task => update_in::<Task>(conn, viewer, id, Task::input(&cells, custom)).await.map(drop),
+        Entity::Task => update_in::<Task>(conn, viewer, id, Task::input(&cells, custom))
+            .await
+            .map(drop),
     }
     .map_err(StepError::from)
 }
@@ -274,12 +281,23 @@ async fn create(
     let custom = (!cells.custom.is_empty()).then(|| Value::Object(cells.custom.clone()));
     let viewer = step.viewer;
     let id = match entity {
-        Entity::Lead => create_in::<Lead>(conn, viewer, Lead::input(&cells, custom)).await?.id.0,
+        Entity::Lead => {
+            create_in::<Lead>(conn, viewer, Lead::input(&cells, custom))
+                .await?
+                .id
+                .0
+        }
         Entity::Contact => {
-            create_in::<Contact>(conn, viewer, Contact::input(&cells, custom)).await?.id.0
+            create_in::<Contact>(conn, viewer, Contact::input(&cells, custom))
+                .await?
+                .id
+                .0
         }
         Entity::Company => {
-            create_in::<Company>(conn, viewer, Company::input(&cells, custom)).await?.id.0
+            create_in::<Company>(conn, viewer, Company::input(&cells, custom))
+                .await?
+                .id
+                .0
         }
         Entity::Opportunity => {
             create_in::<Opportunity>(conn, viewer, Opportunity::input(&cells, custom))
@@ -287,7 +305,12 @@ async fn create(
                 .id
                 .0
         }
-        Entity::Task => create_in::<Task>(conn, viewer, Task::input(&cells, custom)).await?.id.0,
+        Entity::Task => {
+            create_in::<Task>(conn, viewer, Task::input(&cells, custom))
+                .await?
+                .id
+                .0
+        }
     };
     Ok(id)
 }
@@ -373,7 +396,9 @@ pub fn wake_time(
     }
     let field = until.unwrap_or_default();
     let value = record.get(field).and_then(Value::as_str).ok_or_else(|| {
-        StepError::Fail(format!("the record's {field} is empty: nothing to wait for"))
+        StepError::Fail(format!(
+            "the record's {field} is empty: nothing to wait for"
+        ))
     })?;
     if let Ok(at) = DateTime::parse_from_rfc3339(value) {
         return Ok(at.with_timezone(&Utc));

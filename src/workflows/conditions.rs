@@ -36,18 +36,27 @@ pub struct Facts<'a> {
 
 /// Whether `condition` holds; every rule's result goes to `trace` (no short cut, so a dry
 /// run shows them all).
-pub fn evaluate(condition: &Condition, facts: &Facts, path: &str, trace: &mut Vec<RuleResult>) -> bool {
+pub fn evaluate(
+    condition: &Condition,
+    facts: &Facts,
+    path: &str,
+    trace: &mut Vec<RuleResult>,
+) -> bool {
     match condition {
         Condition::All(items) => items
             .iter()
             .enumerate()
             .map(|(i, c)| evaluate(c, facts, &format!("{path}.all[{i}]"), trace))
-            .fold(true, |all, passed| all && passed),
+            .collect::<Vec<_>>()
+            .into_iter()
+            .all(|passed| passed),
         Condition::Any(items) => items
             .iter()
             .enumerate()
             .map(|(i, c)| evaluate(c, facts, &format!("{path}.any[{i}]"), trace))
-            .fold(false, |any, passed| any || passed),
+            .collect::<Vec<_>>()
+            .into_iter()
+            .any(|passed| passed),
         Condition::Rule(rule) => {
             let (passed, actual) = rule_holds(rule, facts);
             trace.push(RuleResult {
@@ -96,7 +105,13 @@ fn rule_holds(rule: &Rule, facts: &Facts) -> (bool, Value) {
 pub fn change_of(changes: &Value, field: &str) -> Option<(Value, Value)> {
     if let Some(key) = field.strip_prefix("custom.") {
         let entry = changes.get("custom_fields")?;
-        let pick = |side: &str| entry.get(side).and_then(|v| v.get(key)).cloned().unwrap_or(Value::Null);
+        let pick = |side: &str| {
+            entry
+                .get(side)
+                .and_then(|v| v.get(key))
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
         let (old, new) = (pick("old"), pick("new"));
         return (old != new).then_some((old, new));
     }
@@ -121,8 +136,10 @@ pub fn compare(operator: Operator, actual: &Value, value: &Value) -> bool {
         Operator::LessThan => order(actual, value) == Some(Ordering::Less),
         Operator::Between => match value.as_array().map(Vec::as_slice) {
             Some([low, high]) => {
-                matches!(order(actual, low), Some(Ordering::Greater | Ordering::Equal))
-                    && matches!(order(actual, high), Some(Ordering::Less | Ordering::Equal))
+                matches!(
+                    order(actual, low),
+                    Some(Ordering::Greater | Ordering::Equal)
+                ) && matches!(order(actual, high), Some(Ordering::Less | Ordering::Equal))
             }
             _ => false,
         },
@@ -224,7 +241,13 @@ mod tests {
 
     fn check(rule: Value, record: Value, changes: Value) -> bool {
         let condition = Condition::parse(&rule, "conditions").unwrap();
-        holds(Some(&condition), &Facts { record: &record, changes: &changes })
+        holds(
+            Some(&condition),
+            &Facts {
+                record: &record,
+                changes: &changes,
+            },
+        )
     }
 
     #[test]
@@ -234,27 +257,73 @@ mod tests {
             "due_at": "2026-12-01T09:30:00+00:00", "estimated_value": "1500.00"});
         let none = json!({});
         let cases = [
-            (json!({"field": "state", "operator": "equals", "value": "ca"}), true),
-            (json!({"field": "state", "operator": "not_equals", "value": "NY"}), true),
-            (json!({"field": "custom.region", "operator": "contains", "value": "es"}), true),
-            (json!({"field": "tags", "operator": "contains", "value": "VIP"}), true),
-            (json!({"field": "tags", "operator": "not_contains", "value": "east"}), true),
-            (json!({"field": "owner.email", "operator": "starts_with", "value": "dana@"}), true),
-            (json!({"field": "score", "operator": "greater_than", "value": 50}), true),
-            (json!({"field": "score", "operator": "less_than", "value": "50"}), false),
-            (json!({"field": "estimated_value", "operator": "greater_than", "value": 1000}), true),
-            (json!({"field": "score", "operator": "between", "value": [70, 72]}), true),
-            (json!({"field": "due_at", "operator": "between", "value": ["2026-11-30", "2026-12-02"]}), true),
-            (json!({"field": "due_at", "operator": "less_than", "value": "2026-12-01"}), false),
-            (json!({"field": "state", "operator": "in", "value": ["NY", "CA"]}), true),
-            (json!({"field": "state", "operator": "not_in", "value": ["NY", "CA"]}), false),
+            (
+                json!({"field": "state", "operator": "equals", "value": "ca"}),
+                true,
+            ),
+            (
+                json!({"field": "state", "operator": "not_equals", "value": "NY"}),
+                true,
+            ),
+            (
+                json!({"field": "custom.region", "operator": "contains", "value": "es"}),
+                true,
+            ),
+            (
+                json!({"field": "tags", "operator": "contains", "value": "VIP"}),
+                true,
+            ),
+            (
+                json!({"field": "tags", "operator": "not_contains", "value": "east"}),
+                true,
+            ),
+            (
+                json!({"field": "owner.email", "operator": "starts_with", "value": "dana@"}),
+                true,
+            ),
+            (
+                json!({"field": "score", "operator": "greater_than", "value": 50}),
+                true,
+            ),
+            (
+                json!({"field": "score", "operator": "less_than", "value": "50"}),
+                false,
+            ),
+            (
+                json!({"field": "estimated_value", "operator": "greater_than", "value": 1000}),
+                true,
+            ),
+            (
+                json!({"field": "score", "operator": "between", "value": [70, 72]}),
+                true,
+            ),
+            (
+                json!({"field": "due_at", "operator": "between", "value": ["2026-11-30", "2026-12-02"]}),
+                true,
+            ),
+            (
+                json!({"field": "due_at", "operator": "less_than", "value": "2026-12-01"}),
+                false,
+            ),
+            (
+                json!({"field": "state", "operator": "in", "value": ["NY", "CA"]}),
+                true,
+            ),
+            (
+                json!({"field": "state", "operator": "not_in", "value": ["NY", "CA"]}),
+                false,
+            ),
             (json!({"field": "email", "operator": "is_empty"}), true),
             (json!({"field": "missing", "operator": "is_empty"}), true),
             (json!({"field": "state", "operator": "is_not_empty"}), true),
             (json!({"field": "state", "operator": "changed"}), false),
         ];
         for (rule, expected) in cases {
-            assert_eq!(check(rule.clone(), record.clone(), none.clone()), expected, "{rule}");
+            assert_eq!(
+                check(rule.clone(), record.clone(), none.clone()),
+                expected,
+                "{rule}"
+            );
         }
     }
 
@@ -265,14 +334,27 @@ mod tests {
         let record = json!({});
         let cases = [
             (json!({"field": "status", "operator": "changed"}), true),
-            (json!({"field": "status", "operator": "changed_to", "value": "Qualified"}), true),
-            (json!({"field": "status", "operator": "changed_from", "value": "contacted"}), false),
-            (json!({"field": "custom.region", "operator": "changed_from", "value": "east"}), true),
+            (
+                json!({"field": "status", "operator": "changed_to", "value": "Qualified"}),
+                true,
+            ),
+            (
+                json!({"field": "status", "operator": "changed_from", "value": "contacted"}),
+                false,
+            ),
+            (
+                json!({"field": "custom.region", "operator": "changed_from", "value": "east"}),
+                true,
+            ),
             (json!({"field": "custom.y", "operator": "changed"}), false),
             (json!({"field": "priority", "operator": "changed"}), false),
         ];
         for (rule, expected) in cases {
-            assert_eq!(check(rule.clone(), record.clone(), changes.clone()), expected, "{rule}");
+            assert_eq!(
+                check(rule.clone(), record.clone(), changes.clone()),
+                expected,
+                "{rule}"
+            );
         }
     }
 

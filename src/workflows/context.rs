@@ -41,8 +41,16 @@ const ASSIGNEE: Relation = rel("assigned_to", "assigned_to_id", Target::User);
 const LEAD: &[Relation] = &[
     OWNER,
     ASSIGNEE,
-    rel("company", "converted_company_id", Target::Record(Entity::Company)),
-    rel("contact", "converted_contact_id", Target::Record(Entity::Contact)),
+    rel(
+        "company",
+        "converted_company_id",
+        Target::Record(Entity::Company),
+    ),
+    rel(
+        "contact",
+        "converted_contact_id",
+        Target::Record(Entity::Contact),
+    ),
     rel(
         "opportunity",
         "converted_opportunity_id",
@@ -67,7 +75,11 @@ const TASK: &[Relation] = &[
     rel("lead", "lead_id", Target::Record(Entity::Lead)),
     rel("contact", "contact_id", Target::Record(Entity::Contact)),
     rel("company", "company_id", Target::Record(Entity::Company)),
-    rel("opportunity", "opportunity_id", Target::Record(Entity::Opportunity)),
+    rel(
+        "opportunity",
+        "opportunity_id",
+        Target::Record(Entity::Opportunity),
+    ),
 ];
 
 /// The relations each kind's context expands (one level: a company's owner is not).
@@ -158,15 +170,21 @@ pub async fn users(
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<Row> =
-        diesel::sql_query("SELECT id, name, email FROM users WHERE workspace_id = $1 AND id = ANY($2)")
-            .bind::<BigInt, _>(workspace_id)
-            .bind::<Array<BigInt>, _>(ids)
-            .load(conn)
-            .await?;
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT id, name, email FROM users WHERE workspace_id = $1 AND id = ANY($2)",
+    )
+    .bind::<BigInt, _>(workspace_id)
+    .bind::<Array<BigInt>, _>(ids)
+    .load(conn)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|r| (r.id, json!({ "id": r.id, "name": r.name, "email": r.email })))
+        .map(|r| {
+            (
+                r.id,
+                json!({ "id": r.id, "name": r.name, "email": r.email }),
+            )
+        })
         .collect())
 }
 

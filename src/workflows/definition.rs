@@ -157,9 +157,12 @@ impl Condition {
     /// Parses `{"all": [...]}`, `{"any": [...]}` or `{"field", "operator", "value"}`;
     /// problems are reported at `path`.
     pub fn parse(value: &Value, path: &str) -> AppResult<Condition> {
-        let object = value
-            .as_object()
-            .ok_or_else(|| bad(path, "a condition is an object: {all}, {any} or {field, operator, value}"))?;
+        let object = value.as_object().ok_or_else(|| {
+            bad(
+                path,
+                "a condition is an object: {all}, {any} or {field, operator, value}",
+            )
+        })?;
         for group in ["all", "any"] {
             if let Some(items) = object.get(group) {
                 if object.len() != 1 {
@@ -221,11 +224,21 @@ impl Condition {
             {
                 return Err(bad(&value_path, format!("{operator_name} needs a value")))
             }
-            (ValueShape::Pair, v) if !v.as_ref().and_then(Value::as_array).is_some_and(|a| a.len() == 2) => {
-                return Err(bad(&value_path, "between needs a list of two values [low, high]"))
+            (ValueShape::Pair, v)
+                if v.as_ref()
+                    .and_then(Value::as_array)
+                    .is_none_or(|a| a.len() != 2) =>
+            {
+                return Err(bad(
+                    &value_path,
+                    "between needs a list of two values [low, high]",
+                ))
             }
             (ValueShape::List, v) if !v.as_ref().is_some_and(Value::is_array) => {
-                return Err(bad(&value_path, format!("{operator_name} needs a list of values")))
+                return Err(bad(
+                    &value_path,
+                    format!("{operator_name} needs a list of values"),
+                ))
             }
             _ => {}
         }
@@ -245,7 +258,8 @@ impl Condition {
                 serde_json::json!({ "any": items.iter().map(Condition::to_json).collect::<Vec<_>>() })
             }
             Condition::Rule(rule) => {
-                let mut object = serde_json::json!({ "field": rule.field, "operator": rule.operator });
+                let mut object =
+                    serde_json::json!({ "field": rule.field, "operator": rule.operator });
                 if let Some(value) = &rule.value {
                     object["value"] = value.clone();
                 }
@@ -258,7 +272,11 @@ impl Condition {
     pub fn rules<'a>(&'a self, path: &str, out: &mut Vec<(String, &'a Rule)>) {
         match self {
             Condition::All(items) | Condition::Any(items) => {
-                let group = if matches!(self, Condition::All(_)) { "all" } else { "any" };
+                let group = if matches!(self, Condition::All(_)) {
+                    "all"
+                } else {
+                    "any"
+                };
                 for (i, item) in items.iter().enumerate() {
                     item.rules(&format!("{path}.{group}[{i}]"), out);
                 }
@@ -394,9 +412,8 @@ impl Definition {
         conditions: Option<&Value>,
         actions: &Value,
     ) -> AppResult<Definition> {
-        let entity = Entity::parse(entity).ok_or_else(|| {
-            bad("entity", "one of lead, contact, company, opportunity, task")
-        })?;
+        let entity = Entity::parse(entity)
+            .ok_or_else(|| bad("entity", "one of lead, contact, company, opportunity, task"))?;
         let trigger: Trigger = serde_json::from_value(trigger.clone())
             .map_err(|e| bad("trigger", serde_message(&e)))?;
         let conditions = match conditions {
@@ -586,8 +603,14 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("2d").unwrap(), chrono::Duration::days(2));
-        assert_eq!(parse_duration(" 3 Hours").unwrap(), chrono::Duration::hours(3));
-        assert_eq!(parse_duration("45s").unwrap(), chrono::Duration::seconds(45));
+        assert_eq!(
+            parse_duration(" 3 Hours").unwrap(),
+            chrono::Duration::hours(3)
+        );
+        assert_eq!(
+            parse_duration("45s").unwrap(),
+            chrono::Duration::seconds(45)
+        );
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("2 fortnights").is_err());
         assert!(parse_duration("400d").is_err());
@@ -596,9 +619,19 @@ mod tests {
     #[test]
     fn problems_name_their_path() {
         let actions = json!([{"type": "update_field", "field": "status", "value": "new"}]);
-        let err = parse(json!({"type": "record_created"}), Some(json!({"all": [{"field": "state", "operator": "equal", "value": 1}]})), actions.clone()).unwrap_err();
+        let err = parse(
+            json!({"type": "record_created"}),
+            Some(json!({"all": [{"field": "state", "operator": "equal", "value": 1}]})),
+            actions.clone(),
+        )
+        .unwrap_err();
         assert_eq!(field_of(err), "conditions.all[0].operator");
-        let err = parse(json!({"type": "record_created"}), Some(json!({"field": "state", "operator": "between", "value": 1})), actions.clone()).unwrap_err();
+        let err = parse(
+            json!({"type": "record_created"}),
+            Some(json!({"field": "state", "operator": "between", "value": 1})),
+            actions.clone(),
+        )
+        .unwrap_err();
         assert_eq!(field_of(err), "conditions.value");
         let err = parse(json!({"type": "record_made"}), None, actions.clone()).unwrap_err();
         assert_eq!(field_of(err), "trigger");
@@ -612,7 +645,12 @@ mod tests {
         assert_eq!(field_of(err), "actions[0].then[0]");
         let err = parse(json!({"type": "manual"}), None, json!([])).unwrap_err();
         assert_eq!(field_of(err), "actions");
-        let err = parse(json!({"type": "manual"}), None, json!([{"type": "wait", "duraton": "1d"}])).unwrap_err();
+        let err = parse(
+            json!({"type": "manual"}),
+            None,
+            json!([{"type": "wait", "duraton": "1d"}]),
+        )
+        .unwrap_err();
         assert_eq!(field_of(err), "actions[0]");
     }
 }

@@ -54,7 +54,9 @@ pub fn triggered(trigger: &Trigger, event: &RecordEvent) -> bool {
         Trigger::RecordUpdated { fields } => {
             updated
                 && (fields.is_empty()
-                    || fields.iter().any(|f| change_of(&event.changes, f).is_some()))
+                    || fields
+                        .iter()
+                        .any(|f| change_of(&event.changes, f).is_some()))
         }
         Trigger::FieldChanged { field, from, to } => {
             updated
@@ -70,10 +72,17 @@ pub fn triggered(trigger: &Trigger, event: &RecordEvent) -> bool {
             if event.action != "score_changed" {
                 return false;
             }
-            let score = |side: &str| event.changes.pointer(&format!("/score/{side}")).and_then(Value::as_i64);
+            let score = |side: &str| {
+                event
+                    .changes
+                    .pointer(&format!("/score/{side}"))
+                    .and_then(Value::as_i64)
+            };
             let (old, new) = (score("old"), score("new"));
-            let crossed_up = |line: i64| new.is_some_and(|n| n > line) && old.is_none_or(|o| o <= line);
-            let crossed_down = |line: i64| new.is_some_and(|n| n < line) && old.is_none_or(|o| o >= line);
+            let crossed_up =
+                |line: i64| new.is_some_and(|n| n > line) && old.is_none_or(|o| o <= line);
+            let crossed_down =
+                |line: i64| new.is_some_and(|n| n < line) && old.is_none_or(|o| o >= line);
             match (above, below) {
                 (None, None) => true,
                 (Some(a), None) => crossed_up(*a),
@@ -203,7 +212,11 @@ async fn start_runs(
             trigger: trigger_data(&definition.trigger, event),
             depth,
             started_by: None,
-            status: if stop.is_some() { "cancelled" } else { "running" },
+            status: if stop.is_some() {
+                "cancelled"
+            } else {
+                "running"
+            },
             error: stop,
         });
     }
@@ -265,22 +278,64 @@ mod tests {
 
     #[test]
     fn triggers_match_their_events() {
-        let status = event("updated", json!({"status": {"old": "new", "new": "qualified"}}));
-        assert!(triggered(&trigger(json!({"type": "record_updated"})), &status));
-        assert!(triggered(&trigger(json!({"type": "record_updated", "fields": ["status"]})), &status));
-        assert!(!triggered(&trigger(json!({"type": "record_updated", "fields": ["email"]})), &status));
-        assert!(triggered(&trigger(json!({"type": "field_changed", "field": "status", "to": "QUALIFIED"})), &status));
-        assert!(!triggered(&trigger(json!({"type": "field_changed", "field": "status", "from": "contacted"})), &status));
-        assert!(!triggered(&trigger(json!({"type": "record_created"})), &status));
-        assert!(triggered(&trigger(json!({"type": "record_created"})), &event("created", json!({}))));
-        assert!(triggered(&trigger(json!({"type": "record_deleted"})), &event("deleted", json!({}))));
-        assert!(!triggered(&trigger(json!({"type": "manual"})), &event("created", json!({}))));
+        let status = event(
+            "updated",
+            json!({"status": {"old": "new", "new": "qualified"}}),
+        );
+        assert!(triggered(
+            &trigger(json!({"type": "record_updated"})),
+            &status
+        ));
+        assert!(triggered(
+            &trigger(json!({"type": "record_updated", "fields": ["status"]})),
+            &status
+        ));
+        assert!(!triggered(
+            &trigger(json!({"type": "record_updated", "fields": ["email"]})),
+            &status
+        ));
+        assert!(triggered(
+            &trigger(json!({"type": "field_changed", "field": "status", "to": "QUALIFIED"})),
+            &status
+        ));
+        assert!(!triggered(
+            &trigger(json!({"type": "field_changed", "field": "status", "from": "contacted"})),
+            &status
+        ));
+        assert!(!triggered(
+            &trigger(json!({"type": "record_created"})),
+            &status
+        ));
+        assert!(triggered(
+            &trigger(json!({"type": "record_created"})),
+            &event("created", json!({}))
+        ));
+        assert!(triggered(
+            &trigger(json!({"type": "record_deleted"})),
+            &event("deleted", json!({}))
+        ));
+        assert!(!triggered(
+            &trigger(json!({"type": "manual"})),
+            &event("created", json!({}))
+        ));
         let up = event("score_changed", json!({"score": {"old": 40, "new": 80}}));
         assert!(triggered(&trigger(json!({"type": "score_changed"})), &up));
-        assert!(triggered(&trigger(json!({"type": "score_changed", "above": 70})), &up));
-        assert!(!triggered(&trigger(json!({"type": "score_changed", "above": 90})), &up));
-        assert!(!triggered(&trigger(json!({"type": "score_changed", "below": 50})), &up));
+        assert!(triggered(
+            &trigger(json!({"type": "score_changed", "above": 70})),
+            &up
+        ));
+        assert!(!triggered(
+            &trigger(json!({"type": "score_changed", "above": 90})),
+            &up
+        ));
+        assert!(!triggered(
+            &trigger(json!({"type": "score_changed", "below": 50})),
+            &up
+        ));
         let first = event("score_changed", json!({"score": {"old": null, "new": 20}}));
-        assert!(triggered(&trigger(json!({"type": "score_changed", "below": 50})), &first));
+        assert!(triggered(
+            &trigger(json!({"type": "score_changed", "below": 50})),
+            &first
+        ));
     }
 }

@@ -7,14 +7,19 @@ use super::definition::{Action, Condition};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Instruction<'a> {
     /// Run an action (never a branch).
-    Do { path: String, action: &'a Action },
+    Do {
+        path: String,
+        action: &'a Action,
+    },
     /// Go on when the conditions hold, else jump to `otherwise`.
     Test {
         path: String,
         conditions: &'a Condition,
         otherwise: usize,
     },
-    Jump { to: usize },
+    Jump {
+        to: usize,
+    },
 }
 
 pub fn compile(actions: &[Action]) -> Vec<Instruction<'_>> {
@@ -49,10 +54,7 @@ fn emit<'a>(actions: &'a [Action], path: &str, program: &mut Vec<Instruction<'a>
                 }
                 program[jump] = Instruction::Jump { to: end };
             }
-            action => program.push(Instruction::Do {
-                path: here,
-                action,
-            }),
+            action => program.push(Instruction::Do { path: here, action }),
         }
     }
 }

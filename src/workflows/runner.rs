@@ -129,7 +129,12 @@ pub async fn execute(
                     record: &record,
                     changes: &changes,
                 };
-                let passed = evaluate(conditions, &facts, &format!("{path}.conditions"), &mut trace);
+                let passed = evaluate(
+                    conditions,
+                    &facts,
+                    &format!("{path}.conditions"),
+                    &mut trace,
+                );
                 let next = if passed { pc + 1 } else { *otherwise };
                 let result = json!({ "passed": passed, "rules": trace });
                 let (run_id, at) = (run.id, pc as i32);
@@ -143,17 +148,37 @@ pub async fn execute(
                 pc = next;
             }
             Instruction::Do { path, action } => {
-                let ctx = context::context(record.clone(), &run.trigger, actor.clone(), about.clone());
+                let ctx =
+                    context::context(record.clone(), &run.trigger, actor.clone(), about.clone());
                 let rendered = match render(action, &ctx) {
                     Ok(rendered) => rendered,
                     Err(message) => {
                         let params = serde_json::to_value(action).ok();
-                        fail(&mut conn, &run, pc, path, action.kind(), params.as_ref(), attempt, &message).await?;
+                        fail(
+                            &mut conn,
+                            &run,
+                            pc,
+                            path,
+                            action.kind(),
+                            params.as_ref(),
+                            attempt,
+                            &message,
+                        )
+                        .await?;
                         return Ok(Ok(json!({ "status": "failed", "error": message })));
                     }
                 };
                 let params = serde_json::to_value(&rendered).ok();
-                store::start_step(&mut conn, run.id, pc as i32, path, action.kind(), params.as_ref(), attempt).await?;
+                store::start_step(
+                    &mut conn,
+                    run.id,
+                    pc as i32,
+                    path,
+                    action.kind(),
+                    params.as_ref(),
+                    attempt,
+                )
+                .await?;
                 let step = Step {
                     viewer: &viewer,
                     run: &run,
@@ -162,15 +187,18 @@ pub async fn execute(
                     pc: pc as i32,
                     path,
                 };
-                let outcome = perform(app, &mut conn, &step, &rendered, &workflow.webhook_secret).await;
+                let outcome =
+                    perform(app, &mut conn, &step, &rendered, &workflow.webhook_secret).await;
                 match outcome {
                     Ok(Done::Next(_)) => pc += 1, // recorded inside `perform`
                     Ok(Done::Wait(until)) => {
                         let (run_id, at, workspace) = (run.id, pc as i32, run.workspace_id);
                         conn.transaction::<_, AppError, _>(async move |conn| {
                             let result = json!({ "until": until });
-                            store::finish_step(conn, run_id, at, "completed", Some(&result), None).await?;
-                            store::advance(conn, run_id, at + 1, "waiting", Some(until), None).await?;
+                            store::finish_step(conn, run_id, at, "completed", Some(&result), None)
+                                .await?;
+                            store::advance(conn, run_id, at + 1, "waiting", Some(until), None)
+                                .await?;
                             let mut job = RunWorkflow::job(workspace, run_id);
                             job.run_at = Some(until);
                             enqueue_in(conn, &job).await?;
@@ -180,11 +208,29 @@ pub async fn execute(
                         return Ok(Ok(json!({ "status": "waiting", "until": until })));
                     }
                     Err(StepError::Retry(message)) if !last_attempt => {
-                        store::finish_step(&mut conn, run.id, pc as i32, "failed", None, Some(&message)).await?;
+                        store::finish_step(
+                            &mut conn,
+                            run.id,
+                            pc as i32,
+                            "failed",
+                            None,
+                            Some(&message),
+                        )
+                        .await?;
                         return Ok(Err(message));
                     }
                     Err(StepError::Retry(message) | StepError::Fail(message)) => {
-                        fail(&mut conn, &run, pc, path, action.kind(), params.as_ref(), attempt, &message).await?;
+                        fail(
+                            &mut conn,
+                            &run,
+                            pc,
+                            path,
+                            action.kind(),
+                            params.as_ref(),
+                            attempt,
+                            &message,
+                        )
+                        .await?;
                         return Ok(Ok(json!({ "status": "failed", "error": message })));
                     }
                 }
@@ -217,7 +263,12 @@ async fn fail(
 ) -> AppResult<()> {
     let error = format!("{path}: {message}");
     let (run_id, at) = (run.id, pc as i32);
-    let (path, kind, params, message) = (path.to_string(), kind.to_string(), params.cloned(), message.to_string());
+    let (path, kind, params, message) = (
+        path.to_string(),
+        kind.to_string(),
+        params.cloned(),
+        message.to_string(),
+    );
     conn.transaction::<_, AppError, _>(async move |conn| {
         store::start_step(conn, run_id, at, &path, &kind, params.as_ref(), attempt).await?;
         store::finish_step(conn, run_id, at, "failed", None, Some(&message)).await?;
@@ -282,7 +333,10 @@ async fn perform(
                 webhook::Request {
                     method,
                     url,
-                    headers: headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                     body,
                     secret,
                     delivery_id: format!("run-{run_id}-step-{pc}"),

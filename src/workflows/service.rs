@@ -22,6 +22,7 @@ use crate::db::DbPool;
 use crate::error::{AppError, AppResult};
 use crate::jobs::queue::enqueue_in;
 use crate::mail::{MailConfig, Mailer};
+use crate::pagination::Page;
 
 /// A new workflow.
 pub struct WorkflowInput {
@@ -117,7 +118,10 @@ impl WorkflowService {
             return Err(AppError::bad_input("name", "a name of 1 to 200 characters"));
         }
         if description.is_some_and(|d| d.chars().count() > 5000) {
-            return Err(AppError::bad_input("description", "at most 5000 characters"));
+            return Err(AppError::bad_input(
+                "description",
+                "at most 5000 characters",
+            ));
         }
         validate::check(conn, viewer.workspace_id.0, definition).await
     }
@@ -131,8 +135,14 @@ impl WorkflowService {
             &input.actions,
         )?;
         let mut conn = self.db.get().await?;
-        self.checked(&mut conn, viewer, &input.name, input.description.as_deref(), &definition)
-            .await?;
+        self.checked(
+            &mut conn,
+            viewer,
+            &input.name,
+            input.description.as_deref(),
+            &definition,
+        )
+        .await?;
         let viewer = viewer.clone();
         conn.transaction::<_, AppError, _>(async move |conn| {
             store::insert(
@@ -183,8 +193,8 @@ impl WorkflowService {
             };
             this.checked(conn, &viewer, &name, description.as_deref(), &definition)
                 .await?;
-            let new_definition = (changes_definition && definition != current.definition()?)
-                .then_some(&definition);
+            let new_definition =
+                (changes_definition && definition != current.definition()?).then_some(&definition);
             store::update(
                 conn,
                 &current,
@@ -198,7 +208,12 @@ impl WorkflowService {
         .await
     }
 
-    pub async fn set_status(&self, viewer: &Viewer, id: i64, status: &str) -> AppResult<WorkflowRow> {
+    pub async fn set_status(
+        &self,
+        viewer: &Viewer,
+        id: i64,
+        status: &str,
+    ) -> AppResult<WorkflowRow> {
         Self::require_manager(viewer)?;
         let mut conn = self.db.get().await?;
         let current = store::get(&mut conn, viewer.workspace_id.0, id, false)
@@ -228,26 +243,20 @@ impl WorkflowService {
             .ok_or(AppError::NotFound("workflow"))
     }
 
-    /// A page of workflows by ID and the total count.
+    /// A page of workflows by ID.
     pub async fn workflows(
         &self,
         viewer: &Viewer,
         status: Option<&str>,
         after: Option<i64>,
         first: i64,
-    ) -> AppResult<(Vec<WorkflowRow>, i64)> {
+    ) -> AppResult<Page<WorkflowRow>> {
         Self::require_manager(viewer)?;
+        let first = first.clamp(1, MAX_PAGE);
         let mut conn = self.db.get().await?;
-        let rows = store::list(
-            &mut conn,
-            viewer.workspace_id.0,
-            status,
-            after,
-            first.clamp(1, MAX_PAGE),
-        )
-        .await?;
+        let rows = store::list(&mut conn, viewer.workspace_id.0, status, after, first + 1).await?;
         let total = store::count(&mut conn, viewer.workspace_id.0, status).await?;
-        Ok((rows, total))
+        Ok(page(rows, first, after.is_some(), total))
     }
 
     /// The record a manual or dry run works on, as its context shows it.
@@ -263,7 +272,9 @@ impl WorkflowService {
             .await?
             .remove(&record_id)
             .filter(|r| r.get("deleted_at").is_none_or(Value::is_null))
-            .ok_or_else(|| AppError::bad_input("recordId", format!("no {} with this ID", entity.name())))
+            .ok_or_else(|| {
+                AppError::bad_input("recordId", format!("no {} with this ID", entity.name()))
+            })
     }
 
     /// Starts a run by hand (any trigger; the conditions are not checked: the person chose
@@ -333,7 +344,12 @@ impl WorkflowService {
                     otherwise,
                 } => {
                     let mut trace = Vec::new();
-                    let passed = evaluate(conditions, &facts, &format!("{path}.conditions"), &mut trace);
+                    let passed = evaluate(
+                        conditions,
+                        &facts,
+                        &format!("{path}.conditions"),
+                        &mut trace,
+                    );
                     steps.push(PlannedStep {
                         path: path.clone(),
                         action: "branch".into(),
@@ -369,25 +385,29 @@ impl WorkflowService {
             .ok_or(AppError::NotFound("workflow run"))
     }
 
+    /// A page of a workflow's runs, newest first (`after`: a run ID; older ones follow).
     pub async fn runs(
         &self,
         viewer: &Viewer,
         workflow_id: i64,
         status: Option<&str>,
-        before: Option<i64>,
+        after: Option<i64>,
         first: i64,
-    ) -> AppResult<Vec<RunRow>> {
+    ) -> AppResult<Page<RunRow>> {
         let workflow = self.workflow(viewer, workflow_id).await?;
+        let first = first.clamp(1, MAX_PAGE);
         let mut conn = self.db.get().await?;
-        store::runs(
+        let rows = store::runs(
             &mut conn,
             viewer.workspace_id.0,
             workflow.id,
             status,
-            before,
-            first.clamp(1, MAX_PAGE),
+            after,
+            first + 1,
         )
-        .await
+        .await?;
+        let total = store::count_runs(&mut conn, workflow.id, status).await?;
+        Ok(page(rows, first, after.is_some(), total))
     }
 
     pub async fn steps(&self, run: &RunRow) -> AppResult<Vec<StepRow>> {
@@ -410,8 +430,15 @@ impl WorkflowService {
                     field: None,
                 });
             }
-            store::advance(conn, run.id, run.pc, "cancelled", None, Some("cancelled by a user"))
-                .await?;
+            store::advance(
+                conn,
+                run.id,
+                run.pc,
+                "cancelled",
+                None,
+                Some("cancelled by a user"),
+            )
+            .await?;
             store::run(conn, None, id, false)
                 .await?
                 .ok_or(AppError::NotFound("workflow run"))
@@ -420,15 +447,37 @@ impl WorkflowService {
     }
 }
 
-/// An action's params as a run would render them now, or why it could not.
+/// A page from `first + 1` rows.
+fn page<T>(mut rows: Vec<T>, first: i64, has_previous_page: bool, total_count: i64) -> Page<T> {
+    let has_next_page = rows.len() as i64 > first;
+    rows.truncate(first as usize);
+    Page {
+        items: rows,
+        has_next_page,
+        has_previous_page,
+        total_count,
+    }
+}
+
+/// An action's params as a run would render them now (each one that can be), and the
+/// first reason one could not.
 fn planned(action: &Action, ctx: &Value) -> (Option<Value>, Option<String>) {
-    let params = serde_json::to_value(action).ok();
+    let Some(Value::Object(params)) = serde_json::to_value(action).ok() else {
+        return (None, None);
+    };
     if let Action::Wait { .. } = action {
-        return (params, None);
+        return (Some(Value::Object(params)), None);
     }
-    match params.as_ref().map(|p| render_json(p, ctx)) {
-        Some(Ok(rendered)) => (Some(rendered), None),
-        Some(Err(error)) => (params, Some(error)),
-        None => (None, None),
-    }
+    let mut error = None;
+    let rendered = params
+        .into_iter()
+        .map(|(key, value)| match render_json(&value, ctx) {
+            Ok(done) => (key, done),
+            Err(why) => {
+                error.get_or_insert(why);
+                (key, value)
+            }
+        })
+        .collect();
+    (Some(Value::Object(rendered)), error)
 }

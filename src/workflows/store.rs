@@ -124,10 +124,12 @@ pub async fn get(
 
 /// A workflow by ID whatever its state (runs of deleted workflows finish).
 pub async fn any(conn: &mut AsyncPgConnection, id: i64) -> AppResult<WorkflowRow> {
-    Ok(diesel::sql_query(format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1"))
-        .bind::<BigInt, _>(id)
-        .get_result(conn)
-        .await?)
+    Ok(diesel::sql_query(format!(
+        "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1"
+    ))
+    .bind::<BigInt, _>(id)
+    .get_result(conn)
+    .await?)
 }
 
 /// A page of the workspace's workflows by ID, after `after`.
@@ -435,6 +437,27 @@ pub async fn runs(
     .await?)
 }
 
+pub async fn count_runs(
+    conn: &mut AsyncPgConnection,
+    workflow_id: i64,
+    status: Option<&str>,
+) -> AppResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let row: Count = diesel::sql_query(
+        "SELECT count(*) AS n FROM workflow_runs \
+         WHERE workflow_id = $1 AND ($2::text IS NULL OR status = $2)",
+    )
+    .bind::<BigInt, _>(workflow_id)
+    .bind::<Nullable<Text>, _>(status)
+    .get_result(conn)
+    .await?;
+    Ok(row.n)
+}
+
 /// Moves a run on: its next instruction, its status, and when it wakes or why it failed.
 pub async fn advance(
     conn: &mut AsyncPgConnection,
@@ -564,10 +587,11 @@ pub async fn depths(
     if runs.is_empty() {
         return Ok(Default::default());
     }
-    let rows: Vec<Row> = diesel::sql_query("SELECT id, depth FROM workflow_runs WHERE id = ANY($1)")
-        .bind::<Array<BigInt>, _>(runs)
-        .load(conn)
-        .await?;
+    let rows: Vec<Row> =
+        diesel::sql_query("SELECT id, depth FROM workflow_runs WHERE id = ANY($1)")
+            .bind::<Array<BigInt>, _>(runs)
+            .load(conn)
+            .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.depth)).collect())
 }
 

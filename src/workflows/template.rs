@@ -121,12 +121,11 @@ pub fn json_templates(value: &Value) -> Vec<&str> {
 
 /// The value at a dotted path (`record.owner.email`).
 pub fn lookup<'a>(context: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.')
-        .try_fold(context, |value, key| match value {
-            Value::Object(map) => map.get(key),
-            Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
-            _ => None,
-        })
+    path.split('.').try_fold(context, |value, key| match value {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
 }
 
 fn parse_placeholder(inner: &str) -> Result<Part, String> {
@@ -173,7 +172,9 @@ fn parse_filter(text: &str) -> Result<Filter, String> {
             let unquoted = arg
                 .strip_prefix('"')
                 .and_then(|a| a.strip_suffix('"'))
-                .ok_or_else(|| format!("the argument of {} must be in double quotes", name.trim()))?;
+                .ok_or_else(|| {
+                    format!("the argument of {} must be in double quotes", name.trim())
+                })?;
             (name.trim(), Some(unquoted.to_string()))
         }
         None => (text, None),
@@ -242,15 +243,24 @@ mod tests {
         );
         assert_eq!(
             t.variables().collect::<Vec<_>>(),
-            ["record.first_name", "record.owner.name", "record.custom.region", "record.score",
-             "record.due_at", "trigger.changes.status.old"]
+            [
+                "record.first_name",
+                "record.owner.name",
+                "record.custom.region",
+                "record.score",
+                "record.due_at",
+                "trigger.changes.status.old"
+            ]
         );
     }
 
     #[test]
     fn a_missing_variable_is_an_error_unless_defaulted() {
         let t = Template::parse("call {{record.phone}}").unwrap();
-        assert_eq!(t.render(&context()).unwrap_err(), "missing variable record.phone");
+        assert_eq!(
+            t.render(&context()).unwrap_err(),
+            "missing variable record.phone"
+        );
         let t = Template::parse("call {{record.phone | default:\"nobody | none\"}}").unwrap();
         assert_eq!(t.render(&context()).unwrap(), "call nobody | none");
         assert!(Template::parse("{{record.x").is_err());
@@ -261,7 +271,8 @@ mod tests {
 
     #[test]
     fn json_bodies_render_every_string() {
-        let body = json!({"lead": "{{record.email}}", "tags": ["{{record.custom.region}}"], "n": 1});
+        let body =
+            json!({"lead": "{{record.email}}", "tags": ["{{record.custom.region}}"], "n": 1});
         assert_eq!(
             render_json(&body, &context()).unwrap(),
             json!({"lead": "ann@example.com", "tags": ["West"], "n": 1})

@@ -8,7 +8,6 @@ use std::collections::{HashMap, HashSet};
 use diesel::sql_types::{Array, BigInt, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use serde_json::Value;
 
 use super::context::{self, Target, USER_FIELDS};
 use super::definition::{bad, parse_duration, Action, Condition, Definition, Entity, Trigger};
@@ -200,7 +199,11 @@ fn check_action(
             round_robin,
             least_open_records,
         } => {
-            let given = [one.is_some(), round_robin.is_some(), least_open_records.is_some()];
+            let given = [
+                one.is_some(),
+                round_robin.is_some(),
+                least_open_records.is_some(),
+            ];
             if given.iter().filter(|g| **g).count() != 1 {
                 return Err(bad(
                     path,
@@ -213,7 +216,10 @@ fn check_action(
             if let Some(one) = one {
                 user(one, "user")?;
             }
-            for (name, list) in [("round_robin", round_robin), ("least_open_records", least_open_records)] {
+            for (name, list) in [
+                ("round_robin", round_robin),
+                ("least_open_records", least_open_records),
+            ] {
                 if let Some(list) = list {
                     if list.is_empty() {
                         return Err(bad(&format!("{path}.{name}"), "a list of users' emails"));
@@ -284,7 +290,10 @@ fn check_action(
                 if !fields.is_date(field) {
                     return Err(bad(
                         &format!("{path}.until"),
-                        format!("{field:?} is not a date field of a {}", fields.entity.name()),
+                        format!(
+                            "{field:?} is not a date field of a {}",
+                            fields.entity.name()
+                        ),
                     ));
                 }
             }
@@ -295,7 +304,10 @@ fn check_action(
                 if fields.knows(p) {
                     Ok(())
                 } else {
-                    Err(bad(at, format!("{p:?} is not a field of a {}", fields.entity.name())))
+                    Err(bad(
+                        at,
+                        format!("{p:?} is not a field of a {}", fields.entity.name()),
+                    ))
                 }
             };
             check_conditions(conditions, &format!("{path}.conditions"), &known)?;
@@ -395,9 +407,4 @@ async fn check_users(
         )),
         None => Ok(()),
     }
-}
-
-/// Literal text or a template; JSON values other than strings pass as they are.
-pub fn is_template(value: &Value) -> bool {
-    value.as_str().is_some_and(|s| s.contains("{{"))
 }

@@ -288,6 +288,24 @@ impl TestApp {
                 .unwrap();
         row.n
     }
+
+    /// The rows of a query as JSON objects (for checks the API does not show directly).
+    pub async fn rows(&self, sql: &str) -> Value {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Rows {
+            #[diesel(sql_type = diesel::sql_types::Jsonb)]
+            rows: Value,
+        }
+        let mut conn = self.app.db.get().await.unwrap();
+        let row: Rows = diesel::sql_query(format!(
+            "SELECT coalesce(jsonb_agg(to_jsonb(t)), '[]') AS rows FROM ({sql}) t"
+        ))
+        .get_result(&mut conn)
+        .await
+        .unwrap();
+        row.rows
+    }
 }
 
 pub fn token_of(payload: &Value) -> String {
