@@ -11,9 +11,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::harness::*;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-async fn connect(app: &TestApp, protocol: &str) -> Socket {
+pub async fn connect(app: &TestApp, protocol: &str) -> Socket {
     let mut request = app.ws_url().into_client_request().unwrap();
     request
         .headers_mut()
@@ -25,7 +25,7 @@ async fn connect(app: &TestApp, protocol: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::Text(message.to_string().into()))
         .await
@@ -33,7 +33,7 @@ async fn send(socket: &mut Socket, message: Value) {
 }
 
 /// The next JSON message (skipping pings), or None when the connection closes.
-async fn next(socket: &mut Socket) -> Option<Value> {
+pub async fn next(socket: &mut Socket) -> Option<Value> {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
             .await

@@ -632,3 +632,254 @@ async fn dry_runs_show_what_would_happen_and_change_nothing() {
     assert!(smtp.received().is_empty());
     stop.cancel();
 }
+
+#[tokio::test]
+async fn waits_survive_a_restart_runs_can_be_watched_and_cancelled() {
+    use crate::subscriptions::{connect, next, send};
+    let app = spawn(None).await;
+    let admin = app.admin_token().await;
+    let id = create_active(
+        &app,
+        &admin,
+        json!({"name": "Later", "entity": "LEAD", "trigger": {"type": "manual"},
+               "actions": [{"type": "wait", "duration": "2s"},
+                           {"type": "update_field", "field": "priority", "value": "urgent"}]}),
+    )
+    .await;
+    let lead = create_lead(&app, &admin, json!({"firstName": "Ada"})).await;
+    let execute =
+        "mutation($id: ID!, $r: ID!) { executeWorkflow(id: $id, recordId: $r) { id status } }";
+    let run = app
+        .gql(Some(&admin), execute, json!({ "id": id, "r": lead }))
+        .await;
+    let run_id = run["data"]["executeWorkflow"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut socket = connect(&app, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {admin}") } })).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query":
+            "subscription($id: ID!) { workflowRunUpdated(id: $id) { status wakeAt } }",
+            "variables": { "id": run_id } } }),
+    )
+    .await;
+    let first = next(&mut socket).await.unwrap();
+    assert_eq!(
+        first["payload"]["data"]["workflowRunUpdated"]["status"], "RUNNING",
+        "{first}"
+    );
+
+    // The first process reaches the wait and stops; the wake-up is a row, not a thread.
+    let first_process = workers(&app);
+    let waiting = next(&mut socket).await.unwrap();
+    assert_eq!(
+        waiting["payload"]["data"]["workflowRunUpdated"]["status"], "WAITING",
+        "{waiting}"
+    );
+    first_process.cancel();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let priority = format!("SELECT priority::text FROM leads WHERE id = {lead}");
+    assert_eq!(app.rows(&priority).await, json!([{ "priority": "medium" }]));
+
+    // A new process picks the run up after its wake-up time and finishes it.
+    let second_process = workers(&app);
+    let mut last = Value::Null;
+    while let Some(message) = next(&mut socket).await {
+        if message["type"] == "complete" {
+            break;
+        }
+        last = message;
+    }
+    assert_eq!(
+        last["payload"]["data"]["workflowRunUpdated"]["status"], "COMPLETED",
+        "{last}"
+    );
+    assert_eq!(app.rows(&priority).await, json!([{ "priority": "urgent" }]));
+
+    // A waiting run can be cancelled (once); it never takes its next step.
+    let id_long = create_active(
+        &app,
+        &admin,
+        json!({"name": "Much later", "entity": "LEAD", "trigger": {"type": "manual"},
+               "actions": [{"type": "wait", "duration": "1h"},
+                           {"type": "update_field", "field": "priority", "value": "low"}]}),
+    )
+    .await;
+    let run = app
+        .gql(Some(&admin), execute, json!({ "id": id_long, "r": lead }))
+        .await;
+    let long_run = run["data"]["executeWorkflow"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let runs = "query($id: ID!) { workflowRun(id: $id) { status wakeAt } }";
+    for _ in 0..100 {
+        let state = app.gql(Some(&admin), runs, json!({ "id": long_run })).await;
+        if state["data"]["workflowRun"]["status"] == "WAITING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cancel = "mutation($id: ID!) { cancelWorkflowRun(id: $id) { status error } }";
+    let cancelled = app
+        .gql(Some(&admin), cancel, json!({ "id": long_run }))
+        .await;
+    assert_eq!(
+        cancelled["data"]["cancelWorkflowRun"]["status"], "CANCELLED",
+        "{cancelled}"
+    );
+    let again = app
+        .gql(Some(&admin), cancel, json!({ "id": long_run }))
+        .await;
+    assert_eq!(error_code(&again), "CONFLICT", "{again}");
+    second_process.cancel();
+}
+
+#[tokio::test]
+async fn the_other_actions_and_triggers() {
+    let app = spawn(None).await;
+    let admin = app.admin_token().await;
+    let (u1, _) = app.user_with_role("una@example.com", "MEMBER").await;
+    let (u2, _) = app.user_with_role("udo@example.com", "MEMBER").await;
+    create_active(
+        &app,
+        &admin,
+        json!({"name": "Share out", "entity": "LEAD", "trigger": {"type": "record_created"},
+               "actions": [
+                   {"type": "assign_record", "round_robin": ["una@example.com", "udo@example.com"]},
+                   {"type": "send_notification", "users": ["una@example.com"], "title": "New lead {{record.first_name}}",
+                    "message": "From {{actor.email}}"},
+                   {"type": "create_record", "entity": "contact",
+                    "fields": {"first_name": "{{record.first_name}}", "email": "{{record.email}}", "custom.source": "workflow"}}]}),
+    )
+    .await;
+    create_active(
+        &app,
+        &admin,
+        json!({"name": "Rebalance", "entity": "LEAD", "trigger": {"type": "field_changed", "field": "status", "to": "contacted"},
+               "actions": [{"type": "assign_record", "least_open_records": ["una@example.com", "udo@example.com"]}]}),
+    )
+    .await;
+    create_active(
+        &app,
+        &admin,
+        json!({"name": "Gone", "entity": "LEAD", "trigger": {"type": "record_deleted"},
+               "actions": [{"type": "send_notification", "users": ["udo@example.com"], "title": "Deleted {{record.first_name}}", "message": "by {{actor.email}}"}]}),
+    )
+    .await;
+    create_active(
+        &app,
+        &admin,
+        json!({"name": "Hot", "entity": "LEAD", "trigger": {"type": "score_changed", "above": 60},
+               "actions": [{"type": "update_field", "field": "priority", "value": "urgent"}]}),
+    )
+    .await;
+    let stop = workers(&app);
+    let a = create_lead(
+        &app,
+        &admin,
+        json!({"firstName": "A", "email": "a@example.com"}),
+    )
+    .await;
+    let b = create_lead(
+        &app,
+        &admin,
+        json!({"firstName": "B", "email": "b@example.com"}),
+    )
+    .await;
+    let hot = create_lead(
+        &app,
+        &admin,
+        json!({"firstName": "C", "email": "c@example.com", "phone": "+1 555 0100", "companyName": "Acme",
+               "jobTitle": "CEO", "leadSource": "REFERRAL", "companySize": 5000}),
+    )
+    .await;
+
+    // Round robin: two of the three to one user, one to the other; every lead notified and
+    // copied to a contact.
+    let wait_for = |sql: String, want: Value| {
+        let app = &app;
+        async move {
+            for _ in 0..200 {
+                if app.rows(&sql).await == want {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("{sql} never gave {want}: {}", app.rows(&sql).await);
+        }
+    };
+    wait_for(
+        "SELECT count(*) AS n FROM leads WHERE assigned_to_id IS NOT NULL".into(),
+        json!([{ "n": 3 }]),
+    )
+    .await;
+    let shares = app
+        .rows("SELECT count(*) AS n FROM leads GROUP BY assigned_to_id ORDER BY n")
+        .await;
+    assert_eq!(shares, json!([{ "n": 1 }, { "n": 2 }]));
+    wait_for(
+        format!("SELECT title, message FROM notifications WHERE user_id = {u1} ORDER BY title"),
+        json!([
+            { "title": "New lead A", "message": "From admin@example.com" },
+            { "title": "New lead B", "message": "From admin@example.com" },
+            { "title": "New lead C", "message": "From admin@example.com" }
+        ]),
+    )
+    .await;
+    wait_for(
+        "SELECT first_name, email, custom_fields->>'source' AS source FROM contacts ORDER BY first_name".into(),
+        json!([
+            { "first_name": "A", "email": "a@example.com", "source": "workflow" },
+            { "first_name": "B", "email": "b@example.com", "source": "workflow" },
+            { "first_name": "C", "email": "c@example.com", "source": "workflow" }
+        ]),
+    )
+    .await;
+    // The rule-based score of the complete referral lead crosses 60: it becomes urgent.
+    wait_for(
+        format!("SELECT priority::text FROM leads WHERE id IN ({a}, {hot}) ORDER BY id"),
+        json!([{ "priority": "medium" }, { "priority": "urgent" }]),
+    )
+    .await;
+
+    // Least open records: whoever holds fewer open leads gets the contacted one.
+    let lighter = app
+        .rows("SELECT assigned_to_id AS id FROM leads GROUP BY assigned_to_id HAVING count(*) = 1")
+        .await[0]["id"]
+        .clone();
+    let heavier_lead = app
+        .rows(&format!(
+            "SELECT id FROM leads WHERE assigned_to_id <> {lighter} ORDER BY id LIMIT 1"
+        ))
+        .await[0]["id"]
+        .clone();
+    app.gql(
+        Some(&admin),
+        "mutation($id: ID!) { updateLead(id: $id, input: {status: CONTACTED}) { lead { id } } }",
+        json!({ "id": heavier_lead.to_string() }),
+    )
+    .await;
+    wait_for(
+        format!("SELECT assigned_to_id AS id FROM leads WHERE id = {heavier_lead}"),
+        json!([{ "id": lighter }]),
+    )
+    .await;
+
+    app.gql(
+        Some(&admin),
+        "mutation($id: ID!) { deleteLead(id: $id) { lead { id } } }",
+        json!({ "id": b }),
+    )
+    .await;
+    wait_for(
+        format!("SELECT title, message FROM notifications WHERE user_id = {u2}"),
+        json!([{ "title": "Deleted B", "message": "by admin@example.com" }]),
+    )
+    .await;
+    stop.cancel();
+}
