@@ -306,6 +306,17 @@ async fn definitions_are_checked_on_save_naming_the_path() {
     assert_eq!(error_code(&answer), "FORBIDDEN", "{answer}");
     assert_eq!(app.count("workflows").await, 0);
 
+    // Definitions written inline as GraphQL object literals are JSON too.
+    let inline = app
+        .gql(
+            Some(&admin),
+            "mutation { createWorkflow(input: {name: \"Inline\", entity: TASK, trigger: {type: \"record_created\"}, \
+             actions: [{type: \"update_field\", field: \"priority\", value: \"high\"}]}) { status version } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(inline["data"]["createWorkflow"]["status"], "DRAFT", "{inline}");
+
     // Another workspace sees nothing of this one's workflows.
     let created = create(&app, &admin, base).await;
     let id = created["data"]["createWorkflow"]["id"]
