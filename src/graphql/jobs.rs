@@ -2,7 +2,6 @@
 //! `jobUpdated(id)` subscription.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Subscription, ID};
 use chrono::{DateTime, Utc};
@@ -10,11 +9,11 @@ use futures_util::Stream;
 
 use super::connection::connection_types;
 use super::context::{app, viewer};
-use super::errors::{to_graphql_error, GqlResultExt};
+use super::errors::GqlResultExt;
 use super::ids::{page_args, parse_id, to_id};
+use super::watch::{watch, Watched};
 use crate::app::App;
 use crate::auth::Viewer;
-use crate::error::AppError;
 use crate::jobs::api::{JobFilter as DomainFilter, JobView};
 
 /// Where a job stands.
@@ -277,11 +276,6 @@ impl JobMutation {
     }
 }
 
-/// How often `jobUpdated` looks at its job (one primary-key read), and how often it re-checks
-/// the subscriber's session.
-const WATCH_EVERY: Duration = Duration::from_millis(250);
-const RECHECK_SESSION_EVERY: u32 = 20;
-
 #[derive(Default)]
 pub struct JobSubscription;
 
@@ -299,78 +293,25 @@ impl JobSubscription {
         let app = app(ctx).clone();
         // NOT_FOUND at subscribe time, not as the first event, for a job you may not see.
         let first = app.jobs.job(&viewer, id).await.gql()?;
-        Ok(watch_job(app, viewer, first))
+        let fetch =
+            move |app: Arc<App>, viewer: Viewer| async move { app.jobs.job(&viewer, id).await };
+        Ok(watch(app, viewer, first, fetch, Job))
     }
 }
 
-/// What a subscriber is told about: a change in any of these is an update.
-fn fingerprint(job: &JobView) -> (String, i16, Option<String>, i32) {
-    (
-        job.state.clone(),
-        job.progress,
-        job.progress_message.clone(),
-        job.attempt,
-    )
-}
+impl Watched for JobView {
+    type Fingerprint = (String, i16, Option<String>, i32);
 
-fn watch_job(
-    app: Arc<App>,
-    viewer: Viewer,
-    first: JobView,
-) -> impl Stream<Item = async_graphql::Result<Job>> {
-    struct Watch {
-        app: Arc<App>,
-        viewer: Viewer,
-        next: Option<JobView>,
-        id: i64,
-        last: Option<(String, i16, Option<String>, i32)>,
-        polls: u32,
-        done: bool,
+    fn fingerprint(&self) -> Self::Fingerprint {
+        (
+            self.state.clone(),
+            self.progress,
+            self.progress_message.clone(),
+            self.attempt,
+        )
     }
-    let start = Watch {
-        app,
-        viewer,
-        id: first.id,
-        next: Some(first),
-        last: None,
-        polls: 0,
-        done: false,
-    };
-    futures_util::stream::unfold(start, |mut watch| async move {
-        loop {
-            if watch.done {
-                return None;
-            }
-            let job = match watch.next.take() {
-                Some(job) => job,
-                None => {
-                    tokio::time::sleep(WATCH_EVERY).await;
-                    watch.polls += 1;
-                    if watch.polls % RECHECK_SESSION_EVERY == 0 {
-                        if let Err(err) = watch.app.auth.recheck(&watch.viewer).await {
-                            watch.done = true;
-                            return Some((Err(to_graphql_error(err)), watch));
-                        }
-                    }
-                    match watch.app.jobs.job(&watch.viewer, watch.id).await {
-                        Ok(job) => job,
-                        // A purged history row ends the feed; a passing database error
-                        // is retried on the next poll.
-                        Err(AppError::NotFound(_)) => return None,
-                        Err(err) => {
-                            err.log_if_internal();
-                            continue;
-                        }
-                    }
-                }
-            };
-            let print = fingerprint(&job);
-            if watch.last.as_ref() == Some(&print) {
-                continue;
-            }
-            watch.done = JobState::parse(&job.state).is_final();
-            watch.last = Some(print);
-            return Some((Ok(Job(job)), watch));
-        }
-    })
+
+    fn is_final(&self) -> bool {
+        JobState::parse(&self.state).is_final()
+    }
 }

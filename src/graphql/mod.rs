@@ -25,6 +25,7 @@ pub mod scoring;
 pub mod stats;
 pub mod tasks;
 pub mod users;
+pub mod watch;
 pub mod workflows;
 
 use async_graphql::{MergedObject, MergedSubscription, Schema};

@@ -3,7 +3,6 @@
 //! the `workflowRunUpdated(id)` subscription. Admins and managers only.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_graphql::{
     Context, Enum, InputObject, Json, MaybeUndefined, Object, SimpleObject, Subscription, ID,
@@ -13,13 +12,13 @@ use futures_util::Stream;
 use serde_json::Value;
 
 use super::context::{app, viewer};
-use super::errors::{to_graphql_error, GqlResultExt};
+use super::errors::GqlResultExt;
 use super::ids::{decode_cursor, parse_id};
 use super::leads::load_user;
 use super::users::User;
+use super::watch::{watch, Watched};
 use crate::app::App;
 use crate::auth::{UserId, Viewer};
-use crate::error::AppError;
 use crate::workflows::definition::Entity;
 use crate::workflows::service::{DryRun, WorkflowInput, WorkflowPatch};
 use crate::workflows::store::{RunRow, StepRow, WorkflowRow};
@@ -687,10 +686,6 @@ async fn set_status(
     Ok(Workflow(row))
 }
 
-/// How often `workflowRunUpdated` looks at its run (one primary-key read).
-const WATCH_EVERY: Duration = Duration::from_millis(250);
-const RECHECK_SESSION_EVERY: u32 = 20;
-
 #[derive(Default)]
 pub struct WorkflowSubscription;
 
@@ -706,66 +701,21 @@ impl WorkflowSubscription {
         let id = parse_id("id", &id).gql()?;
         let app = app(ctx).clone();
         let first = app.workflows.run(&viewer, id).await.gql()?;
-        Ok(watch_run(app, viewer, first))
+        let fetch = move |app: Arc<App>, viewer: Viewer| async move {
+            app.workflows.run(&viewer, id).await
+        };
+        Ok(watch(app, viewer, first, fetch, WorkflowRun))
     }
 }
 
-fn watch_run(
-    app: Arc<App>,
-    viewer: Viewer,
-    first: RunRow,
-) -> impl Stream<Item = async_graphql::Result<WorkflowRun>> {
-    struct Watch {
-        app: Arc<App>,
-        viewer: Viewer,
-        id: i64,
-        next: Option<RunRow>,
-        last: Option<(String, i32, DateTime<Utc>)>,
-        polls: u32,
-        done: bool,
+impl Watched for RunRow {
+    type Fingerprint = (String, i32, DateTime<Utc>);
+
+    fn fingerprint(&self) -> Self::Fingerprint {
+        (self.status.clone(), self.pc, self.updated_at)
     }
-    let start = Watch {
-        app,
-        viewer,
-        id: first.id,
-        next: Some(first),
-        last: None,
-        polls: 0,
-        done: false,
-    };
-    futures_util::stream::unfold(start, |mut watch| async move {
-        loop {
-            if watch.done {
-                return None;
-            }
-            let run = match watch.next.take() {
-                Some(run) => run,
-                None => {
-                    tokio::time::sleep(WATCH_EVERY).await;
-                    watch.polls += 1;
-                    if watch.polls % RECHECK_SESSION_EVERY == 0 {
-                        if let Err(err) = watch.app.auth.recheck(&watch.viewer).await {
-                            watch.done = true;
-                            return Some((Err(to_graphql_error(err)), watch));
-                        }
-                    }
-                    match watch.app.workflows.run(&watch.viewer, watch.id).await {
-                        Ok(run) => run,
-                        Err(AppError::NotFound(_)) => return None,
-                        Err(err) => {
-                            err.log_if_internal();
-                            continue;
-                        }
-                    }
-                }
-            };
-            let fingerprint = (run.status.clone(), run.pc, run.updated_at);
-            if watch.last.as_ref() == Some(&fingerprint) {
-                continue;
-            }
-            watch.last = Some(fingerprint);
-            watch.done = run.is_finished();
-            return Some((Ok(WorkflowRun(run)), watch));
-        }
-    })
+
+    fn is_final(&self) -> bool {
+        self.is_finished()
+    }
 }

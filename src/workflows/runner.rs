@@ -154,18 +154,14 @@ pub async fn execute(
                     Ok(rendered) => rendered,
                     Err(message) => {
                         let params = serde_json::to_value(action).ok();
-                        fail(
-                            &mut conn,
-                            &run,
+                        let at = StepAt {
+                            run: &run,
                             pc,
                             path,
-                            action.kind(),
-                            params.as_ref(),
+                            kind: action.kind(),
                             attempt,
-                            &message,
-                        )
-                        .await?;
-                        return Ok(Ok(json!({ "status": "failed", "error": message })));
+                        };
+                        return Ok(Ok(fail(&mut conn, &at, params.as_ref(), &message).await?));
                     }
                 };
                 let params = serde_json::to_value(&rendered).ok();
@@ -220,18 +216,14 @@ pub async fn execute(
                         return Ok(Err(message));
                     }
                     Err(StepError::Retry(message) | StepError::Fail(message)) => {
-                        fail(
-                            &mut conn,
-                            &run,
+                        let at = StepAt {
+                            run: &run,
                             pc,
                             path,
-                            action.kind(),
-                            params.as_ref(),
+                            kind: action.kind(),
                             attempt,
-                            &message,
-                        )
-                        .await?;
-                        return Ok(Ok(json!({ "status": "failed", "error": message })));
+                        };
+                        return Ok(Ok(fail(&mut conn, &at, params.as_ref(), &message).await?));
                     }
                 }
             }
@@ -249,32 +241,33 @@ fn render(action: &Action, ctx: &Value) -> Result<Action, String> {
     serde_json::from_value(rendered).map_err(|e| e.to_string())
 }
 
-/// Records a failed step and fails the run.
-#[allow(clippy::too_many_arguments)]
+/// Where a step is: its run, position, path, action and attempt.
+struct StepAt<'a> {
+    run: &'a RunRow,
+    pc: usize,
+    path: &'a str,
+    kind: &'a str,
+    attempt: i32,
+}
+
+/// Records a failed step and fails the run; returns the job's result.
 async fn fail(
     conn: &mut AsyncPgConnection,
-    run: &RunRow,
-    pc: usize,
-    path: &str,
-    kind: &str,
+    at: &StepAt<'_>,
     params: Option<&Value>,
-    attempt: i32,
     message: &str,
-) -> AppResult<()> {
-    let error = format!("{path}: {message}");
-    let (run_id, at) = (run.id, pc as i32);
-    let (path, kind, params, message) = (
-        path.to_string(),
-        kind.to_string(),
-        params.cloned(),
-        message.to_string(),
-    );
+) -> AppResult<Value> {
+    let error = format!("{}: {message}", at.path);
+    let (run_id, pc, attempt) = (at.run.id, at.pc as i32, at.attempt);
+    let (path, kind) = (at.path.to_string(), at.kind.to_string());
+    let (params, failure) = (params.cloned(), message.to_string());
     conn.transaction::<_, AppError, _>(async move |conn| {
-        store::start_step(conn, run_id, at, &path, &kind, params.as_ref(), attempt).await?;
-        store::finish_step(conn, run_id, at, "failed", None, Some(&message)).await?;
-        store::advance(conn, run_id, at, "failed", None, Some(&error)).await
+        store::start_step(conn, run_id, pc, &path, &kind, params.as_ref(), attempt).await?;
+        store::finish_step(conn, run_id, pc, "failed", None, Some(&failure)).await?;
+        store::advance(conn, run_id, pc, "failed", None, Some(&error)).await
     })
-    .await
+    .await?;
+    Ok(json!({ "status": "failed", "error": message }))
 }
 
 /// Does one action. Database actions commit together with their step's completion; mail

@@ -158,19 +158,33 @@ pub async fn count(
     workspace_id: i64,
     status: Option<&str>,
 ) -> AppResult<i64> {
+    count_with(
+        conn,
+        "SELECT count(*) AS n FROM workflows \
+         WHERE workspace_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR status = $2)",
+        workspace_id,
+        status,
+    )
+    .await
+}
+
+/// A `SELECT count(*) AS n` bound to an ID and an optional status.
+async fn count_with(
+    conn: &mut AsyncPgConnection,
+    sql: &str,
+    id: i64,
+    status: Option<&str>,
+) -> AppResult<i64> {
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let row: Count = diesel::sql_query(
-        "SELECT count(*) AS n FROM workflows \
-         WHERE workspace_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR status = $2)",
-    )
-    .bind::<BigInt, _>(workspace_id)
-    .bind::<Nullable<Text>, _>(status)
-    .get_result(conn)
-    .await?;
+    let row: Count = diesel::sql_query(sql)
+        .bind::<BigInt, _>(id)
+        .bind::<Nullable<Text>, _>(status)
+        .get_result(conn)
+        .await?;
     Ok(row.n)
 }
 
@@ -442,20 +456,14 @@ pub async fn count_runs(
     workflow_id: i64,
     status: Option<&str>,
 ) -> AppResult<i64> {
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let row: Count = diesel::sql_query(
+    count_with(
+        conn,
         "SELECT count(*) AS n FROM workflow_runs \
          WHERE workflow_id = $1 AND ($2::text IS NULL OR status = $2)",
+        workflow_id,
+        status,
     )
-    .bind::<BigInt, _>(workflow_id)
-    .bind::<Nullable<Text>, _>(status)
-    .get_result(conn)
-    .await?;
-    Ok(row.n)
+    .await
 }
 
 /// Moves a run on: its next instruction, its status, and when it wakes or why it failed.

@@ -315,7 +315,10 @@ async fn definitions_are_checked_on_save_naming_the_path() {
             json!({}),
         )
         .await;
-    assert_eq!(inline["data"]["createWorkflow"]["status"], "DRAFT", "{inline}");
+    assert_eq!(
+        inline["data"]["createWorkflow"]["status"], "DRAFT",
+        "{inline}"
+    );
 
     // Another workspace sees nothing of this one's workflows.
     let created = create(&app, &admin, base).await;
