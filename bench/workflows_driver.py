@@ -115,7 +115,7 @@ def main():
     first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM record_events").fetchone()[0]
     db.execute(
         "INSERT INTO record_events (workspace_id, entity, record_id, action, actor_id, changes) "
-        "SELECT %s, 'lead', (%s::bigint[])[1 + (i * 7919) %% %s], 'updated', %s, "
+        "SELECT %s, 'lead', (%s::bigint[])[1 + ((i / 10) * 7919 + i) %% %s], 'updated', %s, "
         "CASE WHEN i %% 10 = 0 THEN jsonb_build_object('custom_fields', jsonb_build_object("
         "  'old', jsonb_build_object('n', i - 1), 'new', jsonb_build_object('n', i))) "
         "ELSE '{\"status\": {\"old\": \"new\", \"new\": \"contacted\"}}'::jsonb END "

@@ -157,6 +157,43 @@ pub async fn enqueue_in(conn: &mut AsyncPgConnection, job: &NewJob) -> AppResult
     Ok(inserted.map(|r| r.id))
 }
 
+/// Inserts many jobs (without unique keys) in one statement inside the caller's transaction,
+/// with one wake-up per queue; for consumers starting hundreds of jobs per batch.
+pub async fn enqueue_many_in(conn: &mut AsyncPgConnection, jobs: &[NewJob]) -> AppResult<usize> {
+    if jobs.is_empty() {
+        return Ok(0);
+    }
+    let column = |f: fn(&NewJob) -> String| jobs.iter().map(f).collect::<Vec<_>>();
+    diesel::sql_query(
+        "WITH inserted AS ( \
+           INSERT INTO jobs (kind, queue, args, workspace_id, created_by, priority, run_at, \
+             max_attempts) \
+           SELECT kind, queue, args, workspace_id, created_by, priority, \
+             coalesce(run_at, now()), max_attempts \
+           FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::bigint[], $5::bigint[], \
+             $6::int2[], $7::timestamptz[], $8::int[]) \
+             AS j(kind, queue, args, workspace_id, created_by, priority, run_at, max_attempts) \
+           RETURNING queue) \
+         SELECT pg_notify($9, queue) FROM (SELECT DISTINCT queue FROM inserted) q",
+    )
+    .bind::<Array<Text>, _>(column(|j| j.kind.clone()))
+    .bind::<Array<Text>, _>(column(|j| j.queue.clone()))
+    .bind::<Array<Jsonb>, _>(jobs.iter().map(|j| j.args.clone()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<BigInt>>, _>(jobs.iter().map(|j| j.workspace_id).collect::<Vec<_>>())
+    .bind::<Array<Nullable<BigInt>>, _>(jobs.iter().map(|j| j.created_by).collect::<Vec<_>>())
+    .bind::<Array<SmallInt>, _>(jobs.iter().map(|j| j.priority).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamptz>>, _>(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>())
+    .bind::<Array<Integer>, _>(
+        jobs.iter()
+            .map(|j| j.max_attempts.clamp(1, 100))
+            .collect::<Vec<_>>(),
+    )
+    .bind::<Text, _>(CHANNEL)
+    .execute(conn)
+    .await?;
+    Ok(jobs.len())
+}
+
 /// Rows deleted per statement by the retention purge: short transactions, no long locks.
 const PURGE_BATCH: i64 = 10_000;
 

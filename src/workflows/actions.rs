@@ -63,6 +63,19 @@ pub struct Step<'a> {
     pub record: &'a Value,
     pub pc: i32,
     pub path: &'a str,
+    /// Whether it is the run's last instruction: its completion completes the run.
+    pub last: bool,
+}
+
+impl Step<'_> {
+    /// The run's state once this step is done.
+    pub fn status_after(&self) -> &'static str {
+        if self.last {
+            "completed"
+        } else {
+            "running"
+        }
+    }
 }
 
 /// Runs a rendered action whose effects stay in the database, on `conn` (the caller's
@@ -72,7 +85,24 @@ pub async fn write(
     step: &Step<'_>,
     action: &Action,
 ) -> Result<Value, StepError> {
-    let users = crate::imports::engine::active_users(conn, step.viewer).await?;
+    // Users by email, read only for actions that name users.
+    let names_users = match action {
+        Action::UpdateField { field, .. } => step
+            .entity
+            .resource()
+            .column(field)
+            .is_some_and(|c| c.ty == crate::imports::columns::Type::User),
+        Action::CreateTask { .. }
+        | Action::CreateRecord { .. }
+        | Action::AssignRecord { .. }
+        | Action::SendNotification { .. } => true,
+        _ => false,
+    };
+    let users = if names_users {
+        crate::imports::engine::active_users(conn, step.viewer).await?
+    } else {
+        HashMap::new()
+    };
     match action {
         Action::UpdateField { field, value } => {
             let mut fields = HashMap::new();

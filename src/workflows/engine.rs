@@ -21,7 +21,7 @@ use super::store::{self, NewRun, WorkflowRow};
 use crate::config::WorkflowConfig;
 use crate::error::AppResult;
 use crate::events::{Consumer, RecordEvent};
-use crate::jobs::queue::enqueue_in;
+use crate::jobs::queue::enqueue_many_in;
 
 pub struct WorkflowEngine {
     pub config: WorkflowConfig,
@@ -221,11 +221,13 @@ async fn start_runs(
         });
     }
     let ids = store::insert_runs(conn, &runs).await?;
-    for (run, id) in runs.iter().zip(ids) {
-        if run.status == "running" {
-            enqueue_in(conn, &RunWorkflow::job(run.workspace_id, id)).await?;
-        }
-    }
+    let jobs: Vec<_> = runs
+        .iter()
+        .zip(ids)
+        .filter(|(run, _)| run.status == "running")
+        .map(|(run, id)| RunWorkflow::job(run.workspace_id, id))
+        .collect();
+    enqueue_many_in(conn, &jobs).await?;
     Ok(())
 }
 

@@ -99,11 +99,14 @@ pub async fn execute(
     };
     let about = json!({ "id": workflow.id, "name": workflow.name, "version": run.version });
     let mut pc = run.pc as usize;
+    let mut first = true;
     loop {
         // A cancel between steps stops the run before its next step.
-        let now = store::run(&mut conn, None, run.id, false).await?;
-        if now.as_ref().is_none_or(RunRow::is_finished) {
-            return Ok(Ok(json!({ "status": "cancelled" })));
+        if !std::mem::take(&mut first) {
+            let now = store::run(&mut conn, None, run.id, false).await?;
+            if now.as_ref().is_none_or(RunRow::is_finished) {
+                return Ok(Ok(json!({ "status": "cancelled" })));
+            }
         }
         let Some(instruction) = program.get(pc) else {
             store::advance(&mut conn, run.id, pc as i32, "completed", None, None).await?;
@@ -182,11 +185,16 @@ pub async fn execute(
                     record: &record,
                     pc: pc as i32,
                     path,
+                    last: pc + 1 == program.len(),
                 };
                 let outcome =
                     perform(app, &mut conn, &step, &rendered, &workflow.webhook_secret).await;
                 match outcome {
-                    Ok(Done::Next(_)) => pc += 1, // recorded inside `perform`
+                    // Recorded inside `perform`, with the run's completion after the last.
+                    Ok(Done::Next(_)) if step.last => {
+                        return Ok(Ok(json!({ "status": "completed" })));
+                    }
+                    Ok(Done::Next(_)) => pc += 1,
                     Ok(Done::Wait(until)) => {
                         let (run_id, at, workspace) = (run.id, pc as i32, run.workspace_id);
                         conn.transaction::<_, AppError, _>(async move |conn| {
@@ -345,7 +353,7 @@ async fn perform(
     };
     if let Some(result) = external {
         store::finish_step(conn, run_id, pc, "completed", Some(&result), None).await?;
-        store::advance(conn, run_id, pc + 1, "running", None, None).await?;
+        store::advance(conn, run_id, pc + 1, step.status_after(), None, None).await?;
         return Ok(Done::Next(result));
     }
     // In one transaction: the record change, its events, the step's end and the position.
@@ -355,7 +363,7 @@ async fn perform(
             match actions::write(conn, step, action).await {
                 Ok(result) => {
                     store::finish_step(conn, run_id, pc, "completed", Some(&result), None).await?;
-                    store::advance(conn, run_id, pc + 1, "running", None, None).await?;
+                    store::advance(conn, run_id, pc + 1, step.status_after(), None, None).await?;
                     Ok(Some(result))
                 }
                 Err(err) => {
