@@ -19,9 +19,9 @@ use futures_util::future::BoxFuture;
 pub fn consumers(config: &crate::config::Config) -> Vec<std::sync::Arc<dyn Consumer>> {
     vec![
         std::sync::Arc::new(crate::scoring::jobs::LeadRescoring),
-        std::sync::Arc::new(crate::workflows::engine::WorkflowEngine {
-            config: config.workflows.clone(),
-        }),
+        std::sync::Arc::new(crate::workflows::engine::WorkflowEngine::new(
+            config.workflows.clone(),
+        )),
     ]
 }
 

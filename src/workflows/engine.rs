@@ -8,6 +8,7 @@
 //! per minute (past it, runs are recorded as cancelled too). Both are logged.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
@@ -24,7 +25,33 @@ use crate::events::{Consumer, RecordEvent};
 use crate::jobs::queue::enqueue_many_in;
 
 pub struct WorkflowEngine {
-    pub config: WorkflowConfig,
+    config: WorkflowConfig,
+    /// Parsed definitions by workflow and version: every batch reads the active workflows,
+    /// but parses only new versions.
+    parsed: Mutex<HashMap<(i64, i32), Arc<Definition>>>,
+}
+
+impl WorkflowEngine {
+    pub fn new(config: WorkflowConfig) -> Self {
+        WorkflowEngine {
+            config,
+            parsed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn definition(&self, workflow: &WorkflowRow) -> Option<Arc<Definition>> {
+        let key = (workflow.id, workflow.version);
+        let mut parsed = self.parsed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(definition) = parsed.get(&key) {
+            return Some(definition.clone());
+        }
+        let definition = Arc::new(workflow.definition().ok()?);
+        if parsed.len() > 10_000 {
+            parsed.clear(); // old versions pile up only as workflows are edited
+        }
+        parsed.insert(key, definition.clone());
+        Some(definition)
+    }
 }
 
 impl Consumer for WorkflowEngine {
@@ -38,7 +65,7 @@ impl Consumer for WorkflowEngine {
         events: &'a [RecordEvent],
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            start_runs(conn, &self.config, events)
+            start_runs(conn, self, events)
                 .await
                 .map_err(|e| e.to_string())
         })
@@ -119,9 +146,10 @@ pub fn trigger_type(trigger: &Trigger) -> &'static str {
 
 async fn start_runs(
     conn: &mut AsyncPgConnection,
-    config: &WorkflowConfig,
+    engine: &WorkflowEngine,
     events: &[RecordEvent],
 ) -> AppResult<()> {
+    let config = &engine.config;
     let watched: Vec<&RecordEvent> = events
         .iter()
         .filter(|e| Entity::parse(&e.entity).is_some())
@@ -134,11 +162,12 @@ async fn start_runs(
         .map(|e| (e.workspace_id, e.entity.clone()))
         .collect();
     let (workspaces, entities): (Vec<i64>, Vec<String>) = pairs.into_iter().unzip();
-    let workflows: Vec<(WorkflowRow, Definition)> = store::active(conn, &workspaces, &entities)
-        .await?
-        .into_iter()
-        .filter_map(|w| w.definition().ok().map(|d| (w, d)))
-        .collect();
+    let workflows: Vec<(WorkflowRow, Arc<Definition>)> =
+        store::active(conn, &workspaces, &entities)
+            .await?
+            .into_iter()
+            .filter_map(|w| engine.definition(&w).map(|d| (w, d)))
+            .collect();
     if workflows.is_empty() {
         return Ok(());
     }
@@ -236,19 +265,29 @@ async fn load_records(
     conn: &mut AsyncPgConnection,
     fired: &[(&RecordEvent, &WorkflowRow, &Definition)],
 ) -> AppResult<HashMap<(i64, String, i64), Value>> {
-    let mut wanted: HashMap<(i64, Entity), BTreeSet<i64>> = HashMap::new();
+    // Per workspace and kind: the records, and the relations their conditions read.
+    let mut wanted: HashMap<(i64, Entity), (BTreeSet<i64>, BTreeSet<String>)> = HashMap::new();
     for (event, _, definition) in fired {
-        if definition.conditions.is_some() {
-            wanted
-                .entry((event.workspace_id, definition.entity))
-                .or_default()
-                .insert(event.record_id);
-        }
+        let Some(conditions) = &definition.conditions else {
+            continue;
+        };
+        let (ids, heads) = wanted
+            .entry((event.workspace_id, definition.entity))
+            .or_default();
+        ids.insert(event.record_id);
+        let mut rules = Vec::new();
+        conditions.rules("conditions", &mut rules);
+        heads.extend(
+            rules.iter().filter_map(|(_, rule)| {
+                rule.field.split_once('.').map(|(head, _)| head.to_string())
+            }),
+        );
     }
     let mut records = HashMap::new();
-    for ((workspace, entity), ids) in wanted {
+    for ((workspace, entity), (ids, heads)) in wanted {
         let ids: Vec<i64> = ids.into_iter().collect();
-        for (id, record) in context::records(conn, workspace, entity, &ids).await? {
+        let expand = |name: &str| heads.contains(name);
+        for (id, record) in context::records_with(conn, workspace, entity, &ids, expand).await? {
             records.insert((workspace, entity.name().to_string(), id), record);
         }
     }
