@@ -4,20 +4,6 @@ use serde_json::{json, Value};
 
 use crate::harness::*;
 
-async fn lead(app: &TestApp, token: &str, input: Value) -> String {
-    let answer = app
-        .gql(
-            Some(token),
-            "mutation($i: LeadInput!) { createLead(input: $i) { lead { id } } }",
-            json!({ "i": input }),
-        )
-        .await;
-    answer["data"]["createLead"]["lead"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string()
-}
-
 async fn statuses(app: &TestApp, token: &str) -> Vec<String> {
     let answer = app
         .gql(
@@ -42,14 +28,14 @@ const DELETE: &str =
 async fn bulk_update_and_delete() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let a = lead(&app, &admin, json!({ "firstName": "a", "priority": "LOW" })).await;
-    let b = lead(&app, &admin, json!({ "firstName": "b", "priority": "LOW" })).await;
-    lead(
-        &app,
-        &admin,
-        json!({ "firstName": "c", "priority": "HIGH" }),
-    )
-    .await;
+    let a = app
+        .create_lead(&admin, json!({ "firstName": "a", "priority": "LOW" }))
+        .await;
+    let b = app
+        .create_lead(&admin, json!({ "firstName": "b", "priority": "LOW" }))
+        .await;
+    app.create_lead(&admin, json!({ "firstName": "c", "priority": "HIGH" }))
+        .await;
 
     let by_ids = app
         .gql(
@@ -106,7 +92,7 @@ async fn bulk_update_and_delete() {
 
     // An ID outside the caller's scope makes the whole operation NOT_FOUND.
     let (_, member) = app.user_with_role("mia@example.com", "MEMBER").await;
-    let mine = lead(&app, &member, json!({ "firstName": "m" })).await;
+    let mine = app.create_lead(&member, json!({ "firstName": "m" })).await;
     let mixed = app
         .gql(
             Some(&member),

@@ -1,6 +1,6 @@
 //! convertLead: new records, reuse of contact and company, double conversion, scope.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::harness::*;
 
@@ -10,25 +10,11 @@ const CONVERT: &str = "mutation($id: ID!, $i: ConvertLeadInput) { convertLead(id
     company { id name }
     opportunity { name amount stage contact { email } } } }";
 
-async fn lead(app: &TestApp, token: &str, input: Value) -> String {
-    let answer = app
-        .gql(
-            Some(token),
-            "mutation($i: LeadInput!) { createLead(input: $i) { lead { id } } }",
-            json!({ "i": input }),
-        )
-        .await;
-    answer["data"]["createLead"]["lead"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string()
-}
-
 #[tokio::test]
 async fn convert_new_then_reuse_then_refuse_twice() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let first = lead(&app, &admin, json!({ "firstName": "Ann", "lastName": "Lee", "email": "ann@acme.test", "companyName": "Acme", "estimatedValue": "5000" })).await;
+    let first = app.create_lead(&admin, json!({ "firstName": "Ann", "lastName": "Lee", "email": "ann@acme.test", "companyName": "Acme", "estimatedValue": "5000" })).await;
     let done = app.gql(Some(&admin), CONVERT, json!({ "id": first })).await;
     let out = &done["data"]["convertLead"];
     assert_eq!(out["lead"]["status"], "CONVERTED", "{done}");
@@ -49,7 +35,7 @@ async fn convert_new_then_reuse_then_refuse_twice() {
     assert_eq!(error_code(&again), "CONFLICT");
 
     // Same email and company name: both reused; only the contact's empty fields are filled.
-    let second = lead(&app, &admin, json!({ "firstName": "Annie", "email": "ann@acme.test", "phone": "+1 555", "companyName": "ACME" })).await;
+    let second = app.create_lead(&admin, json!({ "firstName": "Annie", "email": "ann@acme.test", "phone": "+1 555", "companyName": "ACME" })).await;
     let reused = app
         .gql(Some(&admin), CONVERT, json!({ "id": second }))
         .await;
@@ -66,7 +52,7 @@ async fn convert_new_then_reuse_then_refuse_twice() {
     assert_eq!(app.count("companies").await, 1);
 
     // Asked explicitly, with a given company.
-    let third = lead(&app, &admin, json!({ "firstName": "Cy" })).await;
+    let third = app.create_lead(&admin, json!({ "firstName": "Cy" })).await;
     let asked = app
         .gql(Some(&admin), CONVERT, json!({ "id": third, "i": { "createOpportunity": true, "opportunityName": "Pilot", "amount": "99.50", "companyId": company_id } }))
         .await;
@@ -77,12 +63,9 @@ async fn convert_new_then_reuse_then_refuse_twice() {
 
     // Out of scope: NOT_FOUND, and nothing is written.
     let (_, member) = app.user_with_role("mia@example.com", "MEMBER").await;
-    let fourth = lead(
-        &app,
-        &admin,
-        json!({ "firstName": "Dee", "email": "dee@x.test" }),
-    )
-    .await;
+    let fourth = app
+        .create_lead(&admin, json!({ "firstName": "Dee", "email": "dee@x.test" }))
+        .await;
     let hidden = app
         .gql(Some(&member), CONVERT, json!({ "id": fourth }))
         .await;

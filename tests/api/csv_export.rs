@@ -34,20 +34,6 @@ fn column<'a>(rows: &'a [Vec<String>], name: &str) -> Vec<&'a str> {
     rows[1..].iter().map(|r| r[at].as_str()).collect()
 }
 
-async fn create_lead(app: &TestApp, token: &str, input: Value) -> String {
-    let answer = app
-        .gql(
-            Some(token),
-            "mutation($i: LeadInput!) { createLead(input: $i) { lead { id } } }",
-            json!({ "i": input }),
-        )
-        .await;
-    answer["data"]["createLead"]["lead"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string()
-}
-
 async fn error_of(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json::<Value>().await.unwrap())
@@ -57,15 +43,11 @@ async fn error_of(response: reqwest::Response) -> (u16, Value) {
 async fn leads_export_with_filters_fields_custom_columns_and_safe_cells() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    create_lead(
-        &app,
-        &admin,
+    app.create_lead(&admin,
         json!({ "firstName": "=HYPERLINK(\"http://evil\")", "email": "evil@acme.test", "companyName": "Acme", "status": "QUALIFIED", "priority": "HIGH", "customFields": { "region": "EMEA", "seats": 12 }, "tags": ["vip", "emea"] }),
     )
     .await;
-    create_lead(
-        &app,
-        &admin,
+    app.create_lead(&admin,
         json!({ "firstName": "Bob", "email": "bob@globex.test", "companyName": "Globex", "status": "NEW", "estimatedValue": "1500.50" }),
     )
     .await;
@@ -197,14 +179,15 @@ async fn members_export_only_their_records_and_other_workspaces_never_appear() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let (member_id, member) = app.user_with_role("mia@acme.test", "MEMBER").await;
-    create_lead(&app, &admin, json!({ "email": "admins@acme.test" })).await;
-    create_lead(
-        &app,
+    app.create_lead(&admin, json!({ "email": "admins@acme.test" }))
+        .await;
+    app.create_lead(
         &admin,
         json!({ "email": "assigned@acme.test", "assignedToId": member_id }),
     )
     .await;
-    create_lead(&app, &member, json!({ "email": "mine@acme.test" })).await;
+    app.create_lead(&member, json!({ "email": "mine@acme.test" }))
+        .await;
     let other = app
         .gql(
             None,
@@ -213,7 +196,8 @@ async fn members_export_only_their_records_and_other_workspaces_never_appear() {
         )
         .await;
     let other_token = token_of(&other["data"]["signUp"]);
-    create_lead(&app, &other_token, json!({ "email": "secret@other.test" })).await;
+    app.create_lead(&other_token, json!({ "email": "secret@other.test" }))
+        .await;
 
     let emails = |rows: Vec<Vec<String>>| {
         let mut emails: Vec<String> = column(&rows, "email")

@@ -289,6 +289,21 @@ impl TestApp {
         row.n
     }
 
+    /// Creates a lead through GraphQL; returns its ID.
+    pub async fn create_lead(&self, token: &str, input: Value) -> String {
+        let answer = self
+            .gql(
+                Some(token),
+                "mutation($i: LeadInput!) { createLead(input: $i) { lead { id } } }",
+                json!({ "i": input }),
+            )
+            .await;
+        answer["data"]["createLead"]["lead"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .to_string()
+    }
+
     /// The rows of a query as JSON objects (for checks the API does not show directly).
     pub async fn rows(&self, sql: &str) -> Value {
         use diesel_async::RunQueryDsl;

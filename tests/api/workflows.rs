@@ -56,21 +56,6 @@ async fn create_active(app: &TestApp, token: &str, input: Value) -> String {
     id
 }
 
-async fn create_lead(app: &TestApp, token: &str, input: Value) -> String {
-    let answer = app
-        .gql(
-            Some(token),
-            "mutation($i: LeadInput!) { createLead(input: $i) { lead { id } } }",
-            json!({ "i": input }),
-        )
-        .await;
-    assert!(answer["errors"].is_null(), "{answer}");
-    answer["data"]["createLead"]["lead"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// Waits until the workflow has `count` runs and all have ended; returns them.
 async fn finished_runs(app: &TestApp, token: &str, workflow: &str, count: usize) -> Vec<Value> {
     for _ in 0..200 {
@@ -115,14 +100,13 @@ async fn auto_assign_ca_leads_assigns_welcomes_and_plans_a_follow_up() {
     )
     .await;
     let stop = workers(&app);
-    let ca = create_lead(
-        &app,
-        &admin,
-        json!({"firstName": "Ada", "email": "ada@example.com", "state": "CA"}),
-    )
-    .await;
-    create_lead(
-        &app,
+    let ca = app
+        .create_lead(
+            &admin,
+            json!({"firstName": "Ada", "email": "ada@example.com", "state": "CA"}),
+        )
+        .await;
+    app.create_lead(
         &admin,
         json!({"firstName": "Bob", "email": "bob@example.com", "state": "NY"}),
     )
@@ -358,7 +342,7 @@ async fn edits_make_versions_and_runs_keep_theirs() {
                "actions": [{"type": "update_field", "field": "priority", "value": "high"}]}),
     )
     .await;
-    let lead = create_lead(&app, &admin, json!({"firstName": "Ada"})).await;
+    let lead = app.create_lead(&admin, json!({"firstName": "Ada"})).await;
     let run = app
         .gql(
             Some(&admin),
@@ -430,12 +414,12 @@ async fn webhooks_are_signed_and_a_failing_target_fails_the_run_after_retries() 
     )
     .await;
     let stop = workers(&app);
-    let lead = create_lead(
-        &app,
-        &admin,
-        json!({"firstName": "Ada", "email": "ada@example.com"}),
-    )
-    .await;
+    let lead = app
+        .create_lead(
+            &admin,
+            json!({"firstName": "Ada", "email": "ada@example.com"}),
+        )
+        .await;
     let qualify =
         "mutation($id: ID!) { updateLead(id: $id, input: {status: QUALIFIED}) { lead { id } } }";
     app.gql(Some(&admin), qualify, json!({ "id": lead })).await;
@@ -461,12 +445,12 @@ async fn webhooks_are_signed_and_a_failing_target_fails_the_run_after_retries() 
 
     // A target that keeps failing: retried with backoff, then the run fails with the error.
     hook.answer(500);
-    let other = create_lead(
-        &app,
-        &admin,
-        json!({"firstName": "Bo", "email": "bo@example.com"}),
-    )
-    .await;
+    let other = app
+        .create_lead(
+            &admin,
+            json!({"firstName": "Bo", "email": "bo@example.com"}),
+        )
+        .await;
     app.gql(Some(&admin), qualify, json!({ "id": other })).await;
     let runs = finished_runs(&app, &admin, &id, 2).await;
     let failed = runs.iter().find(|r| r["recordId"] == other).unwrap();
@@ -497,7 +481,7 @@ async fn webhooks_to_private_addresses_are_refused_by_default() {
     )
     .await;
     let stop = workers(&app);
-    create_lead(&app, &admin, json!({"firstName": "Ada"})).await;
+    app.create_lead(&admin, json!({"firstName": "Ada"})).await;
     let runs = finished_runs(&app, &admin, &id, 1).await;
     assert_eq!(runs[0]["status"], "FAILED");
     assert!(
@@ -528,12 +512,12 @@ async fn branches_templates_and_the_loop_guard() {
     )
     .await;
     let stop = workers(&app);
-    let lead = create_lead(
-        &app,
-        &admin,
-        json!({"firstName": "Ada", "customFields": {"hops": 1}}),
-    )
-    .await;
+    let lead = app
+        .create_lead(
+            &admin,
+            json!({"firstName": "Ada", "customFields": {"hops": 1}}),
+        )
+        .await;
     app.gql(
         Some(&admin),
         "mutation($id: ID!) { updateLead(id: $id, input: {customFields: {hops: 2}}) { lead { id } } }",
@@ -597,12 +581,12 @@ async fn dry_runs_show_what_would_happen_and_change_nothing() {
                    {"type": "create_task", "title": "Call {{record.first_name}}"}]}),
     )
     .await;
-    let lead = create_lead(
-        &app,
-        &admin,
-        json!({"firstName": "Ada", "email": "ada@example.com", "state": "OR"}),
-    )
-    .await;
+    let lead = app
+        .create_lead(
+            &admin,
+            json!({"firstName": "Ada", "email": "ada@example.com", "state": "OR"}),
+        )
+        .await;
     let before = (app.count("tasks").await, app.count("record_events").await);
     let dry = app
         .gql(
@@ -660,7 +644,7 @@ async fn waits_survive_a_restart_runs_can_be_watched_and_cancelled() {
                            {"type": "update_field", "field": "priority", "value": "urgent"}]}),
     )
     .await;
-    let lead = create_lead(&app, &admin, json!({"firstName": "Ada"})).await;
+    let lead = app.create_lead(&admin, json!({"firstName": "Ada"})).await;
     let execute =
         "mutation($id: ID!, $r: ID!) { executeWorkflow(id: $id, recordId: $r) { id status } }";
     let run = app
@@ -793,21 +777,13 @@ async fn the_other_actions_and_triggers() {
     )
     .await;
     let stop = workers(&app);
-    let a = create_lead(
-        &app,
-        &admin,
-        json!({"firstName": "A", "email": "a@example.com"}),
-    )
-    .await;
-    let b = create_lead(
-        &app,
-        &admin,
-        json!({"firstName": "B", "email": "b@example.com"}),
-    )
-    .await;
-    let hot = create_lead(
-        &app,
-        &admin,
+    let a = app
+        .create_lead(&admin, json!({"firstName": "A", "email": "a@example.com"}))
+        .await;
+    let b = app
+        .create_lead(&admin, json!({"firstName": "B", "email": "b@example.com"}))
+        .await;
+    let hot = app.create_lead(&admin,
         json!({"firstName": "C", "email": "c@example.com", "phone": "+1 555 0100", "companyName": "Acme",
                "jobTitle": "CEO", "leadSource": "REFERRAL", "companySize": 5000}),
     )
