@@ -99,7 +99,7 @@ impl Mailer {
         let message = builder
             .body(email.body.to_string())
             .map_err(|e| permanent(format!("the message could not be built: {e}")))?;
-        let result = match &self.transport {
+        match &self.transport {
             Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|e| MailError {
                 message: format!("the mail server refused or failed: {e}"),
                 permanent: e.is_permanent(),
@@ -114,8 +114,7 @@ impl Mailer {
                         permanent: false,
                     })
             }
-        };
-        result
+        }
     }
 }
 

@@ -125,7 +125,7 @@ impl Run<'_> {
             resource: R::RESOURCE,
             delimiter: sniff_delimiter(strip_bom(&first)),
             mapping: options.mapping.clone(),
-            users: active_users(&mut conn, &self.viewer).await?,
+            users: active_users(&mut conn, self.viewer.workspace_id.0).await?,
             committed_line: self.row.committed_line as u64,
         };
         let reader = tokio::task::spawn_blocking(move || {
@@ -322,10 +322,10 @@ async fn feed_chunks(
     }
 }
 
-/// Active users of the caller's workspace by (lower-case) email.
+/// Active users of a workspace by (lower-case) email.
 pub async fn active_users(
     conn: &mut AsyncPgConnection,
-    viewer: &Viewer,
+    workspace_id: i64,
 ) -> AppResult<HashMap<String, i64>> {
     #[derive(QueryableByName)]
     struct User {
@@ -337,7 +337,7 @@ pub async fn active_users(
     let users: Vec<User> = diesel::sql_query(
         "SELECT id, lower(email) AS email FROM users WHERE workspace_id = $1 AND is_active",
     )
-    .bind::<BigInt, _>(viewer.workspace_id.0)
+    .bind::<BigInt, _>(workspace_id)
     .load(conn)
     .await?;
     Ok(users.into_iter().map(|u| (u.email, u.id)).collect())

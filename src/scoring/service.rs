@@ -209,30 +209,21 @@ impl ScoringService {
                 })
             })
             .collect();
-        // Scoring a batch overlaps reading the next one: the database works on the read
-        // while this process scores.
-        let mut scoring: Option<tokio::task::JoinHandle<Vec<Score>>> = None;
         for batch in ids.chunks(BATCH) {
             let facts = store::facts(&mut conn, workspace_id, Which::Ids(batch)).await?;
-            let (now, scorer) = (Utc::now(), scorer.clone());
-            let next = tokio::task::spawn_blocking(move || {
+            let now = Utc::now();
+            let scorer = scorer.clone();
+            let scores = tokio::task::spawn_blocking(move || {
                 facts
                     .iter()
                     .map(|l| scorer.score(l, now))
                     .collect::<Vec<_>>()
-            });
-            if let Some(previous) = scoring.replace(next) {
-                let scores = previous.await.map_err(AppError::internal)?;
-                if batches.send(scores).await.is_err() {
-                    scoring = None;
-                    break; // every writer failed: their errors are below
-                }
+            })
+            .await
+            .map_err(AppError::internal)?;
+            if batches.send(scores).await.is_err() {
+                break; // every writer failed: their errors are below
             }
-        }
-        if let Some(last) = scoring {
-            let scores = last.await.map_err(AppError::internal)?;
-            // An error here means every writer failed: their errors are below.
-            let _ = batches.send(scores).await;
         }
         drop(batches);
         for writer in writers {

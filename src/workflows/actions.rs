@@ -54,6 +54,12 @@ impl From<crate::error::AppError> for StepError {
     }
 }
 
+impl From<diesel::result::Error> for StepError {
+    fn from(err: diesel::result::Error) -> Self {
+        crate::error::AppError::from(err).into()
+    }
+}
+
 /// What a step works with.
 pub struct Step<'a> {
     pub viewer: &'a Viewer,
@@ -99,7 +105,7 @@ pub async fn write(
         _ => false,
     };
     let users = if names_users {
-        crate::imports::engine::active_users(conn, step.viewer).await?
+        crate::imports::engine::active_users(conn, step.viewer.workspace_id.0).await?
     } else {
         HashMap::new()
     };
@@ -381,8 +387,7 @@ async fn least_loaded(
     .bind::<Array<BigInt>, _>(candidates)
     .bind::<Array<Text>, _>(closed)
     .load(conn)
-    .await
-    .map_err(crate::error::AppError::from)?;
+    .await?;
     let load: HashMap<i64, i64> = rows.into_iter().map(|r| (r.user_id, r.n)).collect();
     candidates
         .iter()
@@ -411,7 +416,7 @@ async fn notify(
     .bind::<BigInt, _>(step.run.record_id)
     .execute(conn)
     .await
-    .map_err(crate::error::AppError::from)?;
+    ?;
     Ok(())
 }
 
@@ -430,15 +435,6 @@ pub fn wake_time(
             "the record's {field} is empty: nothing to wait for"
         ))
     })?;
-    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    if let Ok(at) = DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f%:z") {
-        return Ok(at.with_timezone(&Utc));
-    }
-    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
-        .ok_or_else(|| StepError::Fail(format!("the record's {field} is not a date")))
+    values::timestamp(value.trim())
+        .map_err(|_| StepError::Fail(format!("the record's {field} is not a date")))
 }

@@ -7,12 +7,13 @@
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::definition::{Condition, Operator, Rule};
 use super::template::lookup;
+use crate::imports::values::timestamp;
 
 /// What a rule saw, for dry runs.
 #[derive(Debug, Clone, Serialize)]
@@ -210,18 +211,9 @@ fn number(value: &Value) -> Option<f64> {
     }
 }
 
+/// A moment as the CSV import reads one (RFC 3339 as stored values render, or a date).
 fn time(value: &Value) -> Option<DateTime<Utc>> {
-    let text = value.as_str()?.trim();
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Some(at.with_timezone(&Utc));
-    }
-    if let Ok(at) = DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%:z") {
-        return Some(at.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
+    timestamp(value.as_str()?.trim()).ok()
 }
 
 /// Text for comparison: trimmed and lower-cased; numbers and booleans as written.

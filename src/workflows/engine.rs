@@ -124,24 +124,14 @@ pub fn triggered(trigger: &Trigger, event: &RecordEvent) -> bool {
 /// The run's `trigger` data (what `{{trigger.*}}` reads).
 pub fn trigger_data(trigger: &Trigger, event: &RecordEvent) -> Value {
     json!({
-        "type": trigger_type(trigger),
+        // The trigger's own tag, as definitions write it.
+        "type": serde_json::to_value(trigger).ok().and_then(|t| t.get("type").cloned()),
         "event_id": event.id,
         "action": event.action,
         "changes": event.changes,
         "actor_id": event.actor_id,
         "occurred_at": event.occurred_at,
     })
-}
-
-pub fn trigger_type(trigger: &Trigger) -> &'static str {
-    match trigger {
-        Trigger::RecordCreated => "record_created",
-        Trigger::RecordUpdated { .. } => "record_updated",
-        Trigger::FieldChanged { .. } => "field_changed",
-        Trigger::RecordDeleted => "record_deleted",
-        Trigger::ScoreChanged { .. } => "score_changed",
-        Trigger::Manual => "manual",
-    }
 }
 
 async fn start_runs(

@@ -151,19 +151,19 @@ pub async fn execute(
                 pc = next;
             }
             Instruction::Do { path, action } => {
+                let at = StepAt {
+                    run: &run,
+                    pc,
+                    path,
+                    kind: action.kind(),
+                    attempt,
+                };
                 let ctx =
                     context::context(record.clone(), &run.trigger, actor.clone(), about.clone());
                 let rendered = match render(action, &ctx) {
                     Ok(rendered) => rendered,
                     Err(message) => {
                         let params = serde_json::to_value(action).ok();
-                        let at = StepAt {
-                            run: &run,
-                            pc,
-                            path,
-                            kind: action.kind(),
-                            attempt,
-                        };
                         return Ok(Ok(fail(&mut conn, &at, params.as_ref(), &message).await?));
                     }
                 };
@@ -224,13 +224,6 @@ pub async fn execute(
                         return Ok(Err(message));
                     }
                     Err(StepError::Retry(message) | StepError::Fail(message)) => {
-                        let at = StepAt {
-                            run: &run,
-                            pc,
-                            path,
-                            kind: action.kind(),
-                            attempt,
-                        };
                         return Ok(Ok(fail(&mut conn, &at, params.as_ref(), &message).await?));
                     }
                 }
@@ -357,29 +350,13 @@ async fn perform(
         return Ok(Done::Next(result));
     }
     // In one transaction: the record change, its events, the step's end and the position.
-    let mut outcome: Option<StepError> = None;
     let result = conn
-        .transaction::<_, AppError, _>(async |conn| {
-            match actions::write(conn, step, action).await {
-                Ok(result) => {
-                    store::finish_step(conn, run_id, pc, "completed", Some(&result), None).await?;
-                    store::advance(conn, run_id, pc + 1, step.status_after(), None, None).await?;
-                    Ok(Some(result))
-                }
-                Err(err) => {
-                    outcome = Some(err);
-                    Err(AppError::Conflict {
-                        message: "rolled back".into(),
-                        field: None,
-                    })
-                }
-            }
+        .transaction::<_, StepError, _>(async |conn| {
+            let result = actions::write(conn, step, action).await?;
+            store::finish_step(conn, run_id, pc, "completed", Some(&result), None).await?;
+            store::advance(conn, run_id, pc + 1, step.status_after(), None, None).await?;
+            Ok(result)
         })
-        .await;
-    match (result, outcome) {
-        (Ok(Some(result)), _) => Ok(Done::Next(result)),
-        (_, Some(err)) => Err(err),
-        (Err(err), None) => Err(err.into()),
-        (Ok(None), None) => Err(StepError::Fail("the step did nothing".into())),
-    }
+        .await?;
+    Ok(Done::Next(result))
 }

@@ -5,7 +5,6 @@
 //! `default` filter gives a value): a blank in a customer's email is worse than a failed step.
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
 /// A parsed template: text and placeholders.
@@ -198,17 +197,9 @@ fn parse_filter(text: &str) -> Result<Filter, String> {
 }
 
 fn format_date(value: &str, format: &str) -> Result<String, String> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
-        return Ok(at.with_timezone(&Utc).format(format).to_string());
-    }
-    // PostgreSQL's JSON renders timestamps without the `T` sometimes; dates alone are dates.
-    if let Ok(at) = DateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S%.f%:z") {
-        return Ok(at.with_timezone(&Utc).format(format).to_string());
-    }
-    if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        return Ok(day.format(format).to_string());
-    }
-    Err(format!("{value:?} is not a date"))
+    crate::imports::values::timestamp(value.trim())
+        .map(|at| at.format(format).to_string())
+        .map_err(|_| format!("{value:?} is not a date"))
 }
 
 fn truncate(text: &str) -> String {

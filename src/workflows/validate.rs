@@ -3,11 +3,9 @@
 //! variable exists, every written field is one the kind accepts, every user named is an
 //! active user of the workspace. The first problem is reported with its path.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use diesel::sql_types::{Array, BigInt, Text};
-use diesel::QueryableByName;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 
 use super::context::{self, Target, USER_FIELDS};
 use super::definition::{bad, parse_duration, Action, Condition, Definition, Entity, Trigger};
@@ -60,6 +58,18 @@ impl Fields {
         }
     }
 
+    /// `path` must name something in the record's context; the error is reported at `at`.
+    fn require(&self, path: &str, at: &str) -> AppResult<()> {
+        if self.knows(path) {
+            Ok(())
+        } else {
+            Err(bad(
+                at,
+                format!("{path:?} is not a field of a {}", self.entity.name()),
+            ))
+        }
+    }
+
     fn is_date(&self, column: &str) -> bool {
         self.columns[&self.entity]
             .get(column)
@@ -75,23 +85,13 @@ pub async fn check(
 ) -> AppResult<()> {
     let fields = Fields::load(conn, definition.entity).await?;
     let entity = definition.entity;
-    let known = |path: &str, at: &str| -> AppResult<()> {
-        if fields.knows(path) {
-            Ok(())
-        } else {
-            Err(bad(
-                at,
-                format!("{path:?} is not a field of a {}", entity.name()),
-            ))
-        }
-    };
     match &definition.trigger {
         Trigger::RecordUpdated { fields: watched } => {
             for (i, field) in watched.iter().enumerate() {
-                known(field, &format!("trigger.fields[{i}]"))?;
+                fields.require(field, &format!("trigger.fields[{i}]"))?;
             }
         }
-        Trigger::FieldChanged { field, .. } => known(field, "trigger.field")?,
+        Trigger::FieldChanged { field, .. } => fields.require(field, "trigger.field")?,
         Trigger::ScoreChanged { above, below } => {
             if entity != Entity::Lead {
                 return Err(bad("trigger", "score_changed watches leads only"));
@@ -105,7 +105,7 @@ pub async fn check(
         Trigger::RecordCreated | Trigger::RecordDeleted | Trigger::Manual => {}
     }
     if let Some(conditions) = &definition.conditions {
-        check_conditions(conditions, "conditions", &known)?;
+        check_conditions(&fields, conditions, "conditions")?;
     }
     let mut emails = Vec::new();
     for (path, action) in definition.steps() {
@@ -114,15 +114,11 @@ pub async fn check(
     check_users(conn, workspace_id, &emails).await
 }
 
-fn check_conditions(
-    condition: &Condition,
-    path: &str,
-    known: &dyn Fn(&str, &str) -> AppResult<()>,
-) -> AppResult<()> {
+fn check_conditions(fields: &Fields, condition: &Condition, path: &str) -> AppResult<()> {
     let mut rules = Vec::new();
     condition.rules(path, &mut rules);
     for (at, rule) in rules {
-        known(&rule.field, &format!("{at}.field"))?;
+        fields.require(&rule.field, &format!("{at}.field"))?;
     }
     Ok(())
 }
@@ -300,17 +296,7 @@ fn check_action(
             _ => return Err(bad(path, "give exactly one of duration or until")),
         },
         Action::Branch { conditions, .. } => {
-            let known = |p: &str, at: &str| {
-                if fields.knows(p) {
-                    Ok(())
-                } else {
-                    Err(bad(
-                        at,
-                        format!("{p:?} is not a field of a {}", fields.entity.name()),
-                    ))
-                }
-            };
-            check_conditions(conditions, &format!("{path}.conditions"), &known)?;
+            check_conditions(fields, conditions, &format!("{path}.conditions"))?;
         }
     }
     Ok(())
@@ -381,26 +367,11 @@ async fn check_users(
     workspace_id: i64,
     emails: &[(String, String)],
 ) -> AppResult<()> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = Text)]
-        email: String,
-    }
     if emails.is_empty() {
         return Ok(());
     }
-    let wanted: Vec<&str> = emails.iter().map(|(e, _)| e.as_str()).collect();
-    let found: HashSet<String> = diesel::sql_query(
-        "SELECT email FROM users WHERE workspace_id = $1 AND is_active AND email = ANY($2)",
-    )
-    .bind::<BigInt, _>(workspace_id)
-    .bind::<Array<Text>, _>(&wanted)
-    .load::<Row>(conn)
-    .await?
-    .into_iter()
-    .map(|r| r.email)
-    .collect();
-    match emails.iter().find(|(email, _)| !found.contains(email)) {
+    let users = crate::imports::engine::active_users(conn, workspace_id).await?;
+    match emails.iter().find(|(email, _)| !users.contains_key(email)) {
         Some((email, at)) => Err(bad(
             at,
             format!("no active user of this workspace has the email {email}"),
