@@ -17,8 +17,30 @@ use crate::validation::{normalize_email, validate_name};
 pub struct Workspace {
     pub id: WorkspaceId,
     pub name: String,
+    /// IANA name; cron schedules and dates of time-based workflows are read in it.
+    pub timezone: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// `updateWorkspace` input, unvalidated; omitted fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateWorkspace {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+}
+
+/// An IANA timezone name (`Europe/Paris`), as the tz database spells it.
+pub fn validate_timezone(field: &str, text: &str) -> AppResult<String> {
+    let text = text.trim();
+    text.parse::<chrono_tz::Tz>()
+        .map(|tz| tz.name().to_string())
+        .map_err(|_| {
+            AppError::bad_input(
+                field,
+                format!("{text:?} is not an IANA timezone name like Europe/Paris or UTC"),
+            )
+        })
 }
 
 /// `signUp` input, unvalidated.
@@ -111,6 +133,36 @@ impl AuthService {
             new.insert(conn).await
         })
         .await
+    }
+
+    /// Renames the viewer's workspace or changes its timezone (admins only).
+    pub async fn update_workspace(
+        &self,
+        viewer: &crate::auth::Viewer,
+        patch: UpdateWorkspace,
+    ) -> AppResult<Workspace> {
+        viewer.require_admin()?;
+        let name = patch
+            .name
+            .as_deref()
+            .map(|n| validate_name("name", n))
+            .transpose()?;
+        let timezone = patch
+            .timezone
+            .as_deref()
+            .map(|t| validate_timezone("timezone", t))
+            .transpose()?;
+        let mut conn = self.db.get().await?;
+        let target = workspaces::table.filter(workspaces::id.eq(viewer.workspace_id));
+        Ok(diesel::update(target)
+            .set((
+                name.map(|n| workspaces::name.eq(n)),
+                timezone.map(|t| workspaces::timezone.eq(t)),
+                workspaces::updated_at.eq(diesel::dsl::now),
+            ))
+            .returning(Workspace::as_returning())
+            .get_result(&mut conn)
+            .await?)
     }
 
     /// Finds a workspace by ID or exact name (case-insensitive); without a selector, the only

@@ -453,6 +453,14 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         finished_at -> Nullable<Timestamptz>,
+        slot -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    workflow_time_cursors (workflow_id) {
+        workflow_id -> Int8,
+        evaluated_until -> Timestamptz,
     }
 }
 
@@ -495,6 +503,7 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        timezone -> Text,
     }
 }
 
@@ -541,6 +550,7 @@ diesel::joinable!(workflow_counters -> workflows (workflow_id));
 diesel::joinable!(workflow_run_steps -> workflow_runs (run_id));
 diesel::joinable!(workflow_runs -> users (started_by));
 diesel::joinable!(workflow_runs -> workspaces (workspace_id));
+diesel::joinable!(workflow_time_cursors -> workflows (workflow_id));
 diesel::joinable!(workflow_versions -> users (created_by));
 diesel::joinable!(workflow_versions -> workflows (workflow_id));
 diesel::joinable!(workflows -> users (created_by));
@@ -571,6 +581,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     workflow_counters,
     workflow_run_steps,
     workflow_runs,
+    workflow_time_cursors,
     workflow_versions,
     workflows,
     workspaces,

@@ -90,10 +90,24 @@ impl Workspace {
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// The workspace's IANA timezone (`Europe/Paris`): time-based workflows read their cron
+    /// schedules and dates in it.
+    async fn timezone(&self) -> &str {
+        &self.0.timezone
+    }
     /// When the workspace was created.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+}
+
+/// Input of `updateWorkspace`; omitted fields stay as they are.
+#[derive(InputObject)]
+pub struct UpdateWorkspaceInput {
+    /// New display name.
+    pub name: Option<String>,
+    /// New IANA timezone name (`America/New_York`, `UTC`).
+    pub timezone: Option<String>,
 }
 
 connection_types!(UserConnection, UserEdge, User);
@@ -225,6 +239,21 @@ impl UserMutation {
         };
         let user = app(ctx).auth.update_user(viewer, id, patch).await.gql()?;
         Ok(UserPayload { user: User(user) })
+    }
+
+    /// Renames the workspace or changes its timezone (admins only).
+    async fn update_workspace(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The changes.")] input: UpdateWorkspaceInput,
+    ) -> async_graphql::Result<Workspace> {
+        let viewer = viewer(ctx)?;
+        let patch = auth::UpdateWorkspace {
+            name: input.name,
+            timezone: input.timezone,
+        };
+        let workspace = app(ctx).auth.update_workspace(viewer, patch).await.gql()?;
+        Ok(Workspace(workspace))
     }
 
     /// Stops a user from logging in and ends all their sessions at once (admins only).

@@ -98,7 +98,8 @@ pub fn registry() -> Registry {
         .register::<crate::scoring::jobs::ScoreLeads>()
         .register::<crate::scoring::jobs::Retrain>()
         .register::<crate::scoring::jobs::RetrainAll>()
-        .register::<crate::workflows::runner::RunWorkflow>();
+        .register::<crate::workflows::runner::RunWorkflow>()
+        .register::<crate::workflows::time_triggers::TimeTriggers>();
     registry
 }
 

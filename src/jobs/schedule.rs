@@ -100,6 +100,14 @@ pub fn builtin() -> Vec<Schedule> {
             "0 0 2 * * Mon",
             Tz::UTC,
         ),
+        // Time-based workflow triggers; each workflow reads its moments in its workspace's
+        // timezone, so the tick itself is UTC.
+        Schedule::of::<crate::workflows::time_triggers::TimeTriggers>(
+            "workflows.time_based",
+            "0 * * * * *",
+            Tz::UTC,
+        )
+        .with_grace(Duration::from_secs(120)),
     ]
 }
 

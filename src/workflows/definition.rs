@@ -89,6 +89,22 @@ pub enum Trigger {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         below: Option<i64>,
     },
+    /// At moments rather than on changes: every slot of a cron `schedule` (5 fields, read in
+    /// the workspace timezone) over the records matching the conditions, or a moment of each
+    /// record: its date `field`, moved `before` or `after` by a duration; a date without a
+    /// time is read at `at` (default 09:00) in the workspace timezone. See `time_triggers`.
+    TimeBased {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schedule: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<String>,
+    },
     /// Only `executeWorkflow`.
     Manual,
 }
@@ -268,6 +284,17 @@ impl Condition {
         }
     }
 
+    /// The relations its paths go through (`owner` for `owner.email`): what a record's
+    /// context must expand for the conditions to be evaluated.
+    pub fn relations_read(&self) -> std::collections::BTreeSet<String> {
+        let mut rules = Vec::new();
+        self.rules("conditions", &mut rules);
+        rules
+            .iter()
+            .filter_map(|(_, rule)| rule.field.split_once('.').map(|(head, _)| head.to_string()))
+            .collect()
+    }
+
     /// Every rule with its path, depth first.
     pub fn rules<'a>(&'a self, path: &str, out: &mut Vec<(String, &'a Rule)>) {
         match self {
@@ -416,6 +443,7 @@ impl Definition {
             .ok_or_else(|| bad("entity", "one of lead, contact, company, opportunity, task"))?;
         let trigger: Trigger = serde_json::from_value(trigger.clone())
             .map_err(|e| bad("trigger", serde_message(&e)))?;
+        super::time_triggers::Timing::of(&trigger)?;
         let conditions = match conditions {
             None | Some(Value::Null) => None,
             Some(value) => Some(Condition::parse(value, "conditions")?),

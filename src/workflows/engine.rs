@@ -117,7 +117,8 @@ pub fn triggered(trigger: &Trigger, event: &RecordEvent) -> bool {
                 (Some(a), Some(b)) => crossed_up(*a) || crossed_down(*b),
             }
         }
-        Trigger::Manual => false,
+        // Moments start these, not changes (`time_triggers`).
+        Trigger::TimeBased { .. } | Trigger::Manual => false,
     }
 }
 
@@ -237,6 +238,7 @@ async fn start_runs(
                 "running"
             },
             error: stop,
+            slot: None,
         });
     }
     let ids = store::insert_runs(conn, &runs).await?;
@@ -265,13 +267,7 @@ async fn load_records(
             .entry((event.workspace_id, definition.entity))
             .or_default();
         ids.insert(event.record_id);
-        let mut rules = Vec::new();
-        conditions.rules("conditions", &mut rules);
-        heads.extend(
-            rules.iter().filter_map(|(_, rule)| {
-                rule.field.split_once('.').map(|(head, _)| head.to_string())
-            }),
-        );
+        heads.extend(conditions.relations_read());
     }
     let mut records = HashMap::new();
     for ((workspace, entity), (ids, heads)) in wanted {

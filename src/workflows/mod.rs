@@ -4,7 +4,8 @@
 //! - `definition`: what a workflow is (entity, trigger, conditions, actions), parsed with
 //!   the path of every problem; `validate`: the checks that need the database.
 //! - `template`, `conditions`, `context`: what a step sees and how it is evaluated.
-//! - `engine`: the change-stream consumer that starts runs (loop guard, rate cap).
+//! - `engine`: the change-stream consumer that starts runs (loop guard, rate cap);
+//!   `time_triggers`: the minute tick that starts runs at moments (schedules, date fields).
 //! - `program`, `runner`, `actions`, `webhook`: executing runs step by step as jobs.
 //! - `store`, `service`: the tables and the API's operations.
 
@@ -18,5 +19,6 @@ pub mod runner;
 pub mod service;
 pub mod store;
 pub mod template;
+pub mod time_triggers;
 pub mod validate;
 pub mod webhook;

@@ -223,7 +223,15 @@ impl WorkflowService {
             // The workspace may have changed since the save (a user deactivated).
             validate::check(&mut conn, viewer.workspace_id.0, &current.definition()?).await?;
         }
-        store::set_status(&mut conn, current.id, status).await
+        conn.transaction::<_, AppError, _>(async |conn| {
+            if status == "active" && current.status != "active" {
+                // Time-based triggers look at moments from now on, not at those that passed
+                // while the workflow was off.
+                super::time_triggers::start_cursor(conn, current.id).await?;
+            }
+            store::set_status(conn, current.id, status).await
+        })
+        .await
     }
 
     pub async fn delete(&self, viewer: &Viewer, id: i64) -> AppResult<()> {
@@ -296,6 +304,7 @@ impl WorkflowService {
                 started_by: Some(viewer.user_id.0),
                 status: "running",
                 error: None,
+                slot: None,
             };
             let id = store::insert_runs(conn, &[run]).await?[0];
             enqueue_in(conn, &RunWorkflow::job(viewer.workspace_id.0, id)).await?;

@@ -278,6 +278,72 @@ pub async fn active(
     .await?)
 }
 
+/// Every active time-based workflow, of every workspace.
+pub async fn time_based(conn: &mut AsyncPgConnection) -> AppResult<Vec<WorkflowRow>> {
+    Ok(diesel::sql_query(format!(
+        "SELECT {WORKFLOW_COLUMNS} FROM workflows \
+         WHERE status = 'active' AND deleted_at IS NULL AND trigger->>'type' = 'time_based' \
+         ORDER BY id"
+    ))
+    .load(conn)
+    .await?)
+}
+
+/// Locks a time-based workflow's cursor for one evaluation: how far it was evaluated and its
+/// workspace's timezone. None when the workflow is no longer active in this version (or was
+/// activated before cursors existed: then the cursor starts now).
+pub async fn lock_time_cursor(
+    conn: &mut AsyncPgConnection,
+    workflow: &WorkflowRow,
+) -> AppResult<Option<(DateTime<Utc>, String)>> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Timestamptz)]
+        evaluated_until: DateTime<Utc>,
+        #[diesel(sql_type = Text)]
+        timezone: String,
+    }
+    let row: Option<Row> = diesel::sql_query(
+        "SELECT c.evaluated_until, s.timezone FROM workflow_time_cursors c \
+         JOIN workflows w ON w.id = c.workflow_id JOIN workspaces s ON s.id = w.workspace_id \
+         WHERE c.workflow_id = $1 AND w.version = $2 AND w.status = 'active' \
+           AND w.deleted_at IS NULL \
+         FOR UPDATE OF c",
+    )
+    .bind::<BigInt, _>(workflow.id)
+    .bind::<Integer, _>(workflow.version)
+    .get_result(conn)
+    .await
+    .optional()?;
+    if row.is_none() {
+        diesel::sql_query(
+            "INSERT INTO workflow_time_cursors (workflow_id, evaluated_until) \
+             VALUES ($1, now()) ON CONFLICT (workflow_id) DO NOTHING",
+        )
+        .bind::<BigInt, _>(workflow.id)
+        .execute(conn)
+        .await?;
+    }
+    Ok(row.map(|r| (r.evaluated_until, r.timezone)))
+}
+
+/// Moments up to `until` have been looked at (a cursor never moves back).
+pub async fn advance_time_cursor(
+    conn: &mut AsyncPgConnection,
+    workflow_id: i64,
+    until: DateTime<Utc>,
+) -> AppResult<()> {
+    diesel::sql_query(
+        "UPDATE workflow_time_cursors SET evaluated_until = greatest(evaluated_until, $2) \
+         WHERE workflow_id = $1",
+    )
+    .bind::<BigInt, _>(workflow_id)
+    .bind::<Timestamptz, _>(until)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The definition a version had.
 pub async fn version(
     conn: &mut AsyncPgConnection,
@@ -369,6 +435,8 @@ pub struct NewRun {
     /// `running`, or `cancelled` with `error` (loop guard, rate cap).
     pub status: &'static str,
     pub error: Option<String>,
+    /// The moment a time-triggered run is for (`time_triggers`).
+    pub slot: Option<DateTime<Utc>>,
 }
 
 /// Inserts runs; returns their IDs in the order given.
@@ -384,14 +452,14 @@ pub async fn insert_runs(conn: &mut AsyncPgConnection, runs: &[NewRun]) -> AppRe
     let column = |f: fn(&NewRun) -> Value| runs.iter().map(f).collect::<Vec<_>>();
     let ids: Vec<Id> = diesel::sql_query(
         "INSERT INTO workflow_runs (workspace_id, workflow_id, version, entity, record_id, \
-           trigger, depth, started_by, status, error, finished_at) \
+           trigger, depth, started_by, status, error, slot, finished_at) \
          SELECT r.workspace_id, r.workflow_id, r.version, r.entity, r.record_id, r.trigger, \
-           r.depth, r.started_by, r.status, r.error, \
+           r.depth, r.started_by, r.status, r.error, r.slot, \
            CASE WHEN r.status = 'running' THEN NULL ELSE now() END \
          FROM unnest($1::bigint[], $2::bigint[], $3::int[], $4::text[], $5::bigint[], \
-           $6::jsonb[], $7::int[], $8::bigint[], $9::text[], $10::text[]) WITH ORDINALITY \
-           AS r(workspace_id, workflow_id, version, entity, record_id, trigger, depth, \
-                started_by, status, error, n) \
+           $6::jsonb[], $7::int[], $8::bigint[], $9::text[], $10::text[], $11::timestamptz[]) \
+           WITH ORDINALITY AS r(workspace_id, workflow_id, version, entity, record_id, trigger, \
+                depth, started_by, status, error, slot, n) \
          ORDER BY r.n RETURNING id",
     )
     .bind::<Array<BigInt>, _>(runs.iter().map(|r| r.workspace_id).collect::<Vec<_>>())
@@ -404,6 +472,7 @@ pub async fn insert_runs(conn: &mut AsyncPgConnection, runs: &[NewRun]) -> AppRe
     .bind::<Array<Nullable<BigInt>>, _>(runs.iter().map(|r| r.started_by).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(runs.iter().map(|r| r.status).collect::<Vec<_>>())
     .bind::<Array<Nullable<Text>>, _>(runs.iter().map(|r| r.error.clone()).collect::<Vec<_>>())
+    .bind::<Array<Nullable<Timestamptz>>, _>(runs.iter().map(|r| r.slot).collect::<Vec<_>>())
     .load(conn)
     .await?;
     Ok(ids.into_iter().map(|i| i.id).collect())

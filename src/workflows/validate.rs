@@ -10,6 +10,7 @@ use diesel_async::AsyncPgConnection;
 use super::context::{self, Target, USER_FIELDS};
 use super::definition::{bad, parse_duration, Action, Condition, Definition, Entity, Trigger};
 use super::template::{json_templates, Template};
+use super::time_triggers::Timing;
 use crate::crm::Priority;
 use crate::error::AppResult;
 
@@ -71,9 +72,13 @@ impl Fields {
     }
 
     fn is_date(&self, column: &str) -> bool {
-        self.columns[&self.entity]
-            .get(column)
+        self.column_type(column)
             .is_some_and(|ty| ty == "date" || ty.starts_with("timestamp"))
+    }
+
+    /// The SQL type of a column of the watched kind.
+    fn column_type(&self, column: &str) -> Option<&str> {
+        self.columns[&self.entity].get(column).map(String::as_str)
     }
 }
 
@@ -102,6 +107,7 @@ pub async fn check(
                 }
             }
         }
+        Trigger::TimeBased { .. } => check_timing(&fields, &definition.trigger)?,
         Trigger::RecordCreated | Trigger::RecordDeleted | Trigger::Manual => {}
     }
     if let Some(conditions) = &definition.conditions {
@@ -112,6 +118,40 @@ pub async fn check(
         check_action(&fields, &path, action, &mut emails)?;
     }
     check_users(conn, workspace_id, &emails).await
+}
+
+/// A relative time trigger's field is a date or time of the record; a date (no time) moves
+/// by whole days, and only a date takes a time of day (`at`).
+fn check_timing(fields: &Fields, trigger: &Trigger) -> AppResult<()> {
+    let Some(Timing::Relative(relative)) = Timing::of(trigger)? else {
+        return Ok(());
+    };
+    if !fields.is_date(&relative.field) {
+        return Err(bad(
+            "trigger.field",
+            format!(
+                "{:?} is not a date or time field of a {}",
+                relative.field,
+                fields.entity.name()
+            ),
+        ));
+    }
+    let is_day = fields.column_type(&relative.field) == Some("date");
+    let offset_path = if relative.offset < chrono::Duration::zero() {
+        "trigger.before"
+    } else {
+        "trigger.after"
+    };
+    if is_day && relative.offset.num_seconds() % 86_400 != 0 {
+        return Err(bad(offset_path, "a date moves by whole days (1d, 2 weeks)"));
+    }
+    if !is_day && relative.at.is_some() {
+        return Err(bad(
+            "trigger.at",
+            "only a date field (without a time) takes a time of day",
+        ));
+    }
+    Ok(())
 }
 
 fn check_conditions(fields: &Fields, condition: &Condition, path: &str) -> AppResult<()> {
@@ -342,6 +382,8 @@ fn check_template(fields: &Fields, text: &str, at: &str) -> AppResult<()> {
                         !f.is_empty() && (fields.knows(f) || f == "custom_fields" || f == "score")
                     }),
                     "type" | "action" | "actor_id" | "event_id" | "occurred_at" => tail.is_empty(),
+                    // The moment a time-based run is for.
+                    "slot" => tail.is_empty(),
                     _ => false,
                 }
             }

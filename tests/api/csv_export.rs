@@ -233,17 +233,11 @@ async fn exports_stream_every_page_of_a_large_table() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     // More rows than one page, written directly for speed.
-    let mut conn = app.app.db.get().await.unwrap();
-    diesel_async::RunQueryDsl::execute(
-        diesel::sql_query(
-            "INSERT INTO contacts (workspace_id, first_name, email, owner_id) \
-             SELECT 1, 'Contact ' || i, 'c' || i || '@bulk.test', 1 FROM generate_series(1, 12001) i",
-        ),
-        &mut conn,
+    app.execute(
+        "INSERT INTO contacts (workspace_id, first_name, email, owner_id) \
+         SELECT 1, 'Contact ' || i, 'c' || i || '@bulk.test', 1 FROM generate_series(1, 12001) i",
     )
-    .await
-    .unwrap();
-    drop(conn);
+    .await;
     let rows = csv_rows(
         get(
             &app,

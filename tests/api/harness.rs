@@ -321,6 +321,15 @@ impl TestApp {
         .unwrap();
         row.rows
     }
+
+    /// Runs a statement directly (to set up or age data faster than the API can); the number
+    /// of rows it touched.
+    pub async fn execute(&self, sql: &str) -> usize {
+        let mut conn = self.app.db.get().await.unwrap();
+        diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn)
+            .await
+            .unwrap()
+    }
 }
 
 pub fn token_of(payload: &Value) -> String {

@@ -26,5 +26,6 @@ mod sinks;
 mod stats;
 mod subscriptions;
 mod tasks;
+mod time_triggers;
 mod users;
 mod workflows;

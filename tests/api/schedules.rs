@@ -287,7 +287,12 @@ async fn due_date_checks_emit_each_event_once_and_admins_see_and_trigger_schedul
         .collect();
     assert_eq!(
         names,
-        vec!["tasks.overdue", "tasks.due_soon", "lead_scoring.retrain"]
+        vec![
+            "tasks.overdue",
+            "tasks.due_soon",
+            "lead_scoring.retrain",
+            "workflows.time_based"
+        ]
     );
     assert_eq!(schedules[2]["cron"], "0 0 2 * * Mon");
     assert_eq!(schedules[0]["cron"], "0 */30 * * * *");

@@ -13,7 +13,7 @@ use crate::sinks::{SmtpSink, WebhookSink};
 const CREATE: &str = "mutation($i: CreateWorkflowInput!) { createWorkflow(input: $i) { id version status webhookSecret } }";
 const RUNS: &str = "query($id: ID!) { workflowRuns(workflowId: $id, first: 50) { totalCount nodes { id status recordId error depth steps { path action status params result error attempt } } } }";
 
-async fn spawn(smtp: Option<&SmtpSink>) -> TestApp {
+pub(crate) async fn spawn(smtp: Option<&SmtpSink>) -> TestApp {
     let url = smtp.map(SmtpSink::url);
     TestApp::spawn_with(move |c| {
         c.mail.smtp_url = url;
@@ -25,7 +25,7 @@ async fn spawn(smtp: Option<&SmtpSink>) -> TestApp {
     .await
 }
 
-fn workers(app: &TestApp) -> CancellationToken {
+pub(crate) fn workers(app: &TestApp) -> CancellationToken {
     let shutdown = CancellationToken::new();
     mycrm::workers::spawn(app.app.clone(), app.database_url.clone(), shutdown.clone());
     shutdown
@@ -35,7 +35,7 @@ async fn create(app: &TestApp, token: &str, input: Value) -> Value {
     app.gql(Some(token), CREATE, json!({ "i": input })).await
 }
 
-async fn create_active(app: &TestApp, token: &str, input: Value) -> String {
+pub(crate) async fn create_active(app: &TestApp, token: &str, input: Value) -> String {
     let answer = create(app, token, input).await;
     assert!(answer["errors"].is_null(), "{answer}");
     let id = answer["data"]["createWorkflow"]["id"]
@@ -57,7 +57,12 @@ async fn create_active(app: &TestApp, token: &str, input: Value) -> String {
 }
 
 /// Waits until the workflow has `count` runs and all have ended; returns them.
-async fn finished_runs(app: &TestApp, token: &str, workflow: &str, count: usize) -> Vec<Value> {
+pub(crate) async fn finished_runs(
+    app: &TestApp,
+    token: &str,
+    workflow: &str,
+    count: usize,
+) -> Vec<Value> {
     for _ in 0..200 {
         let answer = app.gql(Some(token), RUNS, json!({ "id": workflow })).await;
         let runs = answer["data"]["workflowRuns"]["nodes"]
