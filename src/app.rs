@@ -10,6 +10,8 @@ use crate::db::DbPool;
 use crate::imports::service::ImportService;
 use crate::jobs::api::JobService;
 use crate::jobs::schedule::{self, Scheduler};
+use crate::mail::LazyMailer;
+use crate::notifications::service::NotificationService;
 use crate::scoring::service::ScoringService;
 use crate::workflows::service::WorkflowService;
 
@@ -24,6 +26,9 @@ pub struct App {
     pub workflows: WorkflowService,
     /// The built-in schedules; ticked by the process's workers, listed and triggered by admins.
     pub scheduler: Arc<Scheduler>,
+    /// The mailer workflows and notifications send through.
+    pub mail: LazyMailer,
+    pub notifications: NotificationService,
 }
 
 impl App {
@@ -33,8 +38,12 @@ impl App {
         let jobs = JobService::new(db.clone());
         let imports = ImportService::new(db.clone(), config.imports.clone());
         let scoring = ScoringService::new(db.clone());
-        let workflows =
-            WorkflowService::new(db.clone(), config.workflows.clone(), config.mail.clone());
+        let workflows = WorkflowService::new(db.clone(), config.workflows.clone());
+        let mail = LazyMailer::new(config.mail.clone());
+        let notifications = NotificationService::new(
+            db.clone(),
+            crate::notifications::gateways(&config.notifications),
+        );
         let scheduler = Arc::new(Scheduler::new(db.clone(), schedule::builtin()));
         Arc::new(App {
             config,
@@ -46,6 +55,8 @@ impl App {
             scoring,
             workflows,
             scheduler,
+            mail,
+            notifications,
         })
     }
 }

@@ -123,6 +123,19 @@ struct JobArgs {
     /// Workflow runs a workspace may start per minute.
     #[arg(long, env = "MYCRM_WORKFLOW_RUNS_PER_MINUTE", default_value_t = 600)]
     workflow_runs_per_minute: i64,
+    /// The push gateway notifications are POSTed to as JSON (a Web Push relay, say); unset:
+    /// no push channel.
+    #[arg(long, env = "MYCRM_PUSH_URL")]
+    push_url: Option<String>,
+    /// Sent to the push gateway as `Authorization: Bearer <token>`.
+    #[arg(long, env = "MYCRM_PUSH_TOKEN", hide_env_values = true)]
+    push_token: Option<String>,
+    /// The SMS provider's HTTP API notifications are POSTed to as JSON; unset: no sms channel.
+    #[arg(long, env = "MYCRM_SMS_URL")]
+    sms_url: Option<String>,
+    /// Sent to the SMS gateway as `Authorization: Bearer <token>`.
+    #[arg(long, env = "MYCRM_SMS_TOKEN", hide_env_values = true)]
+    sms_token: Option<String>,
 }
 
 impl JobArgs {
@@ -137,6 +150,16 @@ impl JobArgs {
         config.mail.from = self.mail_from.clone();
         config.workflows.allow_private_webhooks = self.webhooks_allow_private;
         config.workflows.runs_per_minute = self.workflow_runs_per_minute.max(1);
+        let gateway = |url: &Option<String>, token: &Option<String>| {
+            url.clone()
+                .filter(|u| !u.trim().is_empty())
+                .map(|url| crate::config::Gateway {
+                    url,
+                    token: token.clone().filter(|t| !t.is_empty()),
+                })
+        };
+        config.notifications.push = gateway(&self.push_url, &self.push_token);
+        config.notifications.sms = gateway(&self.sms_url, &self.sms_token);
         config.jobs.history_retention =
             std::time::Duration::from_secs(self.job_history_days.clamp(1, 3650) * 24 * 3600);
         let queues: Vec<String> = self

@@ -130,6 +130,29 @@ impl Default for WorkflowConfig {
     }
 }
 
+/// An HTTP gateway notifications are POSTed to (push relay, SMS provider).
+#[derive(Clone)]
+pub struct Gateway {
+    pub url: String,
+    /// `Authorization: Bearer <token>`; never logged.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Notification channels outside the app (mail is `Config::mail`).
+#[derive(Clone, Debug, Default)]
+pub struct NotificationConfig {
+    pub push: Option<Gateway>,
+    pub sms: Option<Gateway>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -145,6 +168,7 @@ pub struct Config {
     pub imports: ImportConfig,
     pub mail: crate::mail::MailConfig,
     pub workflows: WorkflowConfig,
+    pub notifications: NotificationConfig,
 }
 
 impl Config {
@@ -165,6 +189,7 @@ impl Config {
             imports: ImportConfig::default(),
             mail: crate::mail::MailConfig::new(&data_dir),
             workflows: WorkflowConfig::default(),
+            notifications: NotificationConfig::default(),
         }
     }
 }

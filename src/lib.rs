@@ -15,6 +15,7 @@ pub mod http;
 pub mod imports;
 pub mod jobs;
 pub mod mail;
+pub mod notifications;
 pub mod pagination;
 pub mod scoring;
 pub mod server;

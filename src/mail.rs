@@ -33,6 +33,29 @@ enum Transport {
     Files(AsyncFileTransport<Tokio1Executor>),
 }
 
+/// The mailer of a process, set up on first use: a bad mail configuration fails the work that
+/// mails (workflow steps, notification deliveries), not the server.
+pub struct LazyMailer {
+    config: MailConfig,
+    mailer: std::sync::OnceLock<Result<Mailer, String>>,
+}
+
+impl LazyMailer {
+    pub fn new(config: MailConfig) -> Self {
+        LazyMailer {
+            config,
+            mailer: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn get(&self) -> Result<&Mailer, String> {
+        self.mailer
+            .get_or_init(|| Mailer::new(&self.config).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
 /// Sends mail; cheap to clone (SMTP connections are pooled inside).
 #[derive(Clone)]
 pub struct Mailer {

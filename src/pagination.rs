@@ -45,6 +45,25 @@ pub struct Page<T> {
     pub total_count: i64,
 }
 
+impl<T> Page<T> {
+    /// A page from rows fetched one past `first` (the extra row says a next page exists).
+    pub fn from_overfetch(
+        mut rows: Vec<T>,
+        first: i64,
+        has_previous_page: bool,
+        total_count: i64,
+    ) -> Self {
+        let has_next_page = rows.len() as i64 > first;
+        rows.truncate(first.max(0) as usize);
+        Page {
+            items: rows,
+            has_next_page,
+            has_previous_page,
+            total_count,
+        }
+    }
+}
+
 fn check_size(field: &str, size: i32) -> AppResult<i64> {
     if !(1..=MAX_PAGE_SIZE).contains(&size) {
         return Err(AppError::bad_input(

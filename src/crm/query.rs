@@ -55,6 +55,36 @@ pub fn scope(viewer: &Viewer, table: &Table, deleted: Deleted) -> Sql {
     sql
 }
 
+/// The same rule as [`scope`], asked the other way round: which of many users may see one
+/// record (`$1`: the record's ID, `$2`: the candidates' IDs). Deleted records count, so the
+/// people of a record can hear that it was deleted. For notifications and live feeds.
+pub fn users_who_see(table: &Table) -> String {
+    let assignee = table
+        .assignee_column
+        .map(|column| format!(" OR r.{column} = u.id"))
+        .unwrap_or_default();
+    format!(
+        "SELECT u.id FROM users u JOIN {table} r ON r.workspace_id = u.workspace_id \
+         WHERE r.id = $1 AND u.id = ANY($2) AND u.is_active \
+           AND (u.role <> 'member' OR r.{owner} = u.id{assignee})",
+        table = table.name,
+        owner = table.owner_column,
+    )
+}
+
+/// The list table of a kind of record by its change-stream name (`lead`, `task`, ...).
+pub fn table_of(entity: &str) -> Option<Table> {
+    use super::{companies, contacts, leads, opportunities, tasks};
+    Some(match entity {
+        "lead" => leads::Lead::TABLE,
+        "contact" => contacts::Contact::TABLE,
+        "company" => companies::Company::TABLE,
+        "opportunity" => opportunities::Opportunity::TABLE,
+        "task" => tasks::Task::TABLE,
+        _ => return None,
+    })
+}
+
 /// A filterable field of an entity: each entity lists its fields as an enum and says which
 /// SQL expression each one is (a whitelist: clients never name columns).
 pub trait Field: Copy + std::fmt::Debug + Send + Sync + 'static {

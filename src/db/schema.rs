@@ -22,6 +22,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    comments (id) {
+        id -> Int8,
+        workspace_id -> Int8,
+        entity -> Text,
+        record_id -> Int8,
+        parent_id -> Nullable<Int8>,
+        author_id -> Int8,
+        body -> Text,
+        mentions -> Array<Nullable<Int8>>,
+        created_at -> Timestamptz,
+        edited_at -> Nullable<Timestamptz>,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     companies (id) {
         id -> Int8,
         workspace_id -> Int8,
@@ -285,6 +301,41 @@ diesel::table! {
 }
 
 diesel::table! {
+    notification_deliveries (id) {
+        id -> Int8,
+        notification_id -> Int8,
+        user_id -> Int8,
+        channel -> Text,
+        status -> Text,
+        attempts -> Int4,
+        error -> Nullable<Text>,
+        job_id -> Nullable<Int8>,
+        deliver_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notification_preferences (user_id) {
+        user_id -> Int8,
+        timezone -> Text,
+        channels -> Jsonb,
+        matrix -> Jsonb,
+        digest -> Text,
+        digest_weekday -> Int2,
+        digest_time -> Time,
+        dnd_enabled -> Bool,
+        dnd_start -> Time,
+        dnd_end -> Time,
+        dnd_days -> Array<Nullable<Int2>>,
+        sms_number -> Nullable<Text>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     notifications (id) {
         id -> Int8,
         workspace_id -> Int8,
@@ -296,6 +347,8 @@ diesel::table! {
         record_id -> Nullable<Int8>,
         read_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        actor_id -> Nullable<Int8>,
+        data -> Jsonb,
     }
 }
 
@@ -337,6 +390,16 @@ diesel::table! {
         occurred_at -> Timestamptz,
         seq -> Nullable<Int8>,
         caused_by_run -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    record_followers (entity, record_id, user_id) {
+        workspace_id -> Int8,
+        entity -> Text,
+        record_id -> Int8,
+        user_id -> Int8,
+        created_at -> Timestamptz,
     }
 }
 
@@ -514,6 +577,8 @@ diesel::joinable!(activities -> opportunities (opportunity_id));
 diesel::joinable!(activities -> tasks (task_id));
 diesel::joinable!(activities -> users (actor_id));
 diesel::joinable!(activities -> workspaces (workspace_id));
+diesel::joinable!(comments -> users (author_id));
+diesel::joinable!(comments -> workspaces (workspace_id));
 diesel::joinable!(companies -> users (owner_id));
 diesel::joinable!(companies -> workspaces (workspace_id));
 diesel::joinable!(contacts -> companies (company_id));
@@ -532,13 +597,17 @@ diesel::joinable!(leads -> companies (converted_company_id));
 diesel::joinable!(leads -> contacts (converted_contact_id));
 diesel::joinable!(leads -> opportunities (converted_opportunity_id));
 diesel::joinable!(leads -> workspaces (workspace_id));
-diesel::joinable!(notifications -> users (user_id));
+diesel::joinable!(notification_deliveries -> notifications (notification_id));
+diesel::joinable!(notification_deliveries -> users (user_id));
+diesel::joinable!(notification_preferences -> users (user_id));
 diesel::joinable!(notifications -> workspaces (workspace_id));
 diesel::joinable!(opportunities -> companies (company_id));
 diesel::joinable!(opportunities -> contacts (contact_id));
 diesel::joinable!(opportunities -> workspaces (workspace_id));
 diesel::joinable!(record_events -> users (actor_id));
 diesel::joinable!(record_events -> workspaces (workspace_id));
+diesel::joinable!(record_followers -> users (user_id));
+diesel::joinable!(record_followers -> workspaces (workspace_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(tasks -> companies (company_id));
 diesel::joinable!(tasks -> contacts (contact_id));
@@ -558,6 +627,7 @@ diesel::joinable!(workflows -> workspaces (workspace_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     activities,
+    comments,
     companies,
     contacts,
     event_consumers,
@@ -571,9 +641,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     lead_scoring_models,
     leads,
     login_failures,
+    notification_deliveries,
+    notification_preferences,
     notifications,
     opportunities,
     record_events,
+    record_followers,
     refresh_tokens,
     schedule_runs,
     tasks,

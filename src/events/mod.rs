@@ -22,6 +22,9 @@ pub fn consumers(config: &crate::config::Config) -> Vec<std::sync::Arc<dyn Consu
         std::sync::Arc::new(crate::workflows::engine::WorkflowEngine::new(
             config.workflows.clone(),
         )),
+        std::sync::Arc::new(crate::notifications::feed::NotificationFeed::new(
+            crate::notifications::gateways(&config.notifications),
+        )),
     ]
 }
 

@@ -28,6 +28,31 @@ pub enum RecordKind {
     Task,
 }
 
+impl RecordKind {
+    /// As the change stream and the tables name it.
+    pub fn entity(self) -> &'static str {
+        match self {
+            RecordKind::Lead => "lead",
+            RecordKind::Contact => "contact",
+            RecordKind::Company => "company",
+            RecordKind::Opportunity => "opportunity",
+            RecordKind::Task => "task",
+        }
+    }
+
+    pub fn from_entity(entity: &str) -> Option<RecordKind> {
+        [
+            RecordKind::Lead,
+            RecordKind::Contact,
+            RecordKind::Company,
+            RecordKind::Opportunity,
+            RecordKind::Task,
+        ]
+        .into_iter()
+        .find(|k| k.entity() == entity)
+    }
+}
+
 /// One change to a record.
 pub struct RecordEvent(Event);
 

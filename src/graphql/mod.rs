@@ -17,6 +17,7 @@ pub mod imports;
 pub mod jobs;
 pub mod leads;
 pub mod loaders;
+pub mod notifications;
 pub mod opportunities;
 pub mod prefetch;
 pub mod record_api;
@@ -49,6 +50,7 @@ pub struct QueryRoot(
     imports::ImportQuery,
     scoring::ScoringQuery,
     workflows::WorkflowQuery,
+    notifications::NotificationQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.
@@ -69,6 +71,7 @@ pub struct MutationRoot(
     imports::ImportMutation,
     scoring::ScoringMutation,
     workflows::WorkflowMutation,
+    notifications::NotificationMutation,
 );
 
 /// Subscriptions over `/graphql/ws` (graphql-transport-ws or graphql-ws).

@@ -99,7 +99,8 @@ pub fn registry() -> Registry {
         .register::<crate::scoring::jobs::Retrain>()
         .register::<crate::scoring::jobs::RetrainAll>()
         .register::<crate::workflows::runner::RunWorkflow>()
-        .register::<crate::workflows::time_triggers::TimeTriggers>();
+        .register::<crate::workflows::time_triggers::TimeTriggers>()
+        .register::<crate::notifications::delivery::DeliverNotification>();
     registry
 }
 

@@ -71,6 +71,8 @@ pub struct Step<'a> {
     pub path: &'a str,
     /// Whether it is the run's last instruction: its completion completes the run.
     pub last: bool,
+    /// The notification channels send_notification can reach.
+    pub gateways: crate::notifications::preferences::Gateways,
 }
 
 impl Step<'_> {
@@ -404,19 +406,20 @@ async fn notify(
     title: &str,
     message: &str,
 ) -> Result<(), StepError> {
-    diesel::sql_query(
-        "INSERT INTO notifications (workspace_id, user_id, kind, title, message, entity, record_id) \
-         SELECT $1, u, 'workflow', $3, $4, $5, $6 FROM unnest($2::bigint[]) AS u",
-    )
-    .bind::<BigInt, _>(step.viewer.workspace_id.0)
-    .bind::<Array<BigInt>, _>(users)
-    .bind::<Text, _>(title)
-    .bind::<Text, _>(message)
-    .bind::<Text, _>(step.entity.name())
-    .bind::<BigInt, _>(step.run.record_id)
-    .execute(conn)
-    .await
-    ?;
+    use crate::notifications::{notify_in, preferences::Kind, Notice};
+    // No actor: a workflow may notify its own creator.
+    let notice = Notice {
+        workspace_id: step.viewer.workspace_id.0,
+        kind: Kind::Workflow,
+        recipients: users.to_vec(),
+        title: title.to_string(),
+        message: message.to_string(),
+        entity: Some(step.entity.name().to_string()),
+        record_id: Some(step.run.record_id),
+        actor_id: None,
+        data: json!({ "workflow_id": step.run.workflow_id, "run_id": step.run.id }),
+    };
+    notify_in(conn, step.gateways, &notice).await?;
     Ok(())
 }
 

@@ -186,6 +186,7 @@ pub async fn execute(
                     pc: pc as i32,
                     path,
                     last: pc + 1 == program.len(),
+                    gateways: app.notifications.gateways(),
                 };
                 let outcome =
                     perform(app, &mut conn, &step, &rendered, &workflow.webhook_secret).await;
@@ -292,7 +293,7 @@ async fn perform(
             subject,
             body,
         } => {
-            let mailer = app.workflows.mailer().map_err(StepError::Fail)?;
+            let mailer = app.mail.get().map_err(StepError::Fail)?;
             mailer
                 .send(crate::mail::Email {
                     to,

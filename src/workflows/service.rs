@@ -2,8 +2,6 @@
 //! activate, run by hand, dry-run, follow and cancel runs. Admins and managers only: a
 //! workflow acts on every record of its workspace and signs webhooks with its secret.
 
-use std::sync::OnceLock;
-
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -21,7 +19,6 @@ use crate::config::WorkflowConfig;
 use crate::db::DbPool;
 use crate::error::{AppError, AppResult};
 use crate::jobs::queue::enqueue_in;
-use crate::mail::{MailConfig, Mailer};
 use crate::pagination::Page;
 
 /// A new workflow.
@@ -70,31 +67,15 @@ pub const MAX_PAGE: i64 = 200;
 pub struct WorkflowService {
     db: DbPool,
     config: WorkflowConfig,
-    mail: MailConfig,
-    mailer: OnceLock<Result<Mailer, String>>,
 }
 
 impl WorkflowService {
-    pub fn new(db: DbPool, config: WorkflowConfig, mail: MailConfig) -> Self {
-        WorkflowService {
-            db,
-            config,
-            mail,
-            mailer: OnceLock::new(),
-        }
+    pub fn new(db: DbPool, config: WorkflowConfig) -> Self {
+        WorkflowService { db, config }
     }
 
     pub fn config(&self) -> &WorkflowConfig {
         &self.config
-    }
-
-    /// The mailer, set up on first use (a bad mail configuration fails the steps that mail,
-    /// not the server).
-    pub fn mailer(&self) -> Result<&Mailer, String> {
-        self.mailer
-            .get_or_init(|| Mailer::new(&self.mail).map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(Clone::clone)
     }
 
     fn require_manager(viewer: &Viewer) -> AppResult<()> {
@@ -264,7 +245,7 @@ impl WorkflowService {
         let mut conn = self.db.get().await?;
         let rows = store::list(&mut conn, viewer.workspace_id.0, status, after, first + 1).await?;
         let total = store::count(&mut conn, viewer.workspace_id.0, status).await?;
-        Ok(page(rows, first, after.is_some(), total))
+        Ok(Page::from_overfetch(rows, first, after.is_some(), total))
     }
 
     /// The record a manual or dry run works on, as its context shows it.
@@ -416,7 +397,7 @@ impl WorkflowService {
         )
         .await?;
         let total = store::count_runs(&mut conn, workflow.id, status).await?;
-        Ok(page(rows, first, after.is_some(), total))
+        Ok(Page::from_overfetch(rows, first, after.is_some(), total))
     }
 
     pub async fn steps(&self, run: &RunRow) -> AppResult<Vec<StepRow>> {
@@ -457,17 +438,6 @@ impl WorkflowService {
 }
 
 /// A page from `first + 1` rows.
-fn page<T>(mut rows: Vec<T>, first: i64, has_previous_page: bool, total_count: i64) -> Page<T> {
-    let has_next_page = rows.len() as i64 > first;
-    rows.truncate(first as usize);
-    Page {
-        items: rows,
-        has_next_page,
-        has_previous_page,
-        total_count,
-    }
-}
-
 /// An action's params as a run would render them now (each one that can be), and the
 /// first reason one could not.
 fn planned(action: &Action, ctx: &Value) -> (Option<Value>, Option<String>) {

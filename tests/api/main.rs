@@ -17,6 +17,7 @@ mod graphql_http;
 mod history;
 mod jobs;
 mod leads;
+mod notifications;
 mod opportunities;
 mod process;
 mod schedules;
