@@ -83,34 +83,25 @@ async fn resolve_mentions(
     workspace_id: i64,
     tokens: &[String],
 ) -> AppResult<Vec<i64>> {
-    #[derive(QueryableByName)]
-    struct User {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = Text)]
-        email: String,
-    }
     if tokens.is_empty() {
         return Ok(Vec::new());
     }
-    let users: Vec<User> = diesel::sql_query(
-        "SELECT id, email FROM users WHERE workspace_id = $1 AND is_active ORDER BY id",
-    )
-    .bind::<BigInt, _>(workspace_id)
-    .load(conn)
-    .await?;
+    let users: Vec<(String, i64)> = crate::imports::engine::active_users(conn, workspace_id)
+        .await?
+        .into_iter()
+        .collect();
     let handle = |email: &str| email.split('@').next().unwrap_or("").to_string();
     let mut found = Vec::new();
     for token in tokens {
         let by_email: Vec<i64> = users
             .iter()
-            .filter(|u| &u.email == token)
-            .map(|u| u.id)
+            .filter(|(email, _)| email == token)
+            .map(|(_, id)| *id)
             .collect();
         let by_handle: Vec<i64> = users
             .iter()
-            .filter(|u| &handle(&u.email) == token)
-            .map(|u| u.id)
+            .filter(|(email, _)| &handle(email) == token)
+            .map(|(_, id)| *id)
             .collect();
         let user = match (by_email.as_slice(), by_handle.as_slice()) {
             ([one], _) | ([], [one]) => Some(*one),

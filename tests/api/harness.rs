@@ -304,6 +304,21 @@ impl TestApp {
             .to_string()
     }
 
+    /// Creates a task through the API; its ID.
+    pub async fn create_task(&self, token: &str, input: Value) -> String {
+        let answer = self
+            .gql(
+                Some(token),
+                "mutation($i: TaskInput!) { createTask(input: $i) { task { id } } }",
+                json!({ "i": input }),
+            )
+            .await;
+        answer["data"]["createTask"]["task"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .to_string()
+    }
+
     /// The rows of a query as JSON objects (for checks the API does not show directly).
     pub async fn rows(&self, sql: &str) -> Value {
         use diesel_async::RunQueryDsl;

@@ -206,17 +206,7 @@ const TRIGGER: &str = "mutation($n: String!) { triggerSchedule(name: $n) { sched
 async fn create_task(app: &TestApp, token: &str, title: &str, input: Value) -> String {
     let mut input = input;
     input["title"] = json!(title);
-    let answer = app
-        .gql(
-            Some(token),
-            "mutation($i: TaskInput!) { createTask(input: $i) { task { id } } }",
-            json!({ "i": input }),
-        )
-        .await;
-    answer["data"]["createTask"]["task"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string()
+    app.create_task(token, input).await
 }
 
 /// Actions of task events written by the due-date checks, as (task title, action).

@@ -25,20 +25,6 @@ fn started(evaluation: Option<Evaluation>) -> usize {
     evaluation.map_or(0, |e| e.started)
 }
 
-async fn create_task(app: &TestApp, token: &str, input: Value) -> String {
-    let answer = app
-        .gql(
-            Some(token),
-            "mutation($i: TaskInput!) { createTask(input: $i) { task { id } } }",
-            json!({ "i": input }),
-        )
-        .await;
-    answer["data"]["createTask"]["task"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_string()
-}
-
 async fn slots(app: &TestApp, workflow: &str) -> Value {
     app.rows(&format!(
         "SELECT record_id::text AS record, slot FROM workflow_runs \
@@ -73,20 +59,15 @@ async fn reminders_fire_once_relative_to_a_date_field_and_again_when_it_moves() 
     // A day out, so the real minute tick of the workers never reaches these moments.
     let due = Utc::now().trunc_subsecs(0) + Duration::days(3);
     let moment = due - Duration::days(2);
-    let open = create_task(
-        &app,
-        &admin,
-        json!({"title": "Send the proposal", "dueAt": due}),
-    )
-    .await;
-    create_task(
-        &app,
+    let open = app
+        .create_task(&admin, json!({"title": "Send the proposal", "dueAt": due}))
+        .await;
+    app.create_task(
         &admin,
         json!({"title": "Already done", "dueAt": due, "status": "COMPLETED"}),
     )
     .await;
-    create_task(
-        &app,
+    app.create_task(
         &admin,
         json!({"title": "Later", "dueAt": due + Duration::days(7)}),
     )
