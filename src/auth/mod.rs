@@ -14,7 +14,7 @@ pub mod workspaces;
 pub use sessions::Session;
 pub use users::{CreateUser, UpdateUser, User, UserFilter};
 pub use viewer::{Role, UserId, Viewer, WorkspaceId};
-pub use workspaces::{validate_timezone, SignUp, UpdateWorkspace, Workspace};
+pub use workspaces::{parse_timezone, SignUp, UpdateWorkspace, Workspace};
 
 use crate::config::AuthConfig;
 use crate::db::DbPool;

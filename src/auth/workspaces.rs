@@ -30,17 +30,15 @@ pub struct UpdateWorkspace {
     pub timezone: Option<String>,
 }
 
-/// An IANA timezone name (`Europe/Paris`), as the tz database spells it.
-pub fn validate_timezone(field: &str, text: &str) -> AppResult<String> {
+/// An IANA timezone name (`Europe/Paris`); BAD_USER_INPUT on `field` otherwise.
+pub fn parse_timezone(field: &str, text: &str) -> AppResult<chrono_tz::Tz> {
     let text = text.trim();
-    text.parse::<chrono_tz::Tz>()
-        .map(|tz| tz.name().to_string())
-        .map_err(|_| {
-            AppError::bad_input(
-                field,
-                format!("{text:?} is not an IANA timezone name like Europe/Paris or UTC"),
-            )
-        })
+    text.parse::<chrono_tz::Tz>().map_err(|_| {
+        AppError::bad_input(
+            field,
+            format!("{text:?} is not an IANA timezone name like Europe/Paris or UTC"),
+        )
+    })
 }
 
 /// `signUp` input, unvalidated.
@@ -150,7 +148,7 @@ impl AuthService {
         let timezone = patch
             .timezone
             .as_deref()
-            .map(|t| validate_timezone("timezone", t))
+            .map(|t| parse_timezone("timezone", t).map(|tz| tz.name().to_string()))
             .transpose()?;
         let mut conn = self.db.get().await?;
         let target = workspaces::table.filter(workspaces::id.eq(viewer.workspace_id));

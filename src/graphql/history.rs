@@ -15,6 +15,7 @@ use crate::error::AppError;
 
 /// A kind of CRM record.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::workflows::definition::Entity")]
 pub enum RecordKind {
     /// A lead.
     Lead,
@@ -31,25 +32,11 @@ pub enum RecordKind {
 impl RecordKind {
     /// As the change stream and the tables name it.
     pub fn entity(self) -> &'static str {
-        match self {
-            RecordKind::Lead => "lead",
-            RecordKind::Contact => "contact",
-            RecordKind::Company => "company",
-            RecordKind::Opportunity => "opportunity",
-            RecordKind::Task => "task",
-        }
+        crate::workflows::definition::Entity::from(self).name()
     }
 
     pub fn from_entity(entity: &str) -> Option<RecordKind> {
-        [
-            RecordKind::Lead,
-            RecordKind::Contact,
-            RecordKind::Company,
-            RecordKind::Opportunity,
-            RecordKind::Task,
-        ]
-        .into_iter()
-        .find(|k| k.entity() == entity)
+        crate::workflows::definition::Entity::parse(entity).map(Into::into)
     }
 }
 

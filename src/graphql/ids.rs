@@ -34,6 +34,11 @@ pub fn decode_cursor(field: &str, cursor: &str) -> AppResult<i64> {
         .ok_or_else(|| AppError::bad_input(field, format!("{field} is not a valid cursor")))
 }
 
+/// An `after` argument decoded (for connections that only page forward).
+pub fn decode_after(after: Option<&str>) -> AppResult<Option<i64>> {
+    after.map(|c| decode_cursor("after", c)).transpose()
+}
+
 /// The Relay arguments of a connection field, cursors decoded.
 pub fn page_args(
     first: Option<i32>,
@@ -43,10 +48,7 @@ pub fn page_args(
 ) -> AppResult<PageArgs> {
     Ok(PageArgs {
         first,
-        after: after
-            .as_deref()
-            .map(|c| decode_cursor("after", c))
-            .transpose()?,
+        after: decode_after(after.as_deref())?,
         last,
         before: before
             .as_deref()

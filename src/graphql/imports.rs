@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
-use super::ids::{decode_cursor, parse_id};
+use super::ids::{decode_after, parse_id};
 use super::leads::load_user;
 use super::users::User;
 use crate::auth::UserId;
@@ -212,10 +212,7 @@ impl ImportQuery {
         #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
     ) -> async_graphql::Result<ImportConnection> {
         let viewer = viewer(ctx)?;
-        let after = after
-            .map(|c| decode_cursor("after", &c))
-            .transpose()
-            .gql()?;
+        let after = decode_after(after.as_deref()).gql()?;
         let page = app(ctx)
             .imports
             .imports(viewer, i64::from(first.unwrap_or(20)), after)

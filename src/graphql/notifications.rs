@@ -8,18 +8,17 @@ use serde_json::Value;
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
 use super::history::RecordKind;
-use super::ids::{decode_cursor, parse_id, to_id};
+use super::ids::{decode_after, parse_id, to_id};
 use super::leads::load_user;
 use super::users::User;
 use crate::auth::UserId;
 use crate::notifications::comments::CommentRow;
-use crate::notifications::preferences::{
-    Channel, Digest, Kind, Preferences, PreferencesPatch, ALL_DAYS,
-};
+use crate::notifications::preferences::{Channel, Kind, Preferences, PreferencesPatch, ALL_DAYS};
 use crate::notifications::store::{DeliveryRow, NotificationRow};
 
 /// Why a notification was sent.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::notifications::preferences::Kind")]
 pub enum NotificationKind {
     /// @you in a comment.
     Mention,
@@ -37,29 +36,9 @@ pub enum NotificationKind {
     System,
 }
 
-impl NotificationKind {
-    fn of(kind: Kind) -> Self {
-        match kind {
-            Kind::Mention => NotificationKind::Mention,
-            Kind::Assignment => NotificationKind::Assignment,
-            Kind::Comment => NotificationKind::Comment,
-            Kind::Update => NotificationKind::Update,
-            Kind::Reminder => NotificationKind::Reminder,
-            Kind::Workflow => NotificationKind::Workflow,
-            Kind::System => NotificationKind::System,
-        }
-    }
-
-    fn kind(self) -> Kind {
-        Kind::ALL
-            .into_iter()
-            .find(|k| NotificationKind::of(*k) == self)
-            .unwrap_or(Kind::System)
-    }
-}
-
 /// Where a notification reaches someone.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::notifications::preferences::Channel")]
 pub enum NotificationChannel {
     /// The bell (and `notificationReceived`).
     InApp,
@@ -71,26 +50,9 @@ pub enum NotificationChannel {
     Sms,
 }
 
-impl NotificationChannel {
-    fn of(channel: Channel) -> Self {
-        match channel {
-            Channel::InApp => NotificationChannel::InApp,
-            Channel::Email => NotificationChannel::Email,
-            Channel::Push => NotificationChannel::Push,
-            Channel::Sms => NotificationChannel::Sms,
-        }
-    }
-
-    fn channel(self) -> Channel {
-        Channel::ALL
-            .into_iter()
-            .find(|c| NotificationChannel::of(*c) == self)
-            .unwrap_or(Channel::InApp)
-    }
-}
-
 /// How often a digest mail comes.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::notifications::preferences::Digest")]
 pub enum DigestFrequency {
     /// No digest.
     Off,
@@ -144,7 +106,7 @@ impl Notification {
     }
     /// Why you were told.
     async fn kind(&self) -> NotificationKind {
-        NotificationKind::of(Kind::parse(&self.0.kind).unwrap_or(Kind::System))
+        Kind::parse(&self.0.kind).unwrap_or(Kind::System).into()
     }
     /// One line, for the bell's list.
     async fn title(&self) -> &str {
@@ -205,7 +167,9 @@ impl NotificationDelivery {
     }
     /// Where it goes.
     async fn channel(&self) -> NotificationChannel {
-        NotificationChannel::of(Channel::parse(&self.0.channel).unwrap_or(Channel::Email))
+        Channel::parse(&self.0.channel)
+            .unwrap_or(Channel::Email)
+            .into()
     }
     /// Where it stands.
     async fn status(&self) -> DeliveryStatus {
@@ -327,16 +291,12 @@ impl From<Preferences> for NotificationPreferences {
                 .into_iter()
                 .flat_map(|k| Channel::ALL.into_iter().map(move |c| (k, c)))
                 .map(|(k, c)| NotificationSwitch {
-                    kind: NotificationKind::of(k),
-                    channel: NotificationChannel::of(c),
+                    kind: k.into(),
+                    channel: c.into(),
                     enabled: p.wants(k, c),
                 })
                 .collect(),
-            digest: match p.digest {
-                Digest::Off => DigestFrequency::Off,
-                Digest::Daily => DigestFrequency::Daily,
-                Digest::Weekly => DigestFrequency::Weekly,
-            },
+            digest: p.digest.into(),
             digest_weekday: p.digest_weekday.number_from_monday() as i32,
             digest_time: hm(p.digest_time),
             do_not_disturb: DoNotDisturb {
@@ -388,28 +348,15 @@ impl From<UpdateNotificationPreferencesInput> for PreferencesPatch {
                 (Channel::Sms, channels.sms),
             ]
             .into_iter()
-            .filter_map(|(c, on)| on.map(|on| (c.name().to_string(), on)))
+            .filter_map(|(c, on)| on.map(|on| (c, on)))
             .collect(),
             matrix: input
                 .matrix
                 .unwrap_or_default()
                 .into_iter()
-                .map(|s| {
-                    (
-                        s.kind.kind().name().to_string(),
-                        s.channel.channel().name().to_string(),
-                        s.enabled,
-                    )
-                })
+                .map(|s| (s.kind.into(), s.channel.into(), s.enabled))
                 .collect(),
-            digest: input.digest.map(|d| {
-                match d {
-                    DigestFrequency::Off => "off",
-                    DigestFrequency::Daily => "daily",
-                    DigestFrequency::Weekly => "weekly",
-                }
-                .to_string()
-            }),
+            digest: input.digest.map(Into::into),
             digest_weekday: input.digest_weekday,
             digest_time: input.digest_time,
             quiet_enabled: quiet.as_ref().and_then(|q| q.enabled),
@@ -452,13 +399,15 @@ impl Comment {
     }
     /// The users the body mentions.
     async fn mentions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<User>> {
-        let mut users = Vec::new();
-        for id in &self.0.mentions {
-            if let Some(user) = load_user(ctx, Some(UserId(*id))).await? {
-                users.push(user);
-            }
-        }
-        Ok(users)
+        let ids: Vec<UserId> = self.0.mentions.iter().copied().map(UserId).collect();
+        let mut found = super::context::loader::<super::loaders::UserLoader>(ctx)
+            .load_many(ids.iter().copied())
+            .await?;
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.remove(id))
+            .map(User)
+            .collect())
     }
     /// When it was written.
     async fn created_at(&self) -> DateTime<Utc> {
@@ -483,10 +432,6 @@ pub struct AddCommentInput {
     pub parent_id: Option<ID>,
 }
 
-fn parse_after(after: Option<String>) -> async_graphql::Result<Option<i64>> {
-    after.map(|c| decode_cursor("after", &c)).transpose().gql()
-}
-
 #[derive(Default)]
 pub struct NotificationQuery;
 
@@ -506,7 +451,7 @@ impl NotificationQuery {
             .notifications(
                 viewer,
                 unread_only,
-                parse_after(after)?,
+                decode_after(after.as_deref()).gql()?,
                 i64::from(first.unwrap_or(20)),
             )
             .await
@@ -552,7 +497,7 @@ impl NotificationQuery {
             .deliveries(
                 viewer,
                 status.map(DeliveryStatus::stored),
-                parse_after(after)?,
+                decode_after(after.as_deref()).gql()?,
                 i64::from(first.unwrap_or(20)),
             )
             .await

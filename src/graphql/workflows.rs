@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
-use super::ids::{decode_cursor, parse_id};
+use super::ids::{decode_after, parse_id};
 use super::leads::load_user;
 use super::users::User;
 use super::watch::{watch, Watched};
@@ -25,6 +25,7 @@ use crate::workflows::store::{RunRow, StepRow, WorkflowRow};
 
 /// The kind of record a workflow watches.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::workflows::definition::Entity")]
 pub enum WorkflowEntity {
     /// Leads.
     Lead,
@@ -36,30 +37,6 @@ pub enum WorkflowEntity {
     Opportunity,
     /// Tasks.
     Task,
-}
-
-impl From<WorkflowEntity> for Entity {
-    fn from(e: WorkflowEntity) -> Self {
-        match e {
-            WorkflowEntity::Lead => Entity::Lead,
-            WorkflowEntity::Contact => Entity::Contact,
-            WorkflowEntity::Company => Entity::Company,
-            WorkflowEntity::Opportunity => Entity::Opportunity,
-            WorkflowEntity::Task => Entity::Task,
-        }
-    }
-}
-
-impl From<Entity> for WorkflowEntity {
-    fn from(e: Entity) -> Self {
-        match e {
-            Entity::Lead => WorkflowEntity::Lead,
-            Entity::Contact => WorkflowEntity::Contact,
-            Entity::Company => WorkflowEntity::Company,
-            Entity::Opportunity => WorkflowEntity::Opportunity,
-            Entity::Task => WorkflowEntity::Task,
-        }
-    }
 }
 
 fn entity_of(stored: &str) -> WorkflowEntity {
@@ -219,10 +196,7 @@ async fn runs_page(
     after: Option<String>,
 ) -> async_graphql::Result<WorkflowRunConnection> {
     let viewer = viewer(ctx)?;
-    let after = after
-        .map(|c| decode_cursor("after", &c))
-        .transpose()
-        .gql()?;
+    let after = decode_after(after.as_deref()).gql()?;
     let page = app(ctx)
         .workflows
         .runs(
@@ -487,10 +461,7 @@ impl WorkflowQuery {
         #[graphql(desc = "Cursor to continue after.")] after: Option<String>,
     ) -> async_graphql::Result<WorkflowConnection> {
         let viewer = viewer(ctx)?;
-        let after = after
-            .map(|c| decode_cursor("after", &c))
-            .transpose()
-            .gql()?;
+        let after = decode_after(after.as_deref()).gql()?;
         let page = app(ctx)
             .workflows
             .workflows(

@@ -9,7 +9,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::validate_timezone;
+use crate::auth::parse_timezone;
 use crate::error::{AppError, AppResult};
 
 /// Why someone is told.
@@ -275,9 +275,9 @@ impl Preferences {
 #[derive(Debug, Clone, Default)]
 pub struct PreferencesPatch {
     pub timezone: Option<String>,
-    pub channels: Vec<(String, bool)>,
-    pub matrix: Vec<(String, String, bool)>,
-    pub digest: Option<String>,
+    pub channels: Vec<(Channel, bool)>,
+    pub matrix: Vec<(Kind, Channel, bool)>,
+    pub digest: Option<Digest>,
     /// ISO weekday, 1 (Monday) to 7.
     pub digest_weekday: Option<i32>,
     pub digest_time: Option<String>,
@@ -301,28 +301,13 @@ impl Preferences {
     pub fn apply(&self, patch: PreferencesPatch, gateways: Gateways) -> AppResult<Preferences> {
         let mut next = self.clone();
         if let Some(tz) = patch.timezone {
-            next.timezone = validate_timezone("timezone", &tz)?
-                .parse()
-                .map_err(|_| AppError::bad_input("timezone", "not a timezone"))?;
+            next.timezone = parse_timezone("timezone", &tz)?;
         }
-        for (name, on) in patch.channels {
-            let channel = Channel::parse(&name).ok_or_else(|| {
-                AppError::bad_input("channels", format!("unknown channel {name:?}"))
-            })?;
-            next.channels.insert(channel, on);
-        }
-        for (kind, channel, on) in patch.matrix {
-            let k = Kind::parse(&kind).ok_or_else(|| {
-                AppError::bad_input("matrix", format!("unknown event type {kind:?}"))
-            })?;
-            let c = Channel::parse(&channel).ok_or_else(|| {
-                AppError::bad_input("matrix", format!("unknown channel {channel:?}"))
-            })?;
-            next.matrix.insert((k, c), on);
-        }
+        next.channels.extend(patch.channels);
+        next.matrix
+            .extend(patch.matrix.into_iter().map(|(k, c, on)| ((k, c), on)));
         if let Some(digest) = patch.digest {
-            next.digest = Digest::parse(&digest)
-                .ok_or_else(|| AppError::bad_input("digest", "off, daily or weekly"))?;
+            next.digest = digest;
         }
         if let Some(day) = patch.digest_weekday {
             next.digest_weekday = weekday("digestWeekday", day)?;
@@ -496,8 +481,8 @@ mod tests {
         let changed = prefs
             .apply(
                 PreferencesPatch {
-                    channels: vec![("push".into(), true), ("email".into(), false)],
-                    matrix: vec![("reminder".into(), "push".into(), false)],
+                    channels: vec![(Channel::Push, true), (Channel::Email, false)],
+                    matrix: vec![(Kind::Reminder, Channel::Push, false)],
                     ..Default::default()
                 },
                 gateways,
@@ -563,14 +548,14 @@ mod tests {
         );
         assert_eq!(
             field(PreferencesPatch {
-                channels: vec![("sms".into(), true)],
+                channels: vec![(Channel::Sms, true)],
                 ..p()
             }),
             "smsNumber"
         );
         assert_eq!(
             field(PreferencesPatch {
-                channels: vec![("push".into(), true)],
+                channels: vec![(Channel::Push, true)],
                 ..p()
             }),
             "channels"

@@ -4,11 +4,10 @@
 
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::preferences::{Gateways, Preferences, PreferencesPatch};
 use super::store::{self, DeliveryRow, NotificationRow, DELIVERY_COLUMNS, NOTIFICATION_COLUMNS};
-use super::{notify_in, Notice};
 use crate::auth::Viewer;
 use crate::db::DbPool;
 use crate::error::{AppError, AppResult};
@@ -38,16 +37,6 @@ impl NotificationService {
 
     pub fn gateways(&self) -> Gateways {
         self.gateways
-    }
-
-    /// Tells people something in a transaction of its own (system notices: jobs, imports).
-    pub async fn notify(&self, notice: Notice) -> AppResult<Vec<NotificationRow>> {
-        let mut conn = self.db.get().await?;
-        let gateways = self.gateways;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            notify_in(conn, gateways, &notice).await
-        })
-        .await
     }
 
     /// The viewer's notifications, newest first.

@@ -208,7 +208,7 @@ impl WorkflowService {
             if status == "active" && current.status != "active" {
                 // Time-based triggers look at moments from now on, not at those that passed
                 // while the workflow was off.
-                super::time_triggers::start_cursor(conn, current.id).await?;
+                store::start_time_cursor(conn, current.id, true).await?;
             }
             store::set_status(conn, current.id, status).await
         })

@@ -316,15 +316,28 @@ pub async fn lock_time_cursor(
     .await
     .optional()?;
     if row.is_none() {
-        diesel::sql_query(
-            "INSERT INTO workflow_time_cursors (workflow_id, evaluated_until) \
-             VALUES ($1, now()) ON CONFLICT (workflow_id) DO NOTHING",
-        )
-        .bind::<BigInt, _>(workflow.id)
-        .execute(conn)
-        .await?;
+        start_time_cursor(conn, workflow.id, false).await?;
     }
     Ok(row.map(|r| (r.evaluated_until, r.timezone)))
+}
+
+/// Starts a time-based workflow's cursor at now: moments before it never fire. `restart`
+/// (activation) moves an existing cursor to now too; otherwise an existing one stays.
+pub async fn start_time_cursor(
+    conn: &mut AsyncPgConnection,
+    workflow_id: i64,
+    restart: bool,
+) -> AppResult<()> {
+    diesel::sql_query(
+        "INSERT INTO workflow_time_cursors (workflow_id, evaluated_until) VALUES ($1, now()) \
+         ON CONFLICT (workflow_id) DO UPDATE SET evaluated_until = \
+           CASE WHEN $2 THEN now() ELSE workflow_time_cursors.evaluated_until END",
+    )
+    .bind::<BigInt, _>(workflow_id)
+    .bind::<diesel::sql_types::Bool, _>(restart)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Moments up to `until` have been looked at (a cursor never moves back).

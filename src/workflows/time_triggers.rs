@@ -449,18 +449,6 @@ impl Job for TimeTriggers {
     }
 }
 
-/// A workflow's cursor, created at activation: see the module's documentation.
-pub async fn start_cursor(conn: &mut AsyncPgConnection, workflow_id: i64) -> AppResult<()> {
-    diesel::sql_query(
-        "INSERT INTO workflow_time_cursors (workflow_id, evaluated_until) VALUES ($1, now()) \
-         ON CONFLICT (workflow_id) DO UPDATE SET evaluated_until = now()",
-    )
-    .bind::<BigInt, _>(workflow_id)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,10 +6,10 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use crate::harness::{error_code, error_field, TestApp};
 use crate::sinks::{SmtpSink, WebhookSink};
+use crate::workflows::workers;
 
 const NOTIFICATIONS: &str = "{ unreadNotificationCount notifications(first: 50) { totalCount nodes { id kind title message recordType recordId read data actor { email } } } }";
 const DELIVERIES: &str = "{ notificationDeliveries(first: 50) { nodes { id channel status attempts error deliverAt sentAt } } }";
@@ -29,12 +29,6 @@ async fn spawn(smtp: &SmtpSink, push: Option<&WebhookSink>) -> TestApp {
         c.jobs.backoff.max = Duration::from_millis(200);
     })
     .await
-}
-
-fn workers(app: &TestApp) -> CancellationToken {
-    let shutdown = CancellationToken::new();
-    mycrm::workers::spawn(app.app.clone(), app.database_url.clone(), shutdown.clone());
-    shutdown
 }
 
 /// Waits until `token`'s user has at least `count` notifications; returns them newest first.
