@@ -7,6 +7,7 @@ use crate::auth::AuthService;
 use crate::config::Config;
 use crate::crm::CrmService;
 use crate::db::DbPool;
+use crate::events::live::LiveHub;
 use crate::imports::service::ImportService;
 use crate::jobs::api::JobService;
 use crate::jobs::schedule::{self, Scheduler};
@@ -29,10 +30,13 @@ pub struct App {
     /// The mailer workflows and notifications send through.
     pub mail: LazyMailer,
     pub notifications: NotificationService,
+    /// This process's live subscriptions (`notificationReceived`, `recordChanged`).
+    pub live: LiveHub,
 }
 
 impl App {
-    pub fn new(config: Config, db: DbPool, jwt_secret: &[u8]) -> Arc<Self> {
+    /// `database_url` is for the live feed's own LISTEN connection (outside the pool).
+    pub fn new(config: Config, db: DbPool, database_url: &str, jwt_secret: &[u8]) -> Arc<Self> {
         let auth = AuthService::new(db.clone(), jwt_secret, config.auth.clone());
         let crm = CrmService::new(db.clone());
         let jobs = JobService::new(db.clone());
@@ -44,6 +48,7 @@ impl App {
             db.clone(),
             crate::notifications::gateways(&config.notifications),
         );
+        let live = LiveHub::new(db.clone(), database_url.to_string(), config.live.clone());
         let scheduler = Arc::new(Scheduler::new(db.clone(), schedule::builtin()));
         Arc::new(App {
             config,
@@ -57,6 +62,7 @@ impl App {
             scheduler,
             mail,
             notifications,
+            live,
         })
     }
 }

@@ -153,6 +153,28 @@ pub struct NotificationConfig {
     pub sms: Option<Gateway>,
 }
 
+/// Live subscriptions (`notificationReceived`, `recordChanged`) of one server process.
+#[derive(Clone, Debug)]
+pub struct LiveConfig {
+    /// Events waiting for one subscriber.
+    pub subscriber_buffer: usize,
+    /// How long the fan-out waits for room in a full buffer before it drops the subscriber
+    /// (its socket closed with 1008), so a slow one holds the others back at most this long.
+    pub stall_limit: Duration,
+    /// Live subscriptions one WebSocket connection may hold at once.
+    pub max_subscriptions_per_connection: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            subscriber_buffer: 256,
+            stall_limit: Duration::from_secs(1),
+            max_subscriptions_per_connection: 20,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub data_dir: PathBuf,
@@ -169,6 +191,7 @@ pub struct Config {
     pub mail: crate::mail::MailConfig,
     pub workflows: WorkflowConfig,
     pub notifications: NotificationConfig,
+    pub live: LiveConfig,
 }
 
 impl Config {
@@ -190,6 +213,7 @@ impl Config {
             mail: crate::mail::MailConfig::new(&data_dir),
             workflows: WorkflowConfig::default(),
             notifications: NotificationConfig::default(),
+            live: LiveConfig::default(),
         }
     }
 }

@@ -39,7 +39,7 @@ where
 pub fn build_app(config: &Config, database_url: &str) -> anyhow::Result<Arc<App>> {
     let pool = db::build_pool(database_url, config.database.pool_size)?;
     let secret = secret::load_or_create(config.auth.jwt_secret.as_deref(), &config.data_dir)?;
-    Ok(App::new(config.clone(), pool, &secret))
+    Ok(App::new(config.clone(), pool, database_url, &secret))
 }
 
 /// Turns an AppError from start-up work into a message that names the setting at fault.

@@ -11,7 +11,7 @@ pub mod users;
 pub mod viewer;
 pub mod workspaces;
 
-pub use sessions::Session;
+pub use sessions::{live_sessions, Session};
 pub use users::{CreateUser, UpdateUser, User, UserFilter};
 pub use viewer::{Role, UserId, Viewer, WorkspaceId};
 pub use workspaces::{parse_timezone, SignUp, UpdateWorkspace, Workspace};

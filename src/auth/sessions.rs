@@ -97,7 +97,34 @@ async fn revoke(conn: &mut AsyncPgConnection, which: Sessions, reason: &str) -> 
                 .await?
         }
     };
-    Ok(distinct_count(families))
+    let ended = distinct(families);
+    if !ended.is_empty() {
+        // Open WebSocket connections of these sessions close when this commits.
+        crate::events::live::announce(
+            conn,
+            &serde_json::json!({ "k": "sessions_ended", "sessions": ended }),
+        )
+        .await?;
+    }
+    Ok(ended.len())
+}
+
+/// Which of `sessions` are still live: not revoked, and their user still active (live
+/// feeds re-check the sessions of their open connections with it).
+pub async fn live_sessions(
+    conn: &mut AsyncPgConnection,
+    sessions: &[Uuid],
+) -> AppResult<std::collections::HashSet<Uuid>> {
+    let live: Vec<Uuid> = refresh_tokens::table
+        .inner_join(users::table)
+        .filter(refresh_tokens::family_id.eq_any(sessions))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .filter(users::is_active.eq(true))
+        .select(refresh_tokens::family_id)
+        .distinct()
+        .load(conn)
+        .await?;
+    Ok(live.into_iter().collect())
 }
 
 pub(super) async fn revoke_all_sessions(
@@ -116,10 +143,10 @@ async fn revoke_family(
     revoke(conn, Sessions::Family(family), reason).await
 }
 
-fn distinct_count(mut families: Vec<Uuid>) -> usize {
+fn distinct(mut families: Vec<Uuid>) -> Vec<Uuid> {
     families.sort();
     families.dedup();
-    families.len()
+    families
 }
 
 impl AuthService {

@@ -282,12 +282,22 @@ impl AuthService {
                 users::role.eq(input.role.unwrap_or(current.role)),
                 users::updated_at.eq(diesel::dsl::now),
             );
-            diesel::update(users::table.find(id))
+            let role_changes = input.role.is_some_and(|role| role != current.role);
+            let user = diesel::update(users::table.find(id))
                 .set(changes)
                 .returning(User::as_returning())
                 .get_result(conn)
                 .await
-                .map_err(email_taken)
+                .map_err(email_taken)?;
+            if role_changes {
+                // What the user may see changed: their live connections close at commit.
+                crate::events::live::announce(
+                    conn,
+                    &serde_json::json!({ "k": "user_changed", "user": id.0 }),
+                )
+                .await?;
+            }
+            Ok(user)
         })
         .await
     }

@@ -72,6 +72,90 @@ pub fn users_who_see(table: &Table) -> String {
     )
 }
 
+/// Who a record's people are and what it is called: the owner and assignee decide what a
+/// member sees (the rule of [`scope`]), the label names it in notifications.
+#[derive(Debug, QueryableByName)]
+pub struct RecordPeople {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub owner_id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    pub assigned_to_id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub label: String,
+}
+
+impl RecordPeople {
+    /// Whether a member (who sees only their own records) sees this one.
+    pub fn member_sees(&self, user: i64) -> bool {
+        self.owner_id == Some(user) || self.assigned_to_id == Some(user)
+    }
+}
+
+/// How a record is named in notifications.
+fn label_sql(entity: &str) -> &'static str {
+    match entity {
+        "lead" | "contact" => {
+            "coalesce(nullif(btrim(concat_ws(' ', first_name, last_name)), ''), email, '#' || id)"
+        }
+        "task" => "title",
+        _ => "name",
+    }
+}
+
+/// The people of records of one kind (change-stream name), deleted ones included, by ID.
+/// Unknown kinds have none.
+pub async fn record_people(
+    conn: &mut AsyncPgConnection,
+    entity: &str,
+    ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, RecordPeople>> {
+    use diesel::sql_types::{Array, BigInt};
+    let Some(table) = table_of(entity) else {
+        return Ok(Default::default());
+    };
+    let rows: Vec<RecordPeople> = diesel::sql_query(format!(
+        "SELECT id, {owner} AS owner_id, {assignee} AS assigned_to_id, {label} AS label \
+         FROM {name} WHERE id = ANY($1)",
+        owner = table.owner_column,
+        assignee = table.assignee_column.unwrap_or("NULL::bigint"),
+        label = label_sql(entity),
+        name = table.name,
+    ))
+    .bind::<Array<BigInt>, _>(ids)
+    .load(conn)
+    .await?;
+    Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+}
+
+/// NOT_FOUND unless the viewer may see the live record of kind `entity` (change-stream name).
+pub async fn require_visible(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    entity: &str,
+    record_id: i64,
+) -> AppResult<()> {
+    use diesel::sql_types::{Array, BigInt};
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        #[allow(dead_code)]
+        id: i64,
+    }
+    let table = table_of(entity).ok_or(AppError::NotFound("record"))?;
+    let seen: Option<Id> = diesel::sql_query(format!(
+        "{} AND r.deleted_at IS NULL",
+        users_who_see(&table)
+    ))
+    .bind::<BigInt, _>(record_id)
+    .bind::<Array<BigInt>, _>(vec![viewer.user_id.0])
+    .get_result(conn)
+    .await
+    .optional()?;
+    seen.map(|_| ()).ok_or(AppError::NotFound("record"))
+}
+
 /// The list table of a kind of record by its change-stream name (`lead`, `task`, ...).
 pub fn table_of(entity: &str) -> Option<Table> {
     use super::{companies, contacts, leads, opportunities, tasks};

@@ -4,8 +4,10 @@
 //! (`dispatcher`). Workflows, notifications and live subscriptions plug in as consumers.
 //!
 //! The write side (what an event holds, and writing it with the change) is `crm::events`.
+//! Live subscriptions do not wait for the dispatcher: `live` pushes each event at commit.
 
 pub mod dispatcher;
+pub mod live;
 pub mod seal;
 
 use chrono::{DateTime, Utc};

@@ -16,6 +16,7 @@ pub mod ids;
 pub mod imports;
 pub mod jobs;
 pub mod leads;
+pub mod live;
 pub mod loaders;
 pub mod notifications;
 pub mod opportunities;
@@ -80,6 +81,7 @@ pub struct SubscriptionRoot(
     heartbeat::HeartbeatSubscription,
     jobs::JobSubscription,
     workflows::WorkflowSubscription,
+    live::LiveSubscription,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

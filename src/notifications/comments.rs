@@ -17,7 +17,7 @@ use super::preferences::Kind;
 use super::service::NotificationService;
 use super::{notify_in, Notice};
 use crate::auth::Viewer;
-use crate::crm::query::{table_of, users_who_see};
+use crate::crm::query::{require_visible, table_of};
 use crate::error::{AppError, AppResult};
 
 /// The longest comment.
@@ -135,32 +135,6 @@ fn checked_entity(entity: &str) -> AppResult<()> {
             "one of lead, contact, company, opportunity, task",
         )
     })
-}
-
-/// NOT_FOUND unless the viewer may see the live record.
-async fn require_visible(
-    conn: &mut AsyncPgConnection,
-    viewer: &Viewer,
-    entity: &str,
-    record_id: i64,
-) -> AppResult<()> {
-    #[derive(QueryableByName)]
-    struct Id {
-        #[diesel(sql_type = BigInt)]
-        #[allow(dead_code)]
-        id: i64,
-    }
-    let table = table_of(entity).ok_or(AppError::NotFound("record"))?;
-    let seen: Option<Id> = diesel::sql_query(format!(
-        "{} AND r.deleted_at IS NULL",
-        users_who_see(&table)
-    ))
-    .bind::<BigInt, _>(record_id)
-    .bind::<Array<BigInt>, _>(vec![viewer.user_id.0])
-    .get_result(conn)
-    .await
-    .optional()?;
-    seen.map(|_| ()).ok_or(AppError::NotFound("record"))
 }
 
 async fn comment(conn: &mut AsyncPgConnection, viewer: &Viewer, id: i64) -> AppResult<CommentRow> {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::future::BoxFuture;
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::preferences::{Gateways, Kind};
 use super::{notify_in, store, Notice};
-use crate::crm::query::{table_of, Table};
+use crate::crm::query::table_of;
 use crate::error::AppResult;
 use crate::events::{Consumer, RecordEvent};
 
@@ -48,60 +48,13 @@ impl Consumer for NotificationFeed {
     }
 }
 
-/// What a record's people are called by and who they are.
-#[derive(QueryableByName)]
-struct People {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    owner_id: Option<i64>,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    assigned_to_id: Option<i64>,
-    #[diesel(sql_type = Text)]
-    label: String,
-}
-
-/// How a record is named in a notification.
-fn label_sql(entity: &str) -> &'static str {
-    match entity {
-        "lead" | "contact" => {
-            "coalesce(nullif(btrim(concat_ws(' ', first_name, last_name)), ''), email, '#' || id)"
-        }
-        "task" => "title",
-        _ => "name",
-    }
-}
-
-async fn people(
-    conn: &mut AsyncPgConnection,
-    entity: &str,
-    table: &Table,
-    ids: &[i64],
-) -> AppResult<HashMap<i64, People>> {
-    let assignee = table.assignee_column.unwrap_or("NULL::bigint");
-    let rows: Vec<People> = diesel::sql_query(format!(
-        "SELECT id, {owner} AS owner_id, {assignee} AS assigned_to_id, {label} AS label \
-         FROM {name} WHERE id = ANY($1)",
-        owner = table.owner_column,
-        label = label_sql(entity),
-        name = table.name,
-    ))
-    .bind::<Array<BigInt>, _>(ids)
-    .load(conn)
-    .await?;
-    Ok(rows.into_iter().map(|p| (p.id, p)).collect())
-}
-
 /// Owner, assignee and label of one record.
 pub(super) async fn record_people(
     conn: &mut AsyncPgConnection,
     entity: &str,
     id: i64,
 ) -> AppResult<Option<(Option<i64>, Option<i64>, String)>> {
-    let Some(table) = table_of(entity) else {
-        return Ok(None);
-    };
-    Ok(people(conn, entity, &table, &[id])
+    Ok(crate::crm::query::record_people(conn, entity, &[id])
         .await?
         .remove(&id)
         .map(|p| (p.owner_id, p.assigned_to_id, p.label)))
@@ -173,8 +126,7 @@ pub async fn notices(
     let mut followers = HashMap::new();
     for (entity, ids) in by_entity {
         let ids: Vec<i64> = ids.into_iter().collect();
-        let table = table_of(entity).expect("filtered above");
-        for (id, p) in people(conn, entity, &table, &ids).await? {
+        for (id, p) in crate::crm::query::record_people(conn, entity, &ids).await? {
             records.insert((entity.to_string(), id), p);
         }
         for (id, users) in store::followers(conn, entity, &ids).await? {

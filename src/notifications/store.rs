@@ -157,7 +157,8 @@ pub async fn save_preferences(
     Ok(())
 }
 
-#[derive(Debug, Clone, QueryableByName)]
+/// Also read from the live channel's JSON (`row_to_json`), hence `Deserialize`.
+#[derive(Debug, Clone, QueryableByName, serde::Deserialize)]
 pub struct NotificationRow {
     #[diesel(sql_type = BigInt)]
     pub id: i64,

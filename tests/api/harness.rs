@@ -186,7 +186,7 @@ impl TestApp {
         let pool =
             mycrm::db::build_pool_counted(&url, config.database.pool_size, Some(counter.clone()))
                 .expect("building the pool");
-        let app = mycrm::app::App::new(config.clone(), pool, JWT_SECRET.as_bytes());
+        let app = mycrm::app::App::new(config.clone(), pool, &url, JWT_SECRET.as_bytes());
         mycrm::auth::bootstrap::ensure_first_admin(&app.db, &config.bootstrap)
             .await
             .expect("bootstrapping the admin");

@@ -17,6 +17,7 @@ mod graphql_http;
 mod history;
 mod jobs;
 mod leads;
+mod live;
 mod notifications;
 mod opportunities;
 mod process;
