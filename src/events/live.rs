@@ -472,7 +472,9 @@ async fn handle(inner: &Inner, payload: &str) -> AppResult<()> {
         }
         "sessions_ended" => {
             let ended: HashSet<uuid::Uuid> = message.sessions.into_iter().collect();
-            close_where(inner, CloseReason::SessionEnded, |c| ended.contains(&c.session));
+            close_where(inner, CloseReason::SessionEnded, |c| {
+                ended.contains(&c.session)
+            });
             Ok(())
         }
         "user_changed" => {

@@ -97,8 +97,11 @@ impl LiveSubscription {
         let viewer = viewer(ctx)?;
         let record_id = id.map(|id| parse_id("id", &id)).transpose().gql()?;
         if record_id.is_some() && entity.is_none() {
-            return Err(AppError::bad_input("entity", "give the kind of the record `id` names"))
-                .gql();
+            return Err(AppError::bad_input(
+                "entity",
+                "give the kind of the record `id` names",
+            ))
+            .gql();
         }
         let filter = RecordFilter {
             entity: entity.map(|e| e.entity().to_string()),

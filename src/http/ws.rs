@@ -39,7 +39,10 @@ const CLOSE_WAIT: Duration = Duration::from_secs(10);
 /// Close codes the server ends a connection with (graphql-ws uses 44xx for auth).
 fn close_frame(reason: CloseReason) -> (u16, &'static str) {
     match reason {
-        CloseReason::TooSlow => (1008, "subscriber too slow: events came faster than it read them"),
+        CloseReason::TooSlow => (
+            1008,
+            "subscriber too slow: events came faster than it read them",
+        ),
         CloseReason::SessionEnded => (4401, "session ended; log in again"),
         CloseReason::RoleChanged => (4403, "your role changed; reconnect"),
     }

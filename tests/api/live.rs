@@ -94,7 +94,8 @@ pub async fn read(socket: &mut Socket, wait: Duration) -> Option<Incoming> {
 /// The next event's `data` (either protocol); panics on anything else.
 pub async fn event(socket: &mut Socket) -> Value {
     match read(socket, Duration::from_secs(15)).await {
-        Some(Incoming::Json(message)) if matches!(message["type"].as_str(), Some("next" | "data")) =>
+        Some(Incoming::Json(message))
+            if matches!(message["type"].as_str(), Some("next" | "data")) =>
         {
             assert!(message["payload"]["errors"].is_null(), "{message}");
             message["payload"]["data"].clone()
@@ -146,7 +147,10 @@ async fn notifications_reach_only_their_user_in_both_protocols() {
     subscribed(&app, 2).await;
 
     let lead = app
-        .create_lead(&admin, json!({ "firstName": "Ada", "assignedToId": ann_id }))
+        .create_lead(
+            &admin,
+            json!({ "firstName": "Ada", "assignedToId": ann_id }),
+        )
         .await;
     let got = event(&mut ann_socket).await["notificationReceived"].clone();
     assert_eq!(got["kind"], "ASSIGNMENT", "{got}");
@@ -182,7 +186,10 @@ async fn record_changes_reach_only_those_who_may_see_the_record() {
         .create_lead(&admin, json!({ "firstName": "Hidden", "notes": notes }))
         .await;
     let mine = app
-        .create_lead(&admin, json!({ "firstName": "Mine", "assignedToId": ann_id }))
+        .create_lead(
+            &admin,
+            json!({ "firstName": "Mine", "assignedToId": ann_id }),
+        )
         .await;
     let first = event(&mut admin_socket).await["recordChanged"].clone();
     assert_eq!(first["recordId"], hidden.as_str());
@@ -239,11 +246,7 @@ async fn record_changes_reach_only_those_who_may_see_the_record() {
         panic!("{refused:?}")
     };
     assert_eq!(refused["id"], "hidden");
-    assert_eq!(
-        error_code(&refused["payload"]),
-        "NOT_FOUND",
-        "{refused}"
-    );
+    assert_eq!(error_code(&refused["payload"]), "NOT_FOUND", "{refused}");
     subscribe(
         &mut ann_socket,
         TRANSPORT_WS,
@@ -328,7 +331,11 @@ async fn ended_sessions_and_role_changes_close_the_socket() {
     subscribed(&app, 2).await;
 
     let out = app
-        .gql(Some(&ann), "mutation { logout { revokedSessions } }", json!({}))
+        .gql(
+            Some(&ann),
+            "mutation { logout { revokedSessions } }",
+            json!({}),
+        )
         .await;
     assert_eq!(out["data"]["logout"]["revokedSessions"], 1, "{out}");
     assert_eq!(close_code(&mut ann_socket).await, Some(4401));

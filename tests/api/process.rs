@@ -43,8 +43,12 @@ fn start(dir: &Path, admin_env: bool) -> Server {
     start_with(mycrm(dir), admin_env)
 }
 
+/// Starts `cmd` as `mycrm serve` (a command that already names `serve` and its flags keeps them).
 fn start_with(mut cmd: Command, admin_env: bool) -> Server {
-    cmd.args(["serve", "--bind", "127.0.0.1:0"])
+    if cmd.get_args().next().is_none() {
+        cmd.arg("serve");
+    }
+    cmd.args(["--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     if admin_env {
@@ -545,4 +549,110 @@ async fn workers_carry_on_after_postgresql_restarts() {
         .await
         .unwrap()
         .unwrap();
+}
+
+/// Two `mycrm serve` processes on one database: a change and a notification made through
+/// one reach a subscriber connected to the other (LISTEN/NOTIFY), in both directions.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_subscribers_get_changes_made_by_another_process() {
+    use crate::live::{event, open, subscribe, TRANSPORT_WS};
+    let url = crate::harness::fresh_database().await;
+    let server = |name: &str, workers: bool| {
+        let mut cmd = mycrm(&data_dir(name));
+        cmd.env("DATABASE_URL", &url)
+            .env(
+                "MYCRM_JWT_SECRET",
+                "a-secret-both-processes-share-0123456789",
+            )
+            .arg("serve");
+        if !workers {
+            cmd.arg("--no-workers");
+        }
+        cmd
+    };
+    let first = start_with(server("live-a", true), true);
+    let second = start_with(server("live-b", false), true);
+    let ws = |s: &Server| format!("{}/graphql/ws", s.base.replacen("http", "ws", 1));
+
+    let admin = first.login("boss@example.com", PASSWORD).await;
+    let admin = admin["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let member = first
+        .gql(
+            Some(&admin),
+            "mutation { createUser(input: {email: \"mo@example.com\", name: \"Mo\", role: MEMBER, password: \"member-password-1\"}) { user { id } } }",
+            json!({}),
+        )
+        .await;
+    let member_id = member["data"]["createUser"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let member = second.login("mo@example.com", "member-password-1").await;
+    let member = member["data"]["login"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Subscribed on the second process; changes made through the first.
+    let mut records = open(&ws(&second), TRANSPORT_WS, &admin).await;
+    subscribe(
+        &mut records,
+        TRANSPORT_WS,
+        "r",
+        "subscription { recordChanged(entity: LEAD) { recordId action } }",
+    )
+    .await;
+    let mut bell = open(&ws(&second), TRANSPORT_WS, &member).await;
+    subscribe(
+        &mut bell,
+        TRANSPORT_WS,
+        "n",
+        "subscription { notificationReceived { kind recordId } }",
+    )
+    .await;
+    // A subscription starts after its message is read: give it the time to, then make the change.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let created = first
+        .gql(
+            Some(&admin),
+            "mutation($i: LeadInput!) { createLead(input: $i) { lead { id } } }",
+            json!({ "i": { "firstName": "Cross", "assignedToId": member_id } }),
+        )
+        .await;
+    let lead = created["data"]["createLead"]["lead"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let got = event(&mut records).await["recordChanged"].clone();
+    assert_eq!(got["recordId"], lead.as_str(), "{got}");
+    assert_eq!(got["action"], "created");
+    // The assignment notice is made by the first process's workers.
+    let got = event(&mut bell).await["notificationReceived"].clone();
+    assert_eq!(got["kind"], "ASSIGNMENT", "{got}");
+    assert_eq!(got["recordId"], lead.as_str());
+
+    // And the other way round.
+    let mut on_first = open(&ws(&first), TRANSPORT_WS, &admin).await;
+    subscribe(
+        &mut on_first,
+        TRANSPORT_WS,
+        "r",
+        "subscription { recordChanged(entity: LEAD) { recordId action } }",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    second
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updateLead(id: $id, input: {status: CONTACTED}) { lead { id } } }",
+            json!({ "id": lead }),
+        )
+        .await;
+    let got = event(&mut on_first).await["recordChanged"].clone();
+    assert_eq!(got["action"], "updated", "{got}");
+    assert!(second.stop().success());
+    assert!(first.stop().success());
 }
