@@ -100,7 +100,9 @@ pub fn registry() -> Registry {
         .register::<crate::scoring::jobs::RetrainAll>()
         .register::<crate::workflows::runner::RunWorkflow>()
         .register::<crate::workflows::time_triggers::TimeTriggers>()
-        .register::<crate::notifications::delivery::DeliverNotification>();
+        .register::<crate::notifications::delivery::DeliverNotification>()
+        .register::<crate::notifications::digest::DigestTick>()
+        .register::<crate::notifications::digest::SendDigest>();
     registry
 }
 

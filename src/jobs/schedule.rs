@@ -108,6 +108,13 @@ pub fn builtin() -> Vec<Schedule> {
             Tz::UTC,
         )
         .with_grace(Duration::from_secs(120)),
+        // Digests: each user's slot is in their own timezone, so the tick is every minute.
+        Schedule::of::<crate::notifications::digest::DigestTick>(
+            "notifications.digests",
+            "0 * * * * *",
+            Tz::UTC,
+        )
+        .with_grace(Duration::from_secs(120)),
     ]
 }
 

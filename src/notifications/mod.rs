@@ -13,6 +13,7 @@
 
 pub mod comments;
 pub mod delivery;
+pub mod digest;
 pub mod feed;
 pub mod preferences;
 pub mod service;

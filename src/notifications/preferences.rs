@@ -122,6 +122,14 @@ impl Digest {
             .into_iter()
             .find(|d| d.name() == name)
     }
+
+    /// The time one digest covers (the gap between two slots).
+    pub fn period(self) -> Duration {
+        match self {
+            Digest::Weekly => Duration::days(7),
+            _ => Duration::days(1),
+        }
+    }
 }
 
 /// Do not disturb: from `start` to `end` local time (past midnight when `end` ≤ `start`),
@@ -233,6 +241,16 @@ impl Preferences {
             }
         }
         None
+    }
+
+    /// The user's local day that holds `now`, as a UTC range [start, end).
+    pub fn local_day(&self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let day = now.with_timezone(&self.timezone).date_naive();
+        let next = day.succ_opt().unwrap_or(day);
+        (
+            self.utc(day.and_time(NaiveTime::MIN)),
+            self.utc(next.and_time(NaiveTime::MIN)),
+        )
     }
 
     /// A local time of the user's timezone as UTC (a time skipped by a daylight-saving jump

@@ -406,3 +406,149 @@ async fn workflow_notifications_go_through_the_notification_service() {
         .any(|m| m.data.contains("New lead Grace")));
     stop.cancel();
 }
+
+/// A timezone (Etc/GMT±N) in which the wall clock now reads between 12:00 and 13:00, so a
+/// test's "today" cannot cross midnight.
+fn noon_zone(now: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Timelike;
+    let mut offset = 12 - now.hour() as i32;
+    if offset > 12 {
+        offset -= 24;
+    }
+    if offset < -11 {
+        offset += 24;
+    }
+    // Etc/GMT signs are inverted: Etc/GMT-9 is UTC+9.
+    match offset {
+        0 => "Etc/GMT".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+#[tokio::test]
+async fn digests_list_what_needs_each_user_once_and_nothing_when_empty() {
+    use chrono::{Duration as Span, Timelike, Utc};
+    use mycrm::notifications::digest::claim_due;
+    let smtp = SmtpSink::start().await;
+    let app = spawn(&smtp, None).await;
+    let _workers = workers(&app);
+    let admin = app.admin_token().await;
+    let (ann_id, ann) = app.user_with_role("ann@example.com", "MEMBER").await;
+    let (_, bob) = app.user_with_role("bob@example.com", "MEMBER").await;
+
+    let real_now = Utc::now();
+    let zone = noon_zone(real_now);
+    let tz: chrono_tz::Tz = zone.parse().unwrap();
+    // The digest slot: two minutes from now on the local clock.
+    let slot_local = (real_now + Span::minutes(2)).with_timezone(&tz);
+    let digest_time = format!("{:02}:{:02}", slot_local.hour(), slot_local.minute());
+    for token in [&ann, &bob] {
+        let answer = app
+            .gql(
+                Some(token),
+                PREFERENCES,
+                json!({ "i": { "timezone": zone, "digest": "DAILY", "digestTime": digest_time } }),
+            )
+            .await;
+        assert!(answer["errors"].is_null(), "{answer}");
+    }
+
+    // What Ann's digest must hold: a lead newly assigned, a task due today, an overdue task,
+    // an opportunity that moved, and the unread notifications all that made.
+    app.create_lead(
+        &admin,
+        json!({ "firstName": "Newly", "lastName": "Assigned", "assignedToId": ann_id }),
+    )
+    .await;
+    let due_today = (real_now + Span::hours(2)).to_rfc3339();
+    app.create_task(
+        &admin,
+        json!({ "title": "Call Ada back", "dueAt": due_today, "assignedToId": ann_id }),
+    )
+    .await;
+    let overdue = (real_now - Span::days(2)).to_rfc3339();
+    app.create_task(
+        &admin,
+        json!({ "title": "Send the proposal", "dueAt": overdue, "assignedToId": ann_id }),
+    )
+    .await;
+    let created = app
+        .gql(
+            Some(&admin),
+            "mutation($i: OpportunityInput!) { createOpportunity(input: $i) { opportunity { id } } }",
+            json!({ "i": { "name": "Big deal", "assignedToId": ann_id } }),
+        )
+        .await;
+    let opportunity = created["data"]["createOpportunity"]["opportunity"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
+    let moved = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updateOpportunity(id: $id, input: {stage: PROPOSAL}) { opportunity { stage } } }",
+            json!({ "id": opportunity }),
+        )
+        .await;
+    assert!(moved["errors"].is_null(), "{moved}");
+    notifications(&app, &ann, 4).await;
+
+    // Before the slot: nothing is due.
+    assert_eq!(claim_due(&app.app.db, real_now).await.unwrap(), 0);
+    // After it: both digests are claimed, once.
+    let later = real_now + Span::minutes(3);
+    assert_eq!(claim_due(&app.app.db, later).await.unwrap(), 2);
+    assert_eq!(claim_due(&app.app.db, later).await.unwrap(), 0);
+
+    let mail = loop {
+        let all = smtp.received();
+        if let Some(mail) = all.iter().find(|m| m.data.contains("Message-ID: <digest-")) {
+            break mail.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let body = mail.data.replace("=\r\n", "");
+    for expected in [
+        "Unread notifications (",
+        "Tasks due today (1):",
+        "Call Ada back",
+        "Overdue tasks (1):",
+        "Send the proposal",
+        "Leads newly assigned to you (1):",
+        "Newly Assigned",
+        "Opportunities that moved (1):",
+        "Big deal: prospecting -> proposal",
+    ] {
+        assert!(body.contains(expected), "missing {expected:?} in {body}");
+    }
+    assert!(body.contains("daily MyCRM digest"), "{body}");
+
+    // Bob has nothing: no mail, and the slot is recorded as empty.
+    for _ in 0..100 {
+        let rows = app
+            .rows("SELECT status FROM notification_digests ORDER BY user_id")
+            .await;
+        if rows.as_array().unwrap().iter().all(|r| r["status"] != "pending") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rows = app
+        .rows("SELECT u.email, d.status FROM notification_digests d JOIN users u ON u.id = d.user_id ORDER BY u.email")
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            { "email": "ann@example.com", "status": "sent" },
+            { "email": "bob@example.com", "status": "empty" }
+        ])
+    );
+    let digests: Vec<_> = smtp
+        .received()
+        .into_iter()
+        .filter(|m| m.data.contains("Message-ID: <digest-"))
+        .collect();
+    assert_eq!(digests.len(), 1);
+    assert_eq!(digests[0].to, vec!["ann@example.com".to_string()]);
+}
