@@ -204,6 +204,11 @@ impl Job for RunImport {
             .await
             .map_err(|e| e.to_string())?;
         let _ = ctx.progress(100, &import.status).await;
+        // Background imports only: a small import answers its upload directly.
+        let notice = crate::notifications::system::import_finished(&import);
+        if let Err(err) = ctx.app.notifications.notify(&notice).await {
+            err.log_if_internal();
+        }
         Ok(summary(&import))
     }
 }

@@ -60,6 +60,11 @@ pub struct JobRow {
     pub errors: serde_json::Value,
 }
 
+/// Whether a failed attempt ends the job (discarded): it says so, or no attempt is left.
+pub fn is_final(job: &JobRow, failure: Failure) -> bool {
+    failure == Failure::Discard || job.attempt >= job.max_attempts
+}
+
 /// A job to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -292,7 +297,7 @@ impl JobQueue {
     /// (or `failure` says so). Every error is kept.
     pub async fn fail(&self, job: &JobRow, error: &str, failure: Failure) -> AppResult<bool> {
         let entry = error_entry(job.attempt, error);
-        if failure == Failure::Discard || job.attempt >= job.max_attempts {
+        if is_final(job, failure) {
             return self.finish(job, "discarded", None, Some(entry)).await;
         }
         let delay = self.backoff.delay(job.attempt);

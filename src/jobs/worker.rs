@@ -270,11 +270,11 @@ async fn attempt(
     let Some(handler) = registry.handler(&job.kind) else {
         let error = format!("unknown job kind {:?}: no handler is registered", job.kind);
         tracing::warn!(job = id, kind = %job.kind, "discarding a job of unknown kind");
-        report(queue.fail(&job, &error, Failure::Discard).await);
+        report(fail(&app, &queue, &job, &error, Failure::Discard).await);
         return id;
     };
     let ctx = JobContext {
-        app,
+        app: app.clone(),
         job_id: id,
         attempt: job.attempt,
         workspace_id: job.workspace_id,
@@ -289,19 +289,40 @@ async fn attempt(
             Err(mpsc::error::SendError((job, result))) => queue.complete(&job, result).await,
         },
         Ok(Outcome::Failed(_)) if cancel.is_cancelled() => queue.cancelled(&job).await,
-        Ok(Outcome::Failed(error)) => queue.fail(&job, &error, Failure::Retry).await,
-        Ok(Outcome::BadArguments(error)) => queue.fail(&job, &error, Failure::Discard).await,
+        Ok(Outcome::Failed(error)) => fail(&app, &queue, &job, &error, Failure::Retry).await,
+        Ok(Outcome::BadArguments(error)) => {
+            fail(&app, &queue, &job, &error, Failure::Discard).await
+        }
         Err(join) => {
             let error = match join.try_into_panic() {
                 Ok(panic) => format!("the handler panicked: {}", panic_message(&panic)),
                 Err(_) => "the handler was aborted".to_string(),
             };
             tracing::warn!(job = id, kind = %job.kind, "{error}");
-            queue.fail(&job, &error, Failure::Retry).await
+            fail(&app, &queue, &job, &error, Failure::Retry).await
         }
     };
     report(finished);
     id
+}
+
+/// Records a failed attempt; when it ends the job, tells whoever started it.
+async fn fail(
+    app: &App,
+    queue: &JobQueue,
+    job: &JobRow,
+    error: &str,
+    failure: Failure,
+) -> crate::error::AppResult<bool> {
+    let moved = queue.fail(job, error, failure).await?;
+    if moved && super::queue::is_final(job, failure) {
+        if let Some(notice) = crate::notifications::system::job_failed(job) {
+            if let Err(err) = app.notifications.notify(&notice).await {
+                err.log_if_internal();
+            }
+        }
+    }
+    Ok(moved)
 }
 
 fn report(result: crate::error::AppResult<bool>) {

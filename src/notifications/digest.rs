@@ -245,9 +245,7 @@ impl DigestContent {
                 body.push_str(&format!("  ... and {more} more\n"));
             }
         }
-        body.push_str(
-            "\nYou get this because digests are on in your notification preferences.\n",
-        );
+        body.push_str("\nYou get this because digests are on in your notification preferences.\n");
         body
     }
 }

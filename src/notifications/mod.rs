@@ -18,6 +18,7 @@ pub mod feed;
 pub mod preferences;
 pub mod service;
 pub mod store;
+pub mod system;
 
 use chrono::Utc;
 use diesel::sql_types::{Array, BigInt};

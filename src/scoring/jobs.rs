@@ -97,6 +97,25 @@ impl Job for Retrain {
         let _ = reporter.await;
         let row = trained.map_err(|e| e.to_string())?;
         let _ = ctx.progress(100, "trained").await;
+        let recipients = match self.started_by {
+            Some(user) => vec![user],
+            None => ctx
+                .app
+                .notifications
+                .admins(workspace_id)
+                .await
+                .map_err(|e| e.to_string())?,
+        };
+        let notice = crate::notifications::system::model_retrained(
+            workspace_id,
+            recipients,
+            row.version,
+            &row.metrics,
+        );
+        if let Err(err) = ctx.app.notifications.notify(&notice).await {
+            // The model is stored; a lost notice must not fail (and retrain) it again.
+            err.log_if_internal();
+        }
         Ok(json!({
             "version": row.version,
             "learner": row.learner,

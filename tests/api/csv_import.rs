@@ -29,7 +29,7 @@ fn form(file: &[u8], file_name: &str, fields: &[(&str, &str)]) -> (String, Vec<u
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     token: &str,
     resource: &str,

@@ -529,7 +529,12 @@ async fn digests_list_what_needs_each_user_once_and_nothing_when_empty() {
         let rows = app
             .rows("SELECT status FROM notification_digests ORDER BY user_id")
             .await;
-        if rows.as_array().unwrap().iter().all(|r| r["status"] != "pending") {
+        if rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] != "pending")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -551,4 +556,68 @@ async fn digests_list_what_needs_each_user_once_and_nothing_when_empty() {
         .collect();
     assert_eq!(digests.len(), 1);
     assert_eq!(digests[0].to, vec!["ann@example.com".to_string()]);
+}
+
+#[tokio::test]
+async fn system_notices_reach_whoever_started_the_work() {
+    let smtp = SmtpSink::start().await;
+    let app = TestApp::spawn_with({
+        let smtp = smtp.url();
+        move |c| {
+            c.mail.smtp_url = Some(smtp);
+            c.imports.inline_rows = 1;
+            c.jobs.poll = Duration::from_millis(100);
+            c.jobs.backoff.base = Duration::from_millis(50);
+            c.jobs.backoff.max = Duration::from_millis(100);
+        }
+    })
+    .await;
+    let _workers = workers(&app);
+    let admin = app.admin_token().await;
+    let (member_id, member) = app.user_with_role("mo@example.com", "MEMBER").await;
+
+    // A background import (over the inline row limit) tells its starter when it is done.
+    let csv = b"first_name,email\nAda,ada@example.com\nBo,bo@example.com\nCy,cy@example.com\n";
+    let (status, answer) = crate::csv_import::upload(&app, &member, "leads", csv, &[]).await;
+    assert!(status < 300, "{answer}");
+    let got = notifications(&app, &member, 1).await;
+    assert_eq!(got[0]["kind"], "SYSTEM", "{got:?}");
+    assert_eq!(got[0]["title"], "Import of upload.csv completed");
+    assert!(got[0]["message"].as_str().unwrap().contains("3 imported"));
+    assert_eq!(got[0]["data"]["resource"], "leads");
+
+    // A model retrained at an admin's request tells that admin.
+    crate::scoring::seed_leads(&app, 120, crate::scoring::SEED_STATUS).await;
+    let retrain = app
+        .gql(
+            Some(&admin),
+            "mutation { retrainLeadScoringModel { job { id } } }",
+            json!({}),
+        )
+        .await;
+    assert!(retrain["errors"].is_null(), "{retrain}");
+    let got = notifications(&app, &admin, 1).await;
+    assert_eq!(got[0]["title"], "Lead-scoring model v1 is ready", "{got:?}");
+    assert!(got[0]["message"].as_str().unwrap().contains("AUC"));
+
+    // A job that fails for good tells its starter (and only the kind and ID, not its errors).
+    app.execute(&format!(
+        "INSERT INTO jobs (kind, args, workspace_id, created_by, max_attempts) \
+         SELECT 'imports.run', '{{\"import_id\": 987654}}', workspace_id, id, 2 \
+         FROM users WHERE id = {member_id}"
+    ))
+    .await;
+    app.execute("SELECT pg_notify('mycrm_jobs', 'default')")
+        .await;
+    let got = notifications(&app, &member, 2).await;
+    assert_eq!(got[0]["kind"], "SYSTEM");
+    assert_eq!(
+        got[0]["title"], "A background job failed: imports.run",
+        "{got:?}"
+    );
+    let job = app
+        .rows("SELECT id FROM job_history WHERE args ->> 'import_id' = '987654'")
+        .await;
+    assert_eq!(got[0]["data"]["job_id"], job[0]["id"], "{job}");
+    assert!(!got[0]["message"].as_str().unwrap().contains("987654"));
 }

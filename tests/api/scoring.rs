@@ -25,7 +25,7 @@ async fn sql(app: &TestApp, statement: &str) {
 /// Closed (and a few open) leads straight into the admin's workspace: converted when the
 /// budget is high or the lead came by referral, with some noise; plus the awkward custom
 /// values (a field that is a number on some leads and text on others, "NaN", 1e300).
-async fn seed_leads(app: &TestApp, n: i32, status_sql: &str) {
+pub(crate) async fn seed_leads(app: &TestApp, n: i32, status_sql: &str) {
     sql(
         app,
         &format!(
@@ -48,7 +48,8 @@ async fn seed_leads(app: &TestApp, n: i32, status_sql: &str) {
 
 /// The label rule of the seed: converted when the budget is high or by referral, 1 in 11
 /// flipped.
-const SEED_STATUS: &str = "CASE WHEN ((i * 37) % 100 > 60 OR i % 3 = 0) <> (i % 11 = 0) \
+pub(crate) const SEED_STATUS: &str =
+    "CASE WHEN ((i * 37) % 100 > 60 OR i % 3 = 0) <> (i % 11 = 0) \
     THEN 'converted' ELSE 'lost' END";
 
 fn workers(app: &TestApp) -> (CancellationToken, tokio::task::JoinHandle<()>) {
