@@ -58,6 +58,18 @@ pub enum RecordRef {
 }
 
 impl RecordRef {
+    /// The record of a kind named as the change stream names it (`lead`, ...).
+    pub fn of(entity: &str, id: i64) -> Option<RecordRef> {
+        Some(match entity {
+            "lead" => RecordRef::Lead(id),
+            "contact" => RecordRef::Contact(id),
+            "company" => RecordRef::Company(id),
+            "opportunity" => RecordRef::Opportunity(id),
+            "task" => RecordRef::Task(id),
+            _ => return None,
+        })
+    }
+
     fn column(self) -> &'static str {
         match self {
             RecordRef::Lead(_) => "lead_id",
@@ -251,6 +263,32 @@ impl CrmService {
             Ok(sql.into_query().get_result(conn).await?)
         })
         .await
+    }
+
+    /// The activities of one record the caller may see (checked by the caller), newest
+    /// first: `limit` of them that happened before `before`.
+    pub async fn activities_before(
+        &self,
+        viewer: &Viewer,
+        record: RecordRef,
+        before: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> AppResult<Vec<Activity>> {
+        let mut conn = self.db.get().await?;
+        let mut sql = Sql::new(&format!(
+            "SELECT * FROM activities WHERE deleted_at IS NULL AND {} = ",
+            record.column()
+        ));
+        sql.bind(Bind::Int(record.id()))
+            .push(" AND workspace_id = ")
+            .bind(Bind::Int(viewer.workspace_id.0));
+        if let Some(before) = before {
+            sql.push(" AND occurred_at < ")
+                .bind(Bind::Timestamp(before));
+        }
+        sql.push(" ORDER BY occurred_at DESC, id DESC LIMIT ")
+            .bind(Bind::Int(limit));
+        Ok(sql.into_query().load(&mut conn).await?)
     }
 
     /// The newest activities of each record, for records the caller already holds (their

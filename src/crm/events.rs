@@ -159,11 +159,20 @@ pub async fn created(
     Ok(())
 }
 
-/// An event as the history shows it.
-#[derive(Debug, Clone, QueryableByName)]
+/// One change to one record as readers get it: the history, the activity feed, the
+/// timeline and live subscribers (who read it from the live channel's JSON, hence
+/// `Deserialize`).
+#[derive(Debug, Clone, QueryableByName, serde::Deserialize)]
 pub struct RecordEvent {
     #[diesel(sql_type = BigInt)]
     pub id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub workspace_id: i64,
+    /// lead, contact, company, opportunity, task, activity
+    #[diesel(sql_type = Text)]
+    pub entity: String,
+    #[diesel(sql_type = BigInt)]
+    pub record_id: i64,
     #[diesel(sql_type = Text)]
     pub action: String,
     #[diesel(sql_type = Nullable<BigInt>)]
@@ -174,27 +183,159 @@ pub struct RecordEvent {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// The newest `limit` events of one record, newest first.
+/// The columns of [`RecordEvent`].
+pub const EVENT_COLUMNS: &str =
+    "id, workspace_id, entity, record_id, action, actor_id, changes, occurred_at";
+
+/// The newest `limit` events of one record, newest first; with `before`, older than it.
 pub async fn history(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
     entity: &str,
     record_id: i64,
+    before: Option<DateTime<Utc>>,
     limit: i64,
 ) -> AppResult<Vec<RecordEvent>> {
-    Ok(diesel::sql_query(
-        "SELECT id, action, actor_id, changes, occurred_at FROM record_events \
-         WHERE workspace_id = $1 AND entity = $2 AND record_id = $3 ORDER BY id DESC LIMIT $4",
-    )
+    Ok(diesel::sql_query(format!(
+        "SELECT {EVENT_COLUMNS} FROM record_events \
+         WHERE workspace_id = $1 AND entity = $2 AND record_id = $3 \
+           AND ($5::timestamptz IS NULL OR occurred_at < $5) ORDER BY id DESC LIMIT $4"
+    ))
     .bind::<BigInt, _>(viewer.workspace_id.0)
     .bind::<Text, _>(entity)
     .bind::<BigInt, _>(record_id)
+    .bind::<BigInt, _>(limit)
+    .bind::<Nullable<Timestamptz>, _>(before)
+    .load(conn)
+    .await?)
+}
+
+/// Which events the activity feed lists.
+#[derive(Debug, Clone, Default)]
+pub struct FeedFilter {
+    /// Only this kind of record (`lead`, ...).
+    pub entity: Option<String>,
+    /// Only these actions (`created`, `updated`, ...).
+    pub actions: Vec<String>,
+    /// Only changes made by this user.
+    pub actor_id: Option<i64>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// What happened on the records `viewer` may see, newest first: `limit` events with IDs below
+/// `after` (the previous page's last). Members see the events of records they own or are
+/// assigned (as those records are now), like every list.
+pub async fn feed(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    filter: &FeedFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<RecordEvent>> {
+    Ok(diesel::sql_query(format!(
+        "SELECT {EVENT_COLUMNS} FROM record_events e WHERE {} \
+           AND ($6::bigint IS NULL OR e.id < $6) ORDER BY e.id DESC LIMIT $7",
+        feed_conditions(viewer)
+    ))
+    .bind::<BigInt, _>(viewer.workspace_id.0)
+    .bind::<Nullable<Text>, _>(filter.entity.as_deref())
+    .bind::<Array<Text>, _>(&filter.actions)
+    .bind::<Nullable<BigInt>, _>(filter.actor_id)
+    .bind::<Nullable<Timestamptz>, _>(filter.since)
+    .bind::<Nullable<BigInt>, _>(after)
     .bind::<BigInt, _>(limit)
     .load(conn)
     .await?)
 }
 
+/// How many events the feed holds for `viewer` and `filter`.
+pub async fn feed_count(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    filter: &FeedFilter,
+) -> AppResult<i64> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let count: Count = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM record_events e WHERE {}",
+        feed_conditions(viewer)
+    ))
+    .bind::<BigInt, _>(viewer.workspace_id.0)
+    .bind::<Nullable<Text>, _>(filter.entity.as_deref())
+    .bind::<Array<Text>, _>(&filter.actions)
+    .bind::<Nullable<BigInt>, _>(filter.actor_id)
+    .bind::<Nullable<Timestamptz>, _>(filter.since)
+    .get_result(conn)
+    .await?;
+    Ok(count.n)
+}
+
+/// The feed's WHERE clause over `record_events e` (`$1` workspace, `$2` entity, `$3`
+/// actions, `$4` actor, `$5` since): the five record kinds, and for members only records
+/// they own or are assigned (the rule of `query::scope`, asked per kind).
+fn feed_conditions(viewer: &Viewer) -> String {
+    use super::query::table_of;
+    let kinds = ["lead", "contact", "company", "opportunity", "task"];
+    let mut sql = format!(
+        "e.workspace_id = $1 AND e.entity IN ({}) AND ($2::text IS NULL OR e.entity = $2) \
+         AND (cardinality($3::text[]) = 0 OR e.action = ANY($3)) \
+         AND ($4::bigint IS NULL OR e.actor_id = $4) \
+         AND ($5::timestamptz IS NULL OR e.occurred_at >= $5)",
+        kinds.map(|k| format!("'{k}'")).join(", ")
+    );
+    if viewer.role == crate::auth::Role::Member {
+        let user = viewer.user_id.0;
+        let visible: Vec<String> = kinds
+            .iter()
+            .filter_map(|kind| {
+                let table = table_of(kind)?;
+                let assignee = table
+                    .assignee_column
+                    .map(|c| format!(" OR r.{c} = {user}"))
+                    .unwrap_or_default();
+                Some(format!(
+                    "(e.entity = '{kind}' AND EXISTS (SELECT 1 FROM {name} r WHERE r.id = e.record_id \
+                       AND (r.{owner} = {user}{assignee})))",
+                    name = table.name,
+                    owner = table.owner_column,
+                ))
+            })
+            .collect();
+        sql.push_str(&format!(" AND ({})", visible.join(" OR ")));
+    }
+    sql
+}
+
 impl super::CrmService {
+    /// The activity feed: a page of what happened on records the caller may see, newest
+    /// first (`after`: the last event ID of the previous page). `count`: also the total.
+    pub async fn activity_feed(
+        &self,
+        viewer: &Viewer,
+        filter: &FeedFilter,
+        after: Option<i64>,
+        first: i64,
+        count: bool,
+    ) -> AppResult<crate::pagination::Page<RecordEvent>> {
+        let first = first.clamp(1, 200);
+        let mut conn = self.db.get().await?;
+        let rows = feed(&mut conn, viewer, filter, after, first + 1).await?;
+        let total = if count {
+            feed_count(&mut conn, viewer, filter).await?
+        } else {
+            0
+        };
+        Ok(crate::pagination::Page::from_overfetch(
+            rows,
+            first,
+            after.is_some(),
+            total,
+        ))
+    }
+
     /// The newest changes of a record the caller may see (deleted ones included), newest
     /// first, at most `limit` (1-200).
     pub async fn record_history<R: super::query::Listable>(
@@ -205,7 +346,7 @@ impl super::CrmService {
     ) -> AppResult<Vec<RecordEvent>> {
         let mut conn = self.db.get().await?;
         super::query::get::<R>(&mut conn, viewer, id, super::query::Deleted::Include).await?;
-        history(&mut conn, viewer, R::WHAT, id, limit.clamp(1, 200)).await
+        history(&mut conn, viewer, R::WHAT, id, None, limit.clamp(1, 200)).await
     }
 }
 

@@ -19,9 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Timestamptz};
-use diesel::QueryableByName;
+use diesel::sql_types::{Array, BigInt, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures_util::Stream;
 use serde::Deserialize;
@@ -30,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Role, Viewer};
 use crate::config::LiveConfig;
+use crate::crm::events::{RecordEvent, EVENT_COLUMNS};
 use crate::db::DbPool;
 use crate::error::{AppError, AppResult};
 use crate::notifications::store::{NotificationRow, NOTIFICATION_COLUMNS};
@@ -43,27 +42,6 @@ const SESSION_SWEEP: Duration = Duration::from_secs(60);
 /// How long a subscription waits for this process's LISTEN connection at start.
 const READY_WAIT: Duration = Duration::from_secs(10);
 
-/// A change-stream event as live subscribers get it (at commit, before the dispatcher numbers it).
-#[derive(Debug, Clone, Deserialize, QueryableByName)]
-pub struct LiveEvent {
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = BigInt)]
-    pub workspace_id: i64,
-    #[diesel(sql_type = Text)]
-    pub entity: String,
-    #[diesel(sql_type = BigInt)]
-    pub record_id: i64,
-    #[diesel(sql_type = Text)]
-    pub action: String,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub actor_id: Option<i64>,
-    #[diesel(sql_type = Jsonb)]
-    pub changes: serde_json::Value,
-    #[diesel(sql_type = Timestamptz)]
-    pub occurred_at: DateTime<Utc>,
-}
-
 /// Which record events a `recordChanged` subscriber wants.
 #[derive(Debug, Clone, Default)]
 pub struct RecordFilter {
@@ -74,7 +52,7 @@ pub struct RecordFilter {
 }
 
 impl RecordFilter {
-    fn matches(&self, event: &LiveEvent) -> bool {
+    fn matches(&self, event: &RecordEvent) -> bool {
         self.entity.as_deref().is_none_or(|e| e == event.entity)
             && self.record_id.is_none_or(|id| id == event.record_id)
     }
@@ -104,7 +82,7 @@ struct Connection {
 enum Route {
     Records {
         filter: RecordFilter,
-        tx: mpsc::Sender<Arc<LiveEvent>>,
+        tx: mpsc::Sender<Arc<RecordEvent>>,
     },
     Notifications {
         tx: mpsc::Sender<Arc<NotificationRow>>,
@@ -304,7 +282,7 @@ impl LiveHub {
         connection: &LiveConnection,
         viewer: &Viewer,
         filter: RecordFilter,
-    ) -> AppResult<Feed<Arc<LiveEvent>>> {
+    ) -> AppResult<Feed<Arc<RecordEvent>>> {
         if let (Some(entity), Some(id)) = (&filter.entity, filter.record_id) {
             // One record: NOT_FOUND at once when the viewer may not see it.
             let mut conn = self.inner.db.get().await?;
@@ -448,7 +426,7 @@ async fn handle(inner: &Inner, payload: &str) -> AppResult<()> {
     };
     match message.k.as_str() {
         "record_events" => {
-            let events: Vec<LiveEvent> = match message.row {
+            let events: Vec<RecordEvent> = match message.row {
                 Some(row) => serde_json::from_value(row).into_iter().collect(),
                 None if has_subscribers(inner, message.ws) => {
                     let mut conn = inner.db.get().await?;
@@ -581,11 +559,11 @@ async fn route_notifications(inner: &Inner, rows: Vec<NotificationRow>) {
     backlog.settle(inner).await;
 }
 
-async fn route_events(inner: &Inner, events: Vec<LiveEvent>) -> AppResult<()> {
+async fn route_events(inner: &Inner, events: Vec<RecordEvent>) -> AppResult<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let events: Vec<Arc<LiveEvent>> = events.into_iter().map(Arc::new).collect();
+    let events: Vec<Arc<RecordEvent>> = events.into_iter().map(Arc::new).collect();
     // First pass: subscribers who see everything get the events now; the records members
     // want are looked up once for the whole batch.
     let mut backlog = Backlog::new();
@@ -693,11 +671,10 @@ async fn sweep_sessions(inner: &Inner) {
     }
 }
 
-async fn fetch_events(conn: &mut AsyncPgConnection, ids: &[i64]) -> AppResult<Vec<LiveEvent>> {
-    Ok(diesel::sql_query(
-        "SELECT id, workspace_id, entity, record_id, action, actor_id, changes, occurred_at \
-         FROM record_events WHERE id = ANY($1) ORDER BY id",
-    )
+async fn fetch_events(conn: &mut AsyncPgConnection, ids: &[i64]) -> AppResult<Vec<RecordEvent>> {
+    Ok(diesel::sql_query(format!(
+        "SELECT {EVENT_COLUMNS} FROM record_events WHERE id = ANY($1) ORDER BY id"
+    ))
     .bind::<Array<BigInt>, _>(ids)
     .load(conn)
     .await?)

@@ -40,15 +40,23 @@ impl RecordKind {
     }
 }
 
-/// One change to a record.
-pub struct RecordEvent(Event);
+/// One change to a record (shared: live subscribers get the same event).
+pub struct RecordEvent(pub std::sync::Arc<Event>);
 
 /// One change to a record.
 #[Object]
 impl RecordEvent {
-    /// The event's ID (events of one record are ordered by it).
+    /// The event's ID (events are ordered by it).
     async fn id(&self) -> ID {
         to_id(self.0.id)
+    }
+    /// The record's kind.
+    async fn entity(&self) -> Option<RecordKind> {
+        RecordKind::from_entity(&self.0.entity)
+    }
+    /// The record's ID.
+    async fn record_id(&self) -> ID {
+        to_id(self.0.record_id)
     }
     /// created, updated, deleted, restored or converted.
     async fn action(&self) -> &str {
@@ -66,6 +74,12 @@ impl RecordEvent {
     /// When.
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at
+    }
+}
+
+impl From<Event> for RecordEvent {
+    fn from(event: Event) -> Self {
+        RecordEvent(std::sync::Arc::new(event))
     }
 }
 
@@ -112,6 +126,6 @@ impl HistoryQuery {
             RecordKind::Task => crm.record_history::<tasks::Task>(viewer, id, limit).await,
         }
         .gql()?;
-        Ok(events.into_iter().map(RecordEvent).collect())
+        Ok(events.into_iter().map(RecordEvent::from).collect())
     }
 }

@@ -2,59 +2,16 @@
 //! work over `/graphql/ws` with a logged-in connection; the socket owner closes the connection
 //! when the hub drops it (slow subscriber, ended session).
 
-use std::sync::Arc;
-
-use async_graphql::{Context, Json, Object, Subscription, ID};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, Subscription, ID};
 use futures_util::{Stream, StreamExt};
 
 use super::context::{app, viewer};
 use super::errors::{to_graphql_error, GqlResultExt};
-use super::history::RecordKind;
-use super::ids::{parse_id, to_id};
-use super::leads::load_user;
+use super::history::{RecordEvent, RecordKind};
+use super::ids::parse_id;
 use super::notifications::Notification;
-use super::users::User;
-use crate::auth::UserId;
 use crate::error::AppError;
-use crate::events::live::{LiveConnection, LiveEvent, RecordFilter};
-
-/// One committed change to a record, pushed live.
-pub struct RecordChange(Arc<LiveEvent>);
-
-/// One committed change to a record, pushed live.
-#[Object]
-impl RecordChange {
-    /// The change-stream event's ID (the same as in `recordHistory`).
-    async fn id(&self) -> ID {
-        to_id(self.0.id)
-    }
-    /// The record's kind.
-    async fn entity(&self) -> Option<RecordKind> {
-        RecordKind::from_entity(&self.0.entity)
-    }
-    /// The record's ID.
-    async fn record_id(&self) -> ID {
-        to_id(self.0.record_id)
-    }
-    /// created, updated, deleted, restored, converted, overdue or due_soon.
-    async fn action(&self) -> &str {
-        &self.0.action
-    }
-    /// Who made the change (none for the system's own events).
-    async fn actor(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<User>> {
-        load_user(ctx, self.0.actor_id.map(UserId)).await
-    }
-    /// The fields that changed, as stored (snake_case columns): `{"status": {"old": "new",
-    /// "new": "contacted"}}`; on create, every field that was set.
-    async fn changes(&self) -> Json<serde_json::Value> {
-        Json(self.0.changes.clone())
-    }
-    /// When the change was made.
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.occurred_at
-    }
-}
+use crate::events::live::{LiveConnection, RecordFilter};
 
 #[derive(Default)]
 pub struct LiveSubscription;
@@ -93,7 +50,7 @@ impl LiveSubscription {
         ctx: &Context<'_>,
         #[graphql(desc = "Only records of this kind.")] entity: Option<RecordKind>,
         #[graphql(desc = "Only this record (needs `entity`).")] id: Option<ID>,
-    ) -> async_graphql::Result<impl Stream<Item = RecordChange>> {
+    ) -> async_graphql::Result<impl Stream<Item = RecordEvent>> {
         let viewer = viewer(ctx)?;
         let record_id = id.map(|id| parse_id("id", &id)).transpose().gql()?;
         if record_id.is_some() && entity.is_none() {
@@ -112,6 +69,6 @@ impl LiveSubscription {
             .records(connection(ctx)?, viewer, filter)
             .await
             .gql()?;
-        Ok(feed.map(RecordChange))
+        Ok(feed.map(RecordEvent))
     }
 }

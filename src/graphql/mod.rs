@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod context;
 pub mod errors;
 pub mod extension;
+pub mod feed;
 pub mod filters;
 pub mod heartbeat;
 pub mod history;
@@ -52,6 +53,7 @@ pub struct QueryRoot(
     scoring::ScoringQuery,
     workflows::WorkflowQuery,
     notifications::NotificationQuery,
+    feed::FeedQuery,
 );
 
 /// Mutations: each takes its arguments or an `input` and returns a payload.

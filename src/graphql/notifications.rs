@@ -368,7 +368,7 @@ impl From<UpdateNotificationPreferencesInput> for PreferencesPatch {
     }
 }
 
-pub struct Comment(CommentRow);
+pub struct Comment(pub CommentRow);
 
 /// A comment on a record.
 #[Object]

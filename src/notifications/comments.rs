@@ -48,7 +48,7 @@ pub struct CommentRow {
     pub edited_at: Option<DateTime<Utc>>,
 }
 
-const COMMENT_COLUMNS: &str =
+pub(super) const COMMENT_COLUMNS: &str =
     "id, entity, record_id, parent_id, author_id, body, mentions, created_at, edited_at";
 
 /// The `@...` tokens of a body, lower-cased, in order, without repeats.

@@ -19,6 +19,7 @@ pub mod preferences;
 pub mod service;
 pub mod store;
 pub mod system;
+pub mod timeline;
 
 use chrono::Utc;
 use diesel::sql_types::{Array, BigInt};

@@ -13,6 +13,7 @@ mod csv_export;
 mod csv_import;
 mod demo;
 mod events;
+mod feed;
 mod graphql_http;
 mod history;
 mod jobs;
