@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         )
         .route("/graphql/ws", get(ws::subscriptions))
         .route("/playground/vendor/{file}", get(playground::vendor_file))
+        .route("/playground/live", get(playground::live_page))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/api/auth/login/", post(rest_auth::login))

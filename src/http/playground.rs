@@ -1,11 +1,18 @@
-//! GraphiQL, served from the vendored files in `playground/` (compiled into the binary, so it
-//! works offline and needs no CDN).
+//! GraphiQL and the live page, served from `playground/` (compiled into the binary, so they
+//! work offline and need no CDN).
 
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub const INDEX_HTML: &str = include_str!("../../playground/index.html");
+
+/// The live page: log in, the notification bell and a live feed of record changes.
+const LIVE_HTML: &str = include_str!("../../playground/live.html");
+
+pub async fn live_page() -> axum::response::Html<&'static str> {
+    axum::response::Html(LIVE_HTML)
+}
 
 /// (file name, content type, bytes)
 const VENDOR_FILES: &[(&str, &str, &[u8])] = &[

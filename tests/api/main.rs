@@ -5,6 +5,7 @@ mod harness;
 mod activities;
 mod auth;
 mod batching;
+mod browser;
 mod bulk;
 mod companies;
 mod contacts;
