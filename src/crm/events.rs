@@ -232,16 +232,15 @@ pub async fn feed(
     after: Option<i64>,
     limit: i64,
 ) -> AppResult<Vec<RecordEvent>> {
-    Ok(diesel::sql_query(format!(
-        "SELECT {EVENT_COLUMNS} FROM record_events e WHERE {} \
-           AND ($6::bigint IS NULL OR e.id < $6) ORDER BY e.id DESC LIMIT $7",
-        feed_conditions(viewer)
-    ))
-    .bind::<BigInt, _>(viewer.workspace_id.0)
-    .bind::<Nullable<Text>, _>(filter.entity.as_deref())
-    .bind::<Array<Text>, _>(&filter.actions)
-    .bind::<Nullable<BigInt>, _>(filter.actor_id)
-    .bind::<Nullable<Timestamptz>, _>(filter.since)
+    Ok(filtered(
+        format!(
+            "SELECT {EVENT_COLUMNS} FROM record_events e WHERE {} \
+               AND ($6::bigint IS NULL OR e.id < $6) ORDER BY e.id DESC LIMIT $7",
+            feed_conditions(viewer)
+        ),
+        viewer,
+        filter,
+    )
     .bind::<Nullable<BigInt>, _>(after)
     .bind::<BigInt, _>(limit)
     .load(conn)
@@ -259,18 +258,32 @@ pub async fn feed_count(
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let count: Count = diesel::sql_query(format!(
-        "SELECT count(*) AS n FROM record_events e WHERE {}",
-        feed_conditions(viewer)
-    ))
-    .bind::<BigInt, _>(viewer.workspace_id.0)
-    .bind::<Nullable<Text>, _>(filter.entity.as_deref())
-    .bind::<Array<Text>, _>(&filter.actions)
-    .bind::<Nullable<BigInt>, _>(filter.actor_id)
-    .bind::<Nullable<Timestamptz>, _>(filter.since)
+    let count: Count = filtered(
+        format!(
+            "SELECT count(*) AS n FROM record_events e WHERE {}",
+            feed_conditions(viewer)
+        ),
+        viewer,
+        filter,
+    )
     .get_result(conn)
     .await?;
     Ok(count.n)
+}
+
+/// `sql` (written over [`feed_conditions`]) with the filter's binds `$1`-`$5`.
+fn filtered<'a>(
+    sql: String,
+    viewer: &Viewer,
+    filter: &'a FeedFilter,
+) -> diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+    diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<BigInt, _>(viewer.workspace_id.0)
+        .bind::<Nullable<Text>, _>(filter.entity.as_deref())
+        .bind::<Array<Text>, _>(&filter.actions)
+        .bind::<Nullable<BigInt>, _>(filter.actor_id)
+        .bind::<Nullable<Timestamptz>, _>(filter.since)
 }
 
 /// The feed's WHERE clause over `record_events e` (`$1` workspace, `$2` entity, `$3`

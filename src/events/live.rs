@@ -371,45 +371,32 @@ async fn listen(inner: Arc<Inner>) {
     use futures_util::StreamExt;
     let mut retry = Duration::from_millis(200);
     while !inner.shutdown.is_cancelled() {
-        match tokio_postgres::connect(&inner.url, tokio_postgres::NoTls).await {
-            Ok((client, mut connection)) => {
-                let mut messages =
-                    futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-                let statement = format!("LISTEN {CHANNEL}");
-                let listening = client.batch_execute(&statement);
-                let mut listening = std::pin::pin!(listening);
-                let ok = loop {
+        match crate::db::listen::listening(&inner.url, CHANNEL).await {
+            Ok((_client, mut messages)) => {
+                retry = Duration::from_millis(200);
+                inner.ready.send_replace(true);
+                sweep_sessions(&inner).await;
+                let mut sweep = tokio::time::interval(SESSION_SWEEP);
+                sweep.tick().await;
+                loop {
                     tokio::select! {
-                        result = &mut listening => break result.is_ok(),
-                        message = messages.next() => if message.is_none() { break false },
-                    }
-                };
-                if ok {
-                    retry = Duration::from_millis(200);
-                    inner.ready.send_replace(true);
-                    sweep_sessions(&inner).await;
-                    let mut sweep = tokio::time::interval(SESSION_SWEEP);
-                    sweep.tick().await;
-                    loop {
-                        tokio::select! {
-                            _ = inner.shutdown.cancelled() => return,
-                            _ = sweep.tick() => sweep_sessions(&inner).await,
-                            message = messages.next() => match message {
-                                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
-                                    if let Err(err) = handle(&inner, n.payload()).await {
-                                        err.log_if_internal();
-                                    }
+                        _ = inner.shutdown.cancelled() => return,
+                        _ = sweep.tick() => sweep_sessions(&inner).await,
+                        message = messages.next() => match message {
+                            Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                                if let Err(err) = handle(&inner, n.payload()).await {
+                                    err.log_if_internal();
                                 }
-                                Some(Ok(_)) => {}
-                                Some(Err(_)) | None => break,
-                            },
-                        }
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(_)) | None => break,
+                        },
                     }
-                    inner.ready.send_replace(false);
-                    tracing::warn!("live feed: LISTEN connection lost; reconnecting");
                 }
+                inner.ready.send_replace(false);
+                tracing::warn!("live feed: LISTEN connection lost; reconnecting");
             }
-            Err(err) => tracing::warn!(error = %err, "live feed: cannot connect to listen"),
+            Err(err) => tracing::warn!(error = %err, "live feed: cannot listen"),
         }
         tokio::select! {
             _ = inner.shutdown.cancelled() => return,

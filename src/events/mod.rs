@@ -10,8 +10,7 @@ pub mod dispatcher;
 pub mod live;
 pub mod seal;
 
-use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Nullable};
 use diesel::QueryableByName;
 use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
@@ -33,35 +32,27 @@ pub fn consumers(config: &crate::config::Config) -> Vec<std::sync::Arc<dyn Consu
 /// The channel a statement-level trigger on `record_events` notifies.
 pub const CHANNEL: &str = "mycrm_events";
 
-/// One change to one record, as consumers get it.
+/// One change to one record, as consumers get it: the event as every reader sees it
+/// (`crm::events::RecordEvent`, its fields reachable directly) plus its stream position and
+/// the workflow run that caused it.
 #[derive(Debug, Clone, QueryableByName)]
 pub struct RecordEvent {
     /// Position in the stream (commit order).
     #[diesel(sql_type = BigInt)]
     pub seq: i64,
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = BigInt)]
-    pub workspace_id: i64,
-    /// lead, contact, company, opportunity, task, activity
-    #[diesel(sql_type = Text)]
-    pub entity: String,
-    #[diesel(sql_type = BigInt)]
-    pub record_id: i64,
-    /// created, updated, deleted, restored, converted, overdue, due_soon
-    #[diesel(sql_type = Text)]
-    pub action: String,
-    /// None for system events (schedules).
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub actor_id: Option<i64>,
-    /// `{field: {old, new}}`.
-    #[diesel(sql_type = Jsonb)]
-    pub changes: serde_json::Value,
-    #[diesel(sql_type = Timestamptz)]
-    pub occurred_at: DateTime<Utc>,
+    #[diesel(embed)]
+    pub event: crate::crm::events::RecordEvent,
     /// The workflow run whose action made the change, if one did.
     #[diesel(sql_type = Nullable<BigInt>)]
     pub caused_by_run: Option<i64>,
+}
+
+impl std::ops::Deref for RecordEvent {
+    type Target = crate::crm::events::RecordEvent;
+
+    fn deref(&self) -> &Self::Target {
+        &self.event
+    }
 }
 
 /// Something that acts on the change stream. `handle` gets the next events in order and the

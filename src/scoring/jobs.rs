@@ -272,14 +272,16 @@ mod tests {
     ) -> RecordEvent {
         RecordEvent {
             seq: 1,
-            id: 1,
-            workspace_id: 7,
-            entity: entity.into(),
-            record_id,
-            action: action.into(),
-            actor_id: None,
-            changes,
-            occurred_at: chrono::Utc::now(),
+            event: crate::crm::events::RecordEvent {
+                id: 1,
+                workspace_id: 7,
+                entity: entity.into(),
+                record_id,
+                action: action.into(),
+                actor_id: None,
+                changes,
+                occurred_at: chrono::Utc::now(),
+            },
             caused_by_run: None,
         }
     }

@@ -287,14 +287,16 @@ mod tests {
     fn event(action: &str, changes: Value) -> RecordEvent {
         RecordEvent {
             seq: 1,
-            id: 1,
-            workspace_id: 1,
-            entity: "lead".into(),
-            record_id: 9,
-            action: action.into(),
-            actor_id: None,
-            changes,
-            occurred_at: chrono::Utc::now(),
+            event: crate::crm::events::RecordEvent {
+                id: 1,
+                workspace_id: 1,
+                entity: "lead".into(),
+                record_id: 9,
+                action: action.into(),
+                actor_id: None,
+                changes,
+                occurred_at: chrono::Utc::now(),
+            },
             caused_by_run: None,
         }
     }

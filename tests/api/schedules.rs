@@ -281,7 +281,8 @@ async fn due_date_checks_emit_each_event_once_and_admins_see_and_trigger_schedul
             "tasks.overdue",
             "tasks.due_soon",
             "lead_scoring.retrain",
-            "workflows.time_based"
+            "workflows.time_based",
+            "notifications.digests"
         ]
     );
     assert_eq!(schedules[2]["cron"], "0 0 2 * * Mon");
