@@ -94,10 +94,11 @@ pub fn builtin() -> Vec<Schedule> {
     vec![
         Schedule::of::<OverdueTasks>("tasks.overdue", "0 */30 * * * *", Tz::UTC),
         Schedule::of::<DueSoonTasks>("tasks.due_soon", "0 */30 * * * *", Tz::UTC),
-        // Workspaces have no timezone yet: Monday 02:00 UTC for all of them.
+        // Monday 02:00 in each workspace's timezone: an hourly UTC tick retrains the
+        // workspaces whose local clock reads Monday 02:xx at that slot.
         Schedule::of::<crate::scoring::jobs::RetrainAll>(
             "lead_scoring.retrain",
-            "0 0 2 * * Mon",
+            "0 0 * * * *",
             Tz::UTC,
         ),
         // Time-based workflow triggers; each workflow reads its moments in its workspace's
@@ -116,6 +117,31 @@ pub fn builtin() -> Vec<Schedule> {
         )
         .with_grace(Duration::from_secs(120)),
     ]
+}
+
+/// The slot a schedule's job was made for, unless an admin triggered it by hand (then
+/// `None`: "now, for everyone"). Lets a job that serves many timezones from one UTC tick
+/// pick who is due at that slot.
+pub async fn ticked_slot(
+    conn: &mut AsyncPgConnection,
+    job_id: i64,
+) -> AppResult<Option<DateTime<Utc>>> {
+    #[derive(QueryableByName)]
+    struct Run {
+        #[diesel(sql_type = Text)]
+        reason: String,
+        #[diesel(sql_type = Timestamptz)]
+        slot: DateTime<Utc>,
+    }
+    let run: Option<Run> =
+        diesel::sql_query("SELECT reason, slot FROM schedule_runs WHERE job_id = $1")
+            .bind::<BigInt, _>(job_id)
+            .get_result(conn)
+            .await
+            .optional()?;
+    Ok(run
+        .filter(|r| r.reason != Reason::Manual.as_str())
+        .map(|r| r.slot))
 }
 
 /// Why a run was made.

@@ -137,12 +137,26 @@ impl Job for RetrainAll {
 
     async fn run(self, ctx: JobContext) -> Result<serde_json::Value, String> {
         let mut conn = ctx.app.db.get().await.map_err(|e| e.to_string())?;
+        // A tick retrains the workspaces whose Monday 02:00 it is; a manual trigger, all.
+        let slot = crate::jobs::schedule::ticked_slot(&mut conn, ctx.job_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let zones = store::workspace_timezones(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
         let counts = store::closed_counts(&mut conn, None)
             .await
             .map_err(|e| e.to_string())?;
         let mut workspaces = 0;
         for c in counts {
-            if NotEnoughData::check(c.positives as usize, c.negatives as usize).is_ok() {
+            let due = match slot {
+                None => true,
+                Some(slot) => {
+                    let tz = zones.get(&c.workspace_id).copied().unwrap_or_default();
+                    is_retrain_hour(slot, tz)
+                }
+            };
+            if due && NotEnoughData::check(c.positives as usize, c.negatives as usize).is_ok() {
                 enqueue_in(&mut conn, &Retrain::job(c.workspace_id, None))
                     .await
                     .map_err(|e| e.to_string())?;
@@ -151,6 +165,14 @@ impl Job for RetrainAll {
         }
         Ok(json!({ "workspaces": workspaces }))
     }
+}
+
+/// Whether an hourly slot falls in Monday 02:00-02:59 on the workspace's clock: exactly one
+/// hourly slot a week does, whatever the offset (half-hour zones included).
+pub fn is_retrain_hour(slot: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> bool {
+    use chrono::{Datelike, Timelike};
+    let local = slot.with_timezone(&tz);
+    local.weekday() == chrono::Weekday::Mon && local.hour() == 2
 }
 
 /// Rescores a lead when a field a feature reads changes or an activity is logged on it: the
@@ -283,6 +305,31 @@ mod tests {
                 occurred_at: chrono::Utc::now(),
             },
             caused_by_run: None,
+        }
+    }
+
+    #[test]
+    fn the_weekly_retrain_is_monday_two_oclock_on_the_workspace_clock() {
+        use chrono::TimeZone;
+        let utc = |d, h, m| chrono::Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
+        // 2026-11-23 is a Monday.
+        assert!(is_retrain_hour(utc(23, 2, 0), chrono_tz::UTC));
+        assert!(!is_retrain_hour(utc(23, 3, 0), chrono_tz::UTC));
+        // Tokyo (UTC+9): Monday 02:00 there is Sunday 17:00 UTC.
+        assert!(is_retrain_hour(utc(22, 17, 0), chrono_tz::Asia::Tokyo));
+        assert!(!is_retrain_hour(utc(23, 2, 0), chrono_tz::Asia::Tokyo));
+        // Kolkata (UTC+5:30): the 20:30 UTC slot does not exist hourly, 21:00 is 02:30.
+        assert!(is_retrain_hour(utc(22, 21, 0), chrono_tz::Asia::Kolkata));
+        // One slot a week per zone.
+        for tz in [
+            chrono_tz::UTC,
+            chrono_tz::America::New_York,
+            chrono_tz::Asia::Kolkata,
+        ] {
+            let hits = (0..24 * 7)
+                .filter(|h| is_retrain_hour(utc(20, 0, 0) + chrono::Duration::hours(*h), tz))
+                .count();
+            assert_eq!(hits, 1, "{tz}");
         }
     }
 

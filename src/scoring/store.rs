@@ -118,6 +118,26 @@ pub struct ClosedCounts {
 }
 
 /// Closed leads by outcome for one workspace, or for every workspace with leads.
+/// Each workspace's timezone (UTC when unreadable).
+pub async fn workspace_timezones(
+    conn: &mut AsyncPgConnection,
+) -> AppResult<std::collections::HashMap<i64, chrono_tz::Tz>> {
+    #[derive(QueryableByName)]
+    struct Zone {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        timezone: String,
+    }
+    let zones: Vec<Zone> = diesel::sql_query("SELECT id, timezone FROM workspaces")
+        .load(conn)
+        .await?;
+    Ok(zones
+        .into_iter()
+        .map(|z| (z.id, z.timezone.parse().unwrap_or_default()))
+        .collect())
+}
+
 pub async fn closed_counts(
     conn: &mut AsyncPgConnection,
     workspace_id: Option<i64>,

@@ -285,7 +285,7 @@ async fn due_date_checks_emit_each_event_once_and_admins_see_and_trigger_schedul
             "notifications.digests"
         ]
     );
-    assert_eq!(schedules[2]["cron"], "0 0 2 * * Mon");
+    assert_eq!(schedules[2]["cron"], "0 0 * * * *");
     assert_eq!(schedules[0]["cron"], "0 */30 * * * *");
     assert_eq!(schedules[0]["timezone"], "UTC");
     assert!(schedules[0]["nextRunAt"].is_string());

@@ -573,3 +573,51 @@ async fn the_weekly_schedule_retrains_every_workspace_with_enough_data() {
     assert_eq!(model["startedById"], Value::Null, "the schedule started it");
     assert_eq!(app.count("lead_scoring_models").await, 1);
 }
+
+/// The weekly retrain ticks hourly in UTC and trains a workspace at Monday 02:00 on its own
+/// clock (a manual trigger trains every workspace at once: see the test above).
+#[tokio::test]
+async fn a_tick_retrains_a_workspace_at_monday_two_oclock_in_its_timezone() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    seed_leads(&app, 120, SEED_STATUS).await;
+    let zone = app
+        .gql(
+            Some(&admin),
+            "mutation { updateWorkspace(input: {timezone: \"Asia/Tokyo\"}) { timezone } }",
+            json!({}),
+        )
+        .await;
+    assert!(zone["errors"].is_null(), "{zone}");
+    let (shutdown, handle) = workers(&app);
+    // 2026-11-23 is a Monday: 02:00 UTC is 11:00 in Tokyo; Sunday 17:00 UTC is Monday 02:00 there.
+    for (slot, trained) in [("2026-11-23T02:00:00Z", 0), ("2026-11-22T17:00:00Z", 1)] {
+        sql(
+            &app,
+            &format!(
+                "WITH j AS (INSERT INTO jobs (kind, args) VALUES ('scoring.retrain_all', '{{}}') \
+                   RETURNING id) \
+                 INSERT INTO schedule_runs (schedule, slot, reason, job_id) \
+                 SELECT 'lead_scoring.retrain', '{slot}', 'tick', id FROM j"
+            ),
+        )
+        .await;
+        let mut result = Value::Null;
+        for _ in 0..100 {
+            let rows = app
+                .rows(&format!(
+                    "SELECT h.result FROM job_history h JOIN schedule_runs r ON r.job_id = h.id \
+                     WHERE r.slot = '{slot}'"
+                ))
+                .await;
+            if let Some(row) = rows.as_array().and_then(|r| r.iter().next()) {
+                result = row["result"].clone();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(result["workspaces"], trained, "slot {slot}: {result}");
+    }
+    shutdown.cancel();
+    handle.await.unwrap();
+}
