@@ -62,9 +62,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         }
         let shutdown = CancellationToken::new();
         let router = http::router(http::AppState::new(app.clone(), shutdown.clone()))?;
-        let listener = TcpListener::bind(config.http.bind)
-            .await
-            .with_context(|| format!("binding {}", config.http.bind))?;
+        let listener =
+            bind(config.http.bind).with_context(|| format!("binding {}", config.http.bind))?;
         let addr = listener.local_addr()?;
         cancel_on_signal(shutdown.clone())?;
         let workers = config
@@ -91,6 +90,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         served.context("serving HTTP")
     })
     .await
+}
+
+/// Listens on `addr` with a long accept queue: many WebSocket clients reconnecting at once
+/// (after a deploy) would overflow the default 128 and wait a second each for a retry.
+fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(4096)
 }
 
 /// `mycrm worker`: job workers (and the purge) only, until Ctrl-C or SIGTERM; running jobs get

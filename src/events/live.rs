@@ -76,7 +76,8 @@ struct Connection {
     user_id: i64,
     session: uuid::Uuid,
     close: Closer,
-    subscriptions: usize,
+    /// Its subscribers' IDs.
+    subscriptions: HashSet<u64>,
 }
 
 enum Route {
@@ -97,13 +98,91 @@ struct Subscriber {
     route: Route,
 }
 
+/// One workspace's subscribers, indexed the way events find them: a record event looks up
+/// the subscribers of that one record plus the broad ones (a kind, or everything); a
+/// notification looks up its recipient's. Routing costs the matches, not the subscribers.
+#[derive(Default)]
+struct Workspace {
+    subscribers: HashMap<u64, Subscriber>,
+    by_record: HashMap<(String, i64), HashSet<u64>>,
+    broad: HashSet<u64>,
+    by_user: HashMap<i64, HashSet<u64>>,
+}
+
+impl Workspace {
+    fn insert(&mut self, id: u64, sub: Subscriber) {
+        match &sub.route {
+            Route::Records { filter, .. } => match (&filter.entity, filter.record_id) {
+                (Some(entity), Some(record)) => {
+                    self.by_record
+                        .entry((entity.clone(), record))
+                        .or_default()
+                        .insert(id);
+                }
+                _ => {
+                    self.broad.insert(id);
+                }
+            },
+            Route::Notifications { .. } => {
+                self.by_user.entry(sub.user_id).or_default().insert(id);
+            }
+        }
+        self.subscribers.insert(id, sub);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Subscriber> {
+        let sub = self.subscribers.remove(&id)?;
+        fn unlink<K: std::hash::Hash + Eq>(map: &mut HashMap<K, HashSet<u64>>, key: K, id: u64) {
+            if let Some(ids) = map.get_mut(&key) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+        match &sub.route {
+            Route::Records { filter, .. } => match (&filter.entity, filter.record_id) {
+                (Some(entity), Some(record)) => {
+                    unlink(&mut self.by_record, (entity.clone(), record), id)
+                }
+                _ => {
+                    self.broad.remove(&id);
+                }
+            },
+            Route::Notifications { .. } => unlink(&mut self.by_user, sub.user_id, id),
+        }
+        Some(sub)
+    }
+
+    /// The record subscribers an event may concern (their filters still decide).
+    fn for_record<'a>(
+        &'a self,
+        event: &RecordEvent,
+    ) -> impl Iterator<Item = (&'a u64, &'a Subscriber)> + 'a {
+        self.by_record
+            .get(&(event.entity.clone(), event.record_id))
+            .into_iter()
+            .flatten()
+            .chain(self.broad.iter())
+            .filter_map(|id| self.subscribers.get_key_value(id))
+    }
+
+    /// A user's notification subscribers.
+    fn for_user(&self, user: i64) -> impl Iterator<Item = (&u64, &Subscriber)> + '_ {
+        self.by_user
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.subscribers.get_key_value(id))
+    }
+}
+
 #[derive(Default)]
 struct Registry {
     next_id: u64,
     connections: HashMap<u64, Connection>,
-    /// Subscribers by workspace, then by ID.
-    workspaces: HashMap<i64, HashMap<u64, Subscriber>>,
-    /// Where each subscriber is: (workspace).
+    workspaces: HashMap<i64, Workspace>,
+    /// Each subscriber's workspace.
     index: HashMap<u64, i64>,
 }
 
@@ -118,12 +197,12 @@ impl Registry {
             return;
         };
         if let Some(subscribers) = self.workspaces.get_mut(&workspace) {
-            if let Some(sub) = subscribers.remove(&id) {
+            if let Some(sub) = subscribers.remove(id) {
                 if let Some(conn) = self.connections.get_mut(&sub.connection) {
-                    conn.subscriptions = conn.subscriptions.saturating_sub(1);
+                    conn.subscriptions.remove(&id);
                 }
             }
-            if subscribers.is_empty() {
+            if subscribers.subscribers.is_empty() {
                 self.workspaces.remove(&workspace);
             }
         }
@@ -132,14 +211,7 @@ impl Registry {
     /// Removes a connection and its subscribers; returns its closer.
     fn remove_connection(&mut self, id: u64) -> Option<Closer> {
         let conn = self.connections.remove(&id)?;
-        let subscribers: Vec<u64> = self
-            .workspaces
-            .values()
-            .flat_map(|subs| subs.iter())
-            .filter(|(_, sub)| sub.connection == id)
-            .map(|(sub_id, _)| *sub_id)
-            .collect();
-        for sub in subscribers {
+        for sub in conn.subscriptions {
             self.remove_subscriber(sub);
         }
         Some(conn.close)
@@ -254,7 +326,7 @@ impl LiveHub {
                 user_id: viewer.user_id.0,
                 session: viewer.session_id,
                 close,
-                subscriptions: 0,
+                subscriptions: HashSet::new(),
             },
         );
         LiveConnection {
@@ -307,15 +379,17 @@ impl LiveHub {
         let Some(conn) = registry.connections.get_mut(&connection.id) else {
             return Err(AppError::unauthenticated("this connection has been closed"));
         };
-        if conn.subscriptions >= max {
+        if conn.subscriptions.len() >= max {
             return Err(AppError::RateLimited {
                 message: format!("at most {max} live subscriptions per connection"),
                 retry_after_secs: 0,
             });
         }
-        conn.subscriptions += 1;
         let (route, rx) = route(self.inner.config.subscriber_buffer.max(1));
         let id = registry.next();
+        if let Some(conn) = registry.connections.get_mut(&connection.id) {
+            conn.subscriptions.insert(id);
+        }
         let workspace = viewer.workspace_id.0;
         registry.workspaces.entry(workspace).or_default().insert(
             id,
@@ -536,7 +610,7 @@ async fn route_notifications(inner: &Inner, rows: Vec<NotificationRow>) {
                 continue;
             };
             let row = Arc::new(row);
-            for (id, sub) in subscribers.iter().filter(|(_, s)| s.user_id == row.user_id) {
+            for (id, sub) in subscribers.for_user(row.user_id) {
                 if let Route::Notifications { tx } = &sub.route {
                     backlog.offer(*id, sub, tx, row.clone());
                 }
@@ -561,7 +635,7 @@ async fn route_events(inner: &Inner, events: Vec<RecordEvent>) -> AppResult<()> 
             let Some(subscribers) = registry.workspaces.get(&event.workspace_id) else {
                 continue;
             };
-            for (id, sub) in subscribers {
+            for (id, sub) in subscribers.for_record(event) {
                 let Route::Records { filter, tx } = &sub.route else {
                     continue;
                 };
@@ -596,7 +670,7 @@ async fn route_events(inner: &Inner, events: Vec<RecordEvent>) -> AppResult<()> 
             let Some(subscribers) = registry.workspaces.get(&event.workspace_id) else {
                 continue;
             };
-            for (id, sub) in subscribers.iter().filter(|(_, s)| !s.sees_all) {
+            for (id, sub) in subscribers.for_record(event).filter(|(_, s)| !s.sees_all) {
                 let Route::Records { filter, tx } = &sub.route else {
                     continue;
                 };

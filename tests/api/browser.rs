@@ -224,7 +224,7 @@ async fn the_live_page_logs_in_and_shows_changes_as_they_happen() {
     let text = page
         .wait_for(
             &format!(
-                "(function () {{ var li = document.querySelector('#feed li[data-record-id=\"{lead}\"]'); \
+                "(function () {{ var li = document.querySelector('#feed li[data-record-id=\"{lead}\"][data-action=\"created\"]'); \
                  return li ? li.textContent : null; }})()"
             ),
             "the lead in the live feed",
