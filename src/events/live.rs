@@ -488,7 +488,7 @@ async fn handle(inner: &Inner, payload: &str) -> AppResult<()> {
     match message.k.as_str() {
         "record_events" => {
             let events: Vec<RecordEvent> = match message.row {
-                Some(row) => serde_json::from_value(row).into_iter().collect(),
+                Some(row) => inline(row),
                 None if has_subscribers(inner, message.ws) => {
                     let mut conn = inner.db.get().await?;
                     fetch_events(&mut conn, &message.ids).await?
@@ -499,7 +499,7 @@ async fn handle(inner: &Inner, payload: &str) -> AppResult<()> {
         }
         "notifications" => {
             let rows: Vec<NotificationRow> = match message.row {
-                Some(row) => serde_json::from_value(row).into_iter().collect(),
+                Some(row) => inline(row),
                 None if has_subscribers(inner, message.ws) => {
                     let mut conn = inner.db.get().await?;
                     fetch_notifications(&mut conn, &message.ids).await?
@@ -522,6 +522,18 @@ async fn handle(inner: &Inner, payload: &str) -> AppResult<()> {
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// A row announced inline; one that does not read (a column changed type) is logged, not
+/// silently lost.
+fn inline<T: serde::de::DeserializeOwned>(row: serde_json::Value) -> Vec<T> {
+    match serde_json::from_value(row) {
+        Ok(row) => vec![row],
+        Err(err) => {
+            tracing::warn!(error = %err, "live feed: an announced row does not read; skipped");
+            Vec::new()
+        }
     }
 }
 
@@ -725,8 +737,9 @@ async fn sweep_sessions(inner: &Inner) {
         crate::auth::live_sessions(&mut conn, &sessions).await
     };
     match live.await {
+        // Only sessions that were checked: a connection made meanwhile is not in the answer.
         Ok(live) => close_where(inner, CloseReason::SessionEnded, |c| {
-            !live.contains(&c.session)
+            sessions.binary_search(&c.session).is_ok() && !live.contains(&c.session)
         }),
         Err(err) => err.log_if_internal(),
     }

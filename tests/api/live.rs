@@ -124,7 +124,10 @@ async fn subscribed(app: &TestApp, n: usize) {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("{n} subscriptions did not start");
+    panic!(
+        "{n} subscriptions did not start: {:?}",
+        app.app.live.counts()
+    );
 }
 
 async fn assert_quiet(socket: &mut Socket, wait: Duration) {
