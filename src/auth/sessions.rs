@@ -109,18 +109,18 @@ async fn revoke(conn: &mut AsyncPgConnection, which: Sessions, reason: &str) -> 
     Ok(ended.len())
 }
 
-/// Which of `sessions` are still live: not revoked, and their user still active (live
-/// feeds re-check the sessions of their open connections with it).
+/// Which of `sessions` are still live (not revoked, their user still active), with the
+/// user's role now: live feeds re-check the sessions of their open connections with it.
 pub async fn live_sessions(
     conn: &mut AsyncPgConnection,
     sessions: &[Uuid],
-) -> AppResult<std::collections::HashSet<Uuid>> {
-    let live: Vec<Uuid> = refresh_tokens::table
+) -> AppResult<std::collections::HashMap<Uuid, super::Role>> {
+    let live: Vec<(Uuid, super::Role)> = refresh_tokens::table
         .inner_join(users::table)
         .filter(refresh_tokens::family_id.eq_any(sessions))
         .filter(refresh_tokens::revoked_at.is_null())
         .filter(users::is_active.eq(true))
-        .select(refresh_tokens::family_id)
+        .select((refresh_tokens::family_id, users::role))
         .distinct()
         .load(conn)
         .await?;

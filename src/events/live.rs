@@ -67,6 +67,9 @@ pub enum CloseReason {
     SessionEnded,
     /// The user's role changed: what they may see changed, so they must reconnect.
     RoleChanged,
+    /// This process lost its LISTEN connection for a while and may have missed changes:
+    /// clients reconnect and refetch.
+    Missed,
 }
 
 /// Ends a connection (supplied by its owner, the WebSocket handler).
@@ -75,6 +78,8 @@ pub type Closer = Arc<dyn Fn(CloseReason) + Send + Sync>;
 struct Connection {
     user_id: i64,
     session: uuid::Uuid,
+    /// The role the connection was opened with: the sweep closes it when it changed.
+    role: Role,
     close: Closer,
     /// Its subscribers' IDs.
     subscriptions: HashSet<u64>,
@@ -301,9 +306,7 @@ impl LiveHub {
     /// Starts the LISTEN loop once and waits until it listens, so a subscription never misses
     /// a change committed after it began.
     pub async fn ready(&self) -> AppResult<()> {
-        if !self.inner.started.swap(true, Ordering::SeqCst) {
-            tokio::spawn(listen(self.inner.clone()));
-        }
+        self.start();
         let mut ready = self.inner.ready.subscribe();
         let up = tokio::time::timeout(READY_WAIT, ready.wait_for(|r| *r))
             .await
@@ -317,7 +320,16 @@ impl LiveHub {
     }
 
     /// Registers a WebSocket connection of `viewer`; `close` ends it.
+    /// Starts the LISTEN loop once (ended sessions must close sockets that have no live
+    /// subscription yet, too).
+    fn start(&self) {
+        if !self.inner.started.swap(true, Ordering::SeqCst) {
+            tokio::spawn(listen(self.inner.clone()));
+        }
+    }
+
     pub fn connect(&self, viewer: &Viewer, close: Closer) -> LiveConnection {
+        self.start();
         let mut registry = self.inner.registry();
         let id = registry.next();
         registry.connections.insert(
@@ -325,6 +337,7 @@ impl LiveHub {
             Connection {
                 user_id: viewer.user_id.0,
                 session: viewer.session_id,
+                role: viewer.role,
                 close,
                 subscriptions: HashSet::new(),
             },
@@ -444,10 +457,15 @@ struct Announcement {
 async fn listen(inner: Arc<Inner>) {
     use futures_util::StreamExt;
     let mut retry = Duration::from_millis(200);
+    let mut lost = false;
     while !inner.shutdown.is_cancelled() {
         match crate::db::listen::listening(&inner.url, CHANNEL).await {
             Ok((_client, mut messages)) => {
                 retry = Duration::from_millis(200);
+                if lost {
+                    // Announcements made while down are gone: every feed may have a gap.
+                    close_where(&inner, CloseReason::Missed, |_| true);
+                }
                 inner.ready.send_replace(true);
                 sweep_sessions(&inner).await;
                 let mut sweep = tokio::time::interval(SESSION_SWEEP);
@@ -468,6 +486,7 @@ async fn listen(inner: Arc<Inner>) {
                     }
                 }
                 inner.ready.send_replace(false);
+                lost = true;
                 tracing::warn!("live feed: LISTEN connection lost; reconnecting");
             }
             Err(err) => tracing::warn!(error = %err, "live feed: cannot listen"),
@@ -666,14 +685,14 @@ async fn route_events(inner: &Inner, events: Vec<RecordEvent>) -> AppResult<()> 
         }
     }
     if !wanted.is_empty() {
-        let mut conn = inner.db.get().await?;
-        let mut people = HashMap::new();
-        for (entity, ids) in wanted {
-            let ids: Vec<i64> = ids.into_iter().collect();
-            for (id, p) in crate::crm::query::record_people(&mut conn, &entity, &ids).await? {
-                people.insert((entity.clone(), id), p);
+        // A failed lookup costs the members this batch, not the others their queued items.
+        let people = match members_records(inner, wanted).await {
+            Ok(people) => people,
+            Err(err) => {
+                err.log_if_internal();
+                HashMap::new()
             }
-        }
+        };
         let registry = inner.registry();
         for event in &events {
             let Some(record) = people.get(&(event.entity.clone(), event.record_id)) else {
@@ -694,6 +713,22 @@ async fn route_events(inner: &Inner, events: Vec<RecordEvent>) -> AppResult<()> 
     }
     backlog.settle(inner).await;
     Ok(())
+}
+
+/// The owner and assignee of the records member subscribers want, by (kind, ID).
+async fn members_records(
+    inner: &Inner,
+    wanted: HashMap<String, HashSet<i64>>,
+) -> AppResult<HashMap<(String, i64), crate::crm::query::RecordPeople>> {
+    let mut conn = inner.db.get().await?;
+    let mut people = HashMap::new();
+    for (entity, ids) in wanted {
+        let ids: Vec<i64> = ids.into_iter().collect();
+        for (id, p) in crate::crm::query::record_people(&mut conn, &entity, &ids).await? {
+            people.insert((entity.clone(), id), p);
+        }
+    }
+    Ok(people)
 }
 
 fn drop_slow(inner: &Inner, mut connections: Vec<u64>) {
@@ -737,10 +772,17 @@ async fn sweep_sessions(inner: &Inner) {
         crate::auth::live_sessions(&mut conn, &sessions).await
     };
     match live.await {
-        // Only sessions that were checked: a connection made meanwhile is not in the answer.
-        Ok(live) => close_where(inner, CloseReason::SessionEnded, |c| {
-            sessions.binary_search(&c.session).is_ok() && !live.contains(&c.session)
-        }),
+        Ok(live) => {
+            // Only sessions that were checked: a connection made meanwhile is not in the answer.
+            let checked = |c: &Connection| sessions.binary_search(&c.session).is_ok();
+            close_where(inner, CloseReason::SessionEnded, |c| {
+                checked(c) && !live.contains_key(&c.session)
+            });
+            // A role change whose announcement was missed.
+            close_where(inner, CloseReason::RoleChanged, |c| {
+                checked(c) && live.get(&c.session).is_some_and(|role| *role != c.role)
+            });
+        }
         Err(err) => err.log_if_internal(),
     }
 }

@@ -45,6 +45,7 @@ fn close_frame(reason: CloseReason) -> (u16, &'static str) {
         ),
         CloseReason::SessionEnded => (4401, "session ended; log in again"),
         CloseReason::RoleChanged => (4403, "your role changed; reconnect"),
+        CloseReason::Missed => (1012, "live feed interrupted; reconnect and refetch"),
     }
 }
 const EXPIRED: (u16, &str) = (4401, "access token expired; reconnect with a new one");
@@ -118,34 +119,29 @@ async fn serve_socket(
         },
     );
     let mut graphql = std::pin::pin!(graphql);
-    let close = loop {
+    let close: Option<(u16, std::borrow::Cow<'static, str>)> = loop {
         let outgoing = tokio::select! {
-            close = closing(&mut close_rx, &expiry_rx, &state.shutdown) => break Some(close),
+            close = closing(&mut close_rx, &expiry_rx, &state.shutdown) => break Some((close.0, close.1.into())),
             message = graphql.next() => message,
         };
         let message = match outgoing {
             None => break None,
+            // The protocol's own close (a bad message, a second init): sent like ours.
             Some(WsMessage::Close(code, reason)) => {
-                let _ = sink
-                    .send(Message::Close(Some(CloseFrame {
-                        code,
-                        reason: reason.into(),
-                    })))
-                    .await;
-                break None;
+                break Some((code, std::borrow::Cow::Owned(reason)))
             }
             Some(WsMessage::Text(text)) => Message::Text(text.into()),
         };
         // A client that stops reading blocks this send; closing must still win.
         tokio::select! {
-            close = closing(&mut close_rx, &expiry_rx, &state.shutdown) => break Some(close),
+            close = closing(&mut close_rx, &expiry_rx, &state.shutdown) => break Some((close.0, close.1.into())),
             sent = sink.send(message) => if sent.is_err() { break None },
         }
     };
     if let Some((code, reason)) = close {
         let frame = Message::Close(Some(CloseFrame {
             code,
-            reason: reason.into(),
+            reason: reason.into_owned().into(),
         }));
         let _ = tokio::time::timeout(CLOSE_WAIT, sink.send(frame)).await;
     }

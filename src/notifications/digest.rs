@@ -290,7 +290,8 @@ async fn content(
         .await?
         .remove(&user)
         .unwrap_or_default();
-    // "Today" is the user's local day of the slot.
+    // "Today" is the user's local day of the slot; overdue means due before today, so a
+    // task is listed once.
     let (day_start, day_end) = prefs.local_day(slot);
     let ws = claim.workspace_id;
     let unread = lines(
@@ -316,7 +317,7 @@ async fn content(
         "SELECT title || ' (was due ' || to_char(due_at AT TIME ZONE 'UTC', \
              'YYYY-MM-DD HH24:MI') || ' UTC)' AS text, count(*) OVER () AS total FROM tasks \
          WHERE assigned_to_id = $1 AND workspace_id = $2 AND deleted_at IS NULL \
-           AND status IN ('pending', 'in_progress') AND due_at < $4 \
+           AND status IN ('pending', 'in_progress') AND due_at < $3 \
          ORDER BY due_at, id LIMIT $5",
         (user, ws, day_start, slot),
     )

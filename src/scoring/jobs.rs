@@ -97,6 +97,7 @@ impl Job for Retrain {
         let _ = reporter.await;
         let row = trained.map_err(|e| e.to_string())?;
         let _ = ctx.progress(100, "trained").await;
+        // The model is stored: nothing below may fail (and so retrain) the job.
         let recipients = match self.started_by {
             Some(user) => vec![user],
             None => ctx
@@ -104,7 +105,10 @@ impl Job for Retrain {
                 .notifications
                 .admins(workspace_id)
                 .await
-                .map_err(|e| e.to_string())?,
+                .unwrap_or_else(|err| {
+                    err.log_if_internal();
+                    Vec::new()
+                }),
         };
         let notice = crate::notifications::system::model_retrained(
             workspace_id,
