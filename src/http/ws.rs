@@ -6,7 +6,8 @@
 //!
 //! The server closes a connection itself when its access token expires (4401), its session
 //! ends or its user is deactivated (4401), its user's role changes (4403), one of its live
-//! subscriptions falls too far behind (1008) or the server stops (1001).
+//! subscriptions falls too far behind (1008), the process's live feed was interrupted (1012)
+//! or the server stops (1001).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
