@@ -400,3 +400,34 @@ pub(super) async fn active_user(
         .await
         .optional()?)
 }
+
+/// How other domains name users (notices, workflow contexts): name and email.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserBrief {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+}
+
+/// The users among `ids` (of `workspace` when given: callers holding IDs of one workspace
+/// say so), by ID.
+pub async fn briefs(
+    conn: &mut AsyncPgConnection,
+    workspace: Option<WorkspaceId>,
+    ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, UserBrief>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let ids: Vec<UserId> = ids.iter().copied().map(UserId).collect();
+    let mut query = users::table
+        .filter(users::id.eq_any(ids))
+        .select(UserBrief::as_select())
+        .into_boxed();
+    if let Some(workspace) = workspace {
+        query = query.filter(users::workspace_id.eq(workspace));
+    }
+    let rows: Vec<UserBrief> = query.load(conn).await?;
+    Ok(rows.into_iter().map(|u| (u.id.0, u)).collect())
+}

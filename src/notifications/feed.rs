@@ -5,9 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use diesel::sql_types::{Array, BigInt, Text};
-use diesel::QueryableByName;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
 use serde_json::{json, Value};
 
@@ -60,22 +58,13 @@ pub(super) async fn record_people(
         .map(|p| (p.owner_id, p.assigned_to_id, p.label)))
 }
 
+/// Users' names by ID.
 pub(super) async fn names(
     conn: &mut AsyncPgConnection,
     ids: &[i64],
 ) -> AppResult<HashMap<i64, String>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = Text)]
-        name: String,
-    }
-    let rows: Vec<Row> = diesel::sql_query("SELECT id, name FROM users WHERE id = ANY($1)")
-        .bind::<Array<BigInt>, _>(ids)
-        .load(conn)
-        .await?;
-    Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+    let users = crate::auth::users::briefs(conn, None, ids).await?;
+    Ok(users.into_iter().map(|(id, u)| (id, u.name)).collect())
 }
 
 /// `assigned_to_id` → `assigned to`.

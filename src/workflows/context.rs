@@ -172,31 +172,14 @@ pub async fn users(
     workspace_id: i64,
     ids: &[i64],
 ) -> AppResult<HashMap<i64, Value>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = BigInt)]
-        id: i64,
-        #[diesel(sql_type = Text)]
-        name: String,
-        #[diesel(sql_type = Text)]
-        email: String,
-    }
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT id, name, email FROM users WHERE workspace_id = $1 AND id = ANY($2)",
-    )
-    .bind::<BigInt, _>(workspace_id)
-    .bind::<Array<BigInt>, _>(ids)
-    .load(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
+    let users =
+        crate::auth::users::briefs(conn, Some(crate::auth::WorkspaceId(workspace_id)), ids).await?;
+    Ok(users
+        .into_values()
+        .map(|u| {
             (
-                r.id,
-                json!({ "id": r.id, "name": r.name, "email": r.email }),
+                u.id.0,
+                json!({ "id": u.id.0, "name": u.name, "email": u.email }),
             )
         })
         .collect())
