@@ -32,10 +32,15 @@ pub struct App {
     pub notifications: NotificationService,
     /// This process's live subscriptions (`notificationReceived`, `recordChanged`).
     pub live: LiveHub,
+    /// For the connections outside the pool: LISTEN, and COPY for exports.
+    pub database_url: String,
+    /// CSV exports running now, each on its own COPY connection
+    /// (`ImportConfig::max_concurrent_exports`).
+    pub export_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl App {
-    /// `database_url` is for the live feed's own LISTEN connection (outside the pool).
+    /// `database_url` is for the connections outside the pool (LISTEN, COPY).
     pub fn new(config: Config, db: DbPool, database_url: &str, jwt_secret: &[u8]) -> Arc<Self> {
         let auth = AuthService::new(db.clone(), jwt_secret, config.auth.clone());
         let crm = CrmService::new(db.clone());
@@ -50,6 +55,9 @@ impl App {
         );
         let live = LiveHub::new(db.clone(), database_url.to_string(), config.live.clone());
         let scheduler = Arc::new(Scheduler::new(db.clone(), schedule::builtin()));
+        let export_slots = Arc::new(tokio::sync::Semaphore::new(
+            config.imports.max_concurrent_exports,
+        ));
         Arc::new(App {
             config,
             db,
@@ -63,6 +71,8 @@ impl App {
             mail,
             notifications,
             live,
+            database_url: database_url.to_string(),
+            export_slots,
         })
     }
 }

@@ -95,6 +95,9 @@ pub struct ImportConfig {
     pub max_upload_bytes: u64,
     /// Files with more lines than this run as a background job; smaller ones answer when done.
     pub inline_rows: u64,
+    /// CSV exports that may run at once; each holds a database connection outside the pool
+    /// for as long as its client reads (RATE_LIMITED past it).
+    pub max_concurrent_exports: usize,
 }
 
 impl Default for ImportConfig {
@@ -102,6 +105,7 @@ impl Default for ImportConfig {
         ImportConfig {
             max_upload_bytes: 100 * 1024 * 1024,
             inline_rows: 2000,
+            max_concurrent_exports: 4,
         }
     }
 }

@@ -129,33 +129,117 @@ impl QueryFragment<Pg> for Statement {
         }
         // The text holds `$n` placeholders in bind order; diesel numbers the parameters it
         // is given in the same order, so each placeholder is replaced by its bind.
-        let text = &self.0.text;
-        let mut rest = text.as_str();
-        let mut next = 1;
-        while let Some(at) = rest.find('$') {
-            let digits = rest[at + 1..]
-                .bytes()
-                .take_while(u8::is_ascii_digit)
-                .count();
-            if digits == 0 {
-                out.push_sql(&rest[..=at]);
-                rest = &rest[at + 1..];
-                continue;
+        for piece in pieces(&self.0.text) {
+            match piece {
+                Piece::Text(text) => out.push_sql(text),
+                Piece::Placeholder(n) => push_bind(&mut out, &self.0.binds[n])?,
+                Piece::OutOfOrder(message) => {
+                    return Err(diesel::result::Error::QueryBuilderError(message.into()))
+                }
             }
-            let number: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(0);
-            if number != next {
-                return Err(diesel::result::Error::QueryBuilderError(
-                    format!("placeholder ${number} out of order (expected ${next})").into(),
-                ));
-            }
-            out.push_sql(&rest[..at]);
-            push_bind(&mut out, &self.0.binds[number - 1])?;
-            next += 1;
-            rest = &rest[at + 1 + digits..];
         }
-        out.push_sql(rest);
         Ok(())
     }
+}
+
+/// A piece of a statement's text: SQL, or the placeholder of the bind at an index.
+enum Piece<'a> {
+    Text(&'a str),
+    Placeholder(usize),
+    OutOfOrder(String),
+}
+
+/// Splits `text` at its `$n` placeholders, which must come in order ($1, $2, ...). A `$`
+/// without digits (`'^x$'`) is text.
+fn pieces(text: &str) -> Vec<Piece<'_>> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    let mut text_start = 0;
+    let mut next = 1;
+    let mut offset = 0;
+    while let Some(at) = rest.find('$') {
+        let digits = rest[at + 1..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        if digits == 0 {
+            offset += at + 1;
+            rest = &rest[at + 1..];
+            continue;
+        }
+        let number: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(0);
+        if number != next {
+            pieces.push(Piece::OutOfOrder(format!(
+                "placeholder ${number} out of order (expected ${next})"
+            )));
+            return pieces;
+        }
+        pieces.push(Piece::Text(&text[text_start..offset + at]));
+        pieces.push(Piece::Placeholder(number - 1));
+        next += 1;
+        offset += at + 1 + digits;
+        text_start = offset;
+        rest = &rest[at + 1 + digits..];
+    }
+    pieces.push(Piece::Text(&text[text_start..]));
+    pieces
+}
+
+impl Sql {
+    /// The statement with every bind written into it as a typed literal, for the one
+    /// statement that takes no parameters: `COPY (SELECT ...) TO STDOUT`. Text is quoted by
+    /// doubling its quotes, which is exact only with `standard_conforming_strings` on; the
+    /// connection that runs it must set that (see `db::copy`). Text holding a NUL character
+    /// cannot be a PostgreSQL value and is refused.
+    pub fn inline(&self) -> Result<String, String> {
+        let mut out = String::with_capacity(self.text.len() + 16 * self.binds.len());
+        for piece in pieces(&self.text) {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Placeholder(n) => literal(&self.binds[n], &mut out)?,
+                Piece::OutOfOrder(message) => return Err(message),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `value` as a parenthesised, typed SQL literal.
+fn literal(value: &Bind, out: &mut String) -> Result<(), String> {
+    fn quoted(text: &str) -> Result<String, String> {
+        if text.contains('\0') {
+            return Err("text with a NUL character".into());
+        }
+        Ok(format!("'{}'", text.replace('\'', "''")))
+    }
+    fn array<T>(
+        items: &[T],
+        each: impl Fn(&T) -> Result<String, String>,
+    ) -> Result<String, String> {
+        Ok(items
+            .iter()
+            .map(each)
+            .collect::<Result<Vec<_>, _>>()?
+            .join(", "))
+    }
+    let text = match value {
+        Bind::Text(v) => format!("{}::text", quoted(v)?),
+        Bind::Texts(v) => format!("ARRAY[{}]::text[]", array(v, |t| quoted(t))?),
+        Bind::Int(v) => format!("'{v}'::bigint"),
+        Bind::Ints(v) => format!("ARRAY[{}]::bigint[]", array(v, |i| Ok(format!("'{i}'")))?),
+        Bind::Decimal(v) => format!("'{v}'::numeric"),
+        Bind::Decimals(v) => format!("ARRAY[{}]::numeric[]", array(v, |d| Ok(format!("'{d}'")))?),
+        Bind::Timestamp(v) => format!(
+            "'{}'::timestamptz",
+            v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        ),
+        Bind::Date(v) => format!("'{v}'::date"),
+        Bind::Bool(v) => v.to_string(),
+    };
+    out.push('(');
+    out.push_str(&text);
+    out.push(')');
+    Ok(())
 }
 
 fn push_bind<'b>(out: &mut AstPass<'_, 'b, Pg>, bind: &'b Bind) -> QueryResult<()> {
@@ -260,6 +344,33 @@ mod tests {
         let mut outer = Sql::new("SELECT 2 WHERE ");
         outer.append(sql);
         assert!(!rendered(outer).1, "appending keeps the client's shape");
+    }
+
+    #[test]
+    fn inlined_statements_quote_every_value_as_a_typed_literal() {
+        let mut sql = Sql::new("SELECT 1 WHERE a = ");
+        sql.bind(Bind::Text("O'Brien; DROP TABLE leads --".into()))
+            .push(" AND b ~ '^x$' AND c = ANY(")
+            .bind(Bind::Texts(vec!["x".into(), "it's".into()]))
+            .push(") AND d > ")
+            .bind(Bind::Int(-5))
+            .push(" AND e = ANY(")
+            .bind(Bind::Ints(vec![]))
+            .push(") AND f < ")
+            .bind(Bind::Timestamp(
+                DateTime::parse_from_rfc3339("2026-11-24T09:30:00.5Z")
+                    .unwrap()
+                    .with_timezone(&Utc),
+            ));
+        assert_eq!(
+            sql.inline().unwrap(),
+            "SELECT 1 WHERE a = ('O''Brien; DROP TABLE leads --'::text) AND b ~ '^x$' \
+             AND c = ANY((ARRAY['x', 'it''s']::text[])) AND d > ('-5'::bigint) \
+             AND e = ANY((ARRAY[]::bigint[])) AND f < ('2026-11-24T09:30:00.500Z'::timestamptz)"
+        );
+        let mut nul = Sql::new("SELECT ");
+        nul.bind(Bind::Text("a\0b".into()));
+        assert!(nul.inline().is_err());
     }
 
     #[test]

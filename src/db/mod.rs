@@ -1,6 +1,7 @@
 //! Database access: the connection pool, the embedded cluster, migrations and the generated
 //! diesel schema. Domains get a [`DbPool`] and write their own queries against `schema`.
 
+pub mod copy;
 pub mod embedded;
 pub mod listen;
 pub mod migrations;

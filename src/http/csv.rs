@@ -5,16 +5,16 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use futures_util::{future, stream, StreamExt, TryStreamExt};
-use std::sync::Arc;
+use futures_util::{future, stream, StreamExt};
 
 use super::client::{auth_state, bearer};
 use super::AppState;
 use crate::app::App;
 use crate::auth::Viewer;
+use crate::db::copy::copy_out;
 use crate::error::{AppError, AppResult};
 use crate::imports::columns::Resource;
-use crate::imports::export::{self, Export, Page, PAGE_ROWS};
+use crate::imports::export::{self, Export};
 
 /// The caller of a REST route: a valid access token, or UNAUTHENTICATED.
 pub(super) async fn rest_viewer(app: &App, headers: &HeaderMap) -> AppResult<Viewer> {
@@ -60,9 +60,10 @@ pub async fn template(
 }
 
 /// `GET /api/v1/export/{resource}/?<filters>&fields=a,b,c`: every record of the kind the
-/// caller may see, streamed page by page. Parameters are checked and the first page read
-/// before the answer starts, so those errors get a proper status; a failure later ends the
-/// download early (the client sees a broken transfer, never a short file that looks whole).
+/// caller may see, written by PostgreSQL's COPY and streamed as it comes. Parameters are
+/// checked and the COPY started before the answer starts, so those errors get a proper
+/// status; a failure later ends the download early (the client sees a broken transfer, never
+/// a short file that looks whole).
 pub async fn export(
     State(state): State<AppState>,
     Path(segment): Path<String>,
@@ -75,15 +76,6 @@ pub async fn export(
     }
 }
 
-/// Where an export's download stands.
-enum Next {
-    /// A page read and not yet sent.
-    Ready(Page),
-    /// Read the page after this ID.
-    After(i64),
-    Done,
-}
-
 async fn start_export(
     app: &App,
     segment: &str,
@@ -92,34 +84,28 @@ async fn start_export(
 ) -> AppResult<Response> {
     let viewer = rest_viewer(app, headers).await?;
     let resource = resource(segment)?;
-    let mut conn = app.db.get().await?;
-    let export = Export::prepare(&mut conn, &viewer, resource, params).await?;
-    let first = export.page(&mut conn, 0).await?;
-    drop(conn);
+    // A COPY holds its own connection until the client has read the last row.
+    let slot = app
+        .export_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| AppError::RateLimited {
+            message: "too many exports are running; try again shortly".into(),
+            retry_after_secs: 5,
+        })?;
+    let export = Export::prepare(&mut *app.db.get().await?, &viewer, resource, params).await?;
+    let rows = copy_out(&app.database_url, &export.copy_statement()?)
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!(e)))?;
     let filename = export.filename(chrono::Utc::now());
     let header = Bytes::from(export.header_csv());
-    // The body pulls the next page only when the client has taken the previous one, so memory
-    // stays flat however slow the client; each page takes a pooled connection for its query.
-    let (db, export) = (app.db.clone(), Arc::new(export));
-    let pages = stream::try_unfold(Next::Ready(first), move |next| {
-        let (db, export) = (db.clone(), export.clone());
-        async move {
-            let page = match next {
-                Next::Ready(page) => page,
-                Next::After(last) => export.page(&mut *db.get().await?, last).await?,
-                Next::Done => return Ok(None),
-            };
-            let next = match page.last_id {
-                Some(last) if page.rows as i64 == PAGE_ROWS => Next::After(last),
-                _ => Next::Done,
-            };
-            Ok::<_, AppError>(Some((Bytes::from(page.csv), next)))
-        }
-    })
-    .map_err(|err| {
-        err.log_if_internal();
-        std::io::Error::other("the export failed")
+    let rows = rows.map(move |chunk| {
+        let _slot = &slot;
+        chunk.map_err(|err| {
+            AppError::internal(anyhow::anyhow!(err)).log_if_internal();
+            std::io::Error::other("the export failed")
+        })
     });
-    let stream = stream::once(future::ready(Ok(header))).chain(pages);
+    let stream = stream::once(future::ready(Ok(header))).chain(rows);
     Ok(csv_response(&filename, Body::from_stream(stream)))
 }

@@ -1,12 +1,14 @@
-//! CSV export: the records of one kind the caller may see, filtered like the GraphQL lists,
-//! read in keyset pages (constant memory whatever the row count) and written as CSV chunks.
-//! Cells that a spreadsheet would run as a formula are neutralised.
+//! CSV export: the records of one kind the caller may see, filtered like the GraphQL lists.
+//! PostgreSQL writes the CSV itself (`COPY (SELECT ...) TO STDOUT`), streamed to the client
+//! as it comes (constant memory whatever the row count): turning rows into CSV in Rust ran at
+//! a third of COPY's speed. Cells that a spreadsheet would run as a formula are neutralised
+//! in the SELECT.
 
 use std::str::FromStr;
 
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::sql_types::{Array, BigInt, Nullable, Text};
+use diesel::sql_types::Text;
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
@@ -16,8 +18,6 @@ use crate::crm::query::{self, Deleted};
 use crate::crm::sql::{Bind, Sql};
 use crate::error::{AppError, AppResult};
 
-/// Rows per page: each page is one query and one CSV chunk.
-pub const PAGE_ROWS: i64 = 5000;
 /// Most custom-field columns an export adds.
 const MAX_CUSTOM_COLUMNS: i64 = 200;
 
@@ -26,27 +26,12 @@ const MAX_CUSTOM_COLUMNS: i64 = 200;
 pub struct Export {
     pub resource: Resource,
     pub header: Vec<String>,
-    /// `ARRAY[...]` of the cells, with its binds (custom-field keys).
+    /// The cells, comma-separated, with their binds (custom-field keys).
     cells: Sql,
     /// `LEFT JOIN users ...` for the user columns (a join per page beats a lookup per row).
     joins: String,
     /// Scope, filters and search.
     conditions: Sql,
-}
-
-#[derive(QueryableByName)]
-struct PageRow {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Array<Nullable<Text>>)]
-    cells: Vec<Option<String>>,
-}
-
-/// One page of rows: the last ID (the next page's start) and the CSV bytes.
-pub struct Page {
-    pub last_id: Option<i64>,
-    pub rows: usize,
-    pub csv: Vec<u8>,
 }
 
 impl Export {
@@ -66,6 +51,9 @@ impl Export {
         let mut fields: Option<Vec<String>> = None;
         for (key, value) in params {
             let value = value.trim();
+            if value.contains('\0') {
+                return Err(AppError::bad_input(key, "must not contain NUL characters"));
+            }
             match key.as_str() {
                 "fields" => {
                     fields = Some(
@@ -126,14 +114,13 @@ impl Export {
         if selected.is_empty() {
             return Err(AppError::bad_input("fields", "name at least one field"));
         }
-        let mut cells = Sql::new("ARRAY[");
+        let mut cells = Sql::new("");
         for (i, column) in selected.iter().enumerate() {
             if i > 0 {
                 cells.push(", ");
             }
-            column.expression(t, &mut cells);
+            column.cell(t, &mut cells);
         }
-        cells.push("]::text[]");
         let joins = selected
             .iter()
             .filter_map(|s| match s {
@@ -164,27 +151,21 @@ impl Export {
         ))
     }
 
-    /// The page after record `after` (0 for the first).
-    pub async fn page(&self, conn: &mut AsyncPgConnection, after: i64) -> AppResult<Page> {
+    /// The `COPY (SELECT ...) TO STDOUT` that writes the rows (without the header). COPY
+    /// takes no parameters, so the binds are written in as literals. Rows come in storage
+    /// order (about creation order): ordering by ID walks the primary key and costs a third
+    /// of the export's speed, and a spreadsheet sorts anyway.
+    pub fn copy_statement(&self) -> AppResult<String> {
         let t = self.resource.table().name;
-        let mut sql = Sql::new(&format!("SELECT {t}.id AS id, "));
-        sql.append(self.cells.clone())
-            .push(&format!(" AS cells FROM {t}{} WHERE ", self.joins))
-            .append(self.conditions.clone())
-            .push(&format!(" AND {t}.id > "))
-            .bind(Bind::Int(after))
-            .push(&format!(" ORDER BY {t}.id LIMIT "))
-            .bind(Bind::Int(PAGE_ROWS));
-        sql.uncacheable();
-        let rows: Vec<PageRow> = sql.into_query().load(conn).await?;
-        Ok(Page {
-            last_id: rows.last().map(|r| r.id),
-            rows: rows.len(),
-            csv: write_csv(
-                rows.iter()
-                    .map(|r| r.cells.iter().map(|c| c.as_deref()).collect()),
-            ),
-        })
+        let mut select = Sql::new("SELECT ");
+        select
+            .append(self.cells.clone())
+            .push(&format!(" FROM {t}{} WHERE ", self.joins))
+            .append(self.conditions.clone());
+        let select = select.inline().map_err(|e| {
+            AppError::internal(anyhow::anyhow!("export statement not inlined: {e}"))
+        })?;
+        Ok(format!("COPY ({select}) TO STDOUT (FORMAT csv)"))
     }
 
     /// `leads_export_20261124_093000.csv`.
@@ -223,6 +204,38 @@ impl Selected {
         }
     }
 
+    /// The cell as text, neutralised when it could be one.
+    fn cell(&self, t: &str, out: &mut Sql) {
+        if !self.may_start_a_formula() {
+            return self.expression(t, out);
+        }
+        // An apostrophe first when the text starts with a formula character, as `neutralise`
+        // does.
+        // Parenthesised: `'x' || a ->> 'k'` would read as `('x' || a) ->> 'k'`.
+        let mut text = Sql::new("(");
+        self.expression(t, &mut text);
+        text.push(")");
+        out.push("CASE WHEN ascii")
+            .append(text.clone())
+            .push(&format!(" IN ({}) THEN '''' || ", formula_codes()))
+            .append(text.clone())
+            .push(" ELSE ")
+            .append(text)
+            .push(" END");
+    }
+
+    /// Whether a value of this column could start with a formula character. IDs, dates,
+    /// times and enumeration values cannot, and skip the check.
+    fn may_start_a_formula(&self) -> bool {
+        match self {
+            Selected::Custom(_) => true,
+            Selected::Column(column) => !matches!(
+                column.ty,
+                Type::Enum(_) | Type::Id | Type::Reference | Type::Date | Type::Timestamp
+            ),
+        }
+    }
+
     /// The cell as text, in the format an import reads back.
     fn expression(&self, t: &str, out: &mut Sql) {
         let Selected::Column(column) = self else {
@@ -243,9 +256,10 @@ impl Selected {
             | Type::Date => {
                 format!("{c}::text")
             }
-            // JSON's rendering is ISO 8601 with a fraction only when there is one (lossless,
-            // and cheaper than to_char with a CASE).
-            Type::Timestamp => format!("(to_json({c} AT TIME ZONE 'UTC') #>> '{{}}') || 'Z'"),
+            // As PostgreSQL writes it on the COPY connection (UTC, ISO):
+            // `2026-11-24 09:30:00.5+00`, lossless, and a third of the cost of reshaping it
+            // into `2026-11-24T09:30:00.5Z` in SQL. Imports read both.
+            Type::Timestamp => c,
             Type::Tags => format!("array_to_string({c}, ';')"),
             Type::User => format!("{}.email", user_alias(column)),
         };
@@ -471,6 +485,15 @@ fn parse_time(value: &str) -> Option<DateTime<Utc>> {
 
 /// A spreadsheet runs a cell that starts with one of these as a formula.
 pub const FORMULA_STARTS: &[char] = &['=', '+', '-', '@', '\t', '\r'];
+
+/// [`FORMULA_STARTS`] as character codes for SQL's `ascii()`.
+fn formula_codes() -> String {
+    FORMULA_STARTS
+        .iter()
+        .map(|c| (*c as u32).to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The cell as written: a leading apostrophe keeps a spreadsheet from evaluating it (the
 /// import strips it again).

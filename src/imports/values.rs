@@ -253,6 +253,10 @@ pub fn timestamp(cell: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(moment) = DateTime::parse_from_rfc3339(cell) {
         return Ok(moment.with_timezone(&Utc));
     }
+    // PostgreSQL's own form, as exports write it: `2026-11-24 09:30:00.5+00`.
+    if let Ok(moment) = DateTime::parse_from_str(cell, "%Y-%m-%d %H:%M:%S%.f%#z") {
+        return Ok(moment.with_timezone(&Utc));
+    }
     for format in [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
@@ -325,6 +329,15 @@ mod tests {
             "2026-11-24T14:05:00+00:00"
         );
         assert!(timestamp("03/04/2026 10:00").is_err());
+        // PostgreSQL's form, which exports write.
+        assert_eq!(
+            timestamp("2026-11-24 09:30:00.5+00").unwrap().to_rfc3339(),
+            "2026-11-24T09:30:00.500+00:00"
+        );
+        assert_eq!(
+            timestamp("2026-11-24 09:30:00+05:30").unwrap().to_rfc3339(),
+            "2026-11-24T04:00:00+00:00"
+        );
     }
 
     #[test]

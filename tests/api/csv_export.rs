@@ -26,6 +26,16 @@ async fn csv_rows(response: reqwest::Response) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The data rows sorted by their `id` column (exports come in storage order).
+fn by_id(mut rows: Vec<Vec<String>>) -> Vec<Vec<String>> {
+    let at = rows[0]
+        .iter()
+        .position(|h| h == "id")
+        .expect("an id column");
+    rows[1..].sort_by_key(|r| r[at].parse::<i64>().unwrap());
+    rows
+}
+
 fn column<'a>(rows: &'a [Vec<String>], name: &str) -> Vec<&'a str> {
     let at = rows[0]
         .iter()
@@ -66,7 +76,7 @@ async fn leads_export_with_filters_fields_custom_columns_and_safe_cells() {
         .to_str()
         .unwrap()
         .starts_with("text/csv"));
-    let rows = csv_rows(response).await;
+    let rows = by_id(csv_rows(response).await);
     assert_eq!(rows.len(), 3);
     assert_eq!(&rows[0][..3], ["id", "first_name", "last_name"]);
     assert!(rows[0].contains(&"custom.region".to_string()));
@@ -81,8 +91,10 @@ async fn leads_export_with_filters_fields_custom_columns_and_safe_cells() {
     assert_eq!(column(&rows, "estimated_value")[1], "1500.50");
     assert_eq!(column(&rows, "owner"), vec![ADMIN_EMAIL, ADMIN_EMAIL]);
     let created = column(&rows, "created_at")[0];
+    // PostgreSQL's own ISO form, in UTC.
     assert!(
-        created.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(created).is_ok(),
+        created.ends_with("+00")
+            && chrono::DateTime::parse_from_str(created, "%Y-%m-%d %H:%M:%S%.f%#z").is_ok(),
         "{created}"
     );
 
@@ -115,7 +127,11 @@ async fn leads_export_with_filters_fields_custom_columns_and_safe_cells() {
         )
         .await;
         assert_eq!(rows[0], vec!["email", "status"], "{query}");
-        assert_eq!(column(&rows, "email"), expected, "{query}");
+        let mut emails = column(&rows, "email");
+        emails.sort_unstable();
+        let mut expected = expected;
+        expected.sort_unstable();
+        assert_eq!(emails, expected, "{query}");
     }
 
     let by_owner = format!(
@@ -136,6 +152,34 @@ async fn leads_export_with_filters_fields_custom_columns_and_safe_cells() {
     assert_eq!(twice[0], vec!["owner", "email", "owner"]);
     assert_eq!(twice[1][0], ADMIN_EMAIL);
 
+    // Values are written into the COPY statement as literals: quotes and backslashes stay
+    // data.
+    app.create_lead(&admin,
+        json!({ "firstName": "Quote", "email": "q@obrien.test", "companyName": "O'Brien \\ Sons'); --" }),
+    )
+    .await;
+    for query in [
+        "company_name=O%27Brien%20%5C%20Sons%27)%3B%20--",
+        "search=o%27brien%20%5C",
+        "tags=it%27s",
+    ] {
+        let rows = csv_rows(
+            get(
+                &app,
+                Some(&admin),
+                &format!("/api/v1/export/leads/?{query}&fields=email"),
+            )
+            .await,
+        )
+        .await;
+        let expected: Vec<&str> = if query.starts_with("tags") {
+            vec![]
+        } else {
+            vec!["q@obrien.test"]
+        };
+        assert_eq!(column(&rows, "email"), expected, "{query}");
+    }
+
     // Bad parameters name themselves.
     for (query, field) in [
         ("fields=email,nope", "fields"),
@@ -146,6 +190,7 @@ async fn leads_export_with_filters_fields_custom_columns_and_safe_cells() {
         ("estimated_value_min=lots", "estimated_value_min"),
         ("tags_min=1", "tags_min"),
         ("status_after=2026-01-01", "status_after"),
+        ("company_name=a%00b", "company_name"),
     ] {
         let (status, body) = error_of(
             get(
@@ -229,10 +274,11 @@ async fn members_export_only_their_records_and_other_workspaces_never_appear() {
 }
 
 #[tokio::test]
-async fn exports_stream_every_page_of_a_large_table() {
-    let app = TestApp::spawn().await;
+async fn exports_stream_a_large_table_in_id_order_and_a_held_slot_limits_others() {
+    let app = TestApp::spawn_with(|c| c.imports.max_concurrent_exports = 1).await;
     let admin = app.admin_token().await;
-    // More rows than one page, written directly for speed.
+    // Enough rows that a client that does not read holds the export open, written directly
+    // for speed.
     app.execute(
         "INSERT INTO contacts (workspace_id, first_name, email, owner_id) \
          SELECT 1, 'Contact ' || i, 'c' || i || '@bulk.test', 1 FROM generate_series(1, 12001) i",
@@ -252,10 +298,43 @@ async fn exports_stream_every_page_of_a_large_table() {
         .iter()
         .map(|i| i.parse().unwrap())
         .collect();
-    assert!(
-        ids.windows(2).all(|w| w[0] < w[1]),
-        "in ID order, no repeats"
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 12_001, "every row once");
+
+    // A client with a tiny receive window that reads only the status line holds the one
+    // export slot (and its COPY connection): another export is RATE_LIMITED meanwhile.
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let mut slow = tcp.connect(app.addr).await.unwrap();
+    let request = format!(
+        "GET /api/v1/export/contacts/ HTTP/1.1\r\nHost: localhost\r\n\
+         Authorization: Bearer {admin}\r\n\r\n"
     );
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    slow.write_all(request.as_bytes()).await.unwrap();
+    let mut status = [0u8; 12];
+    slow.read_exact(&mut status).await.unwrap();
+    assert_eq!(&status, b"HTTP/1.1 200");
+    let (code, body) = error_of(get(&app, Some(&admin), "/api/v1/export/contacts/").await).await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (429, Some("RATE_LIMITED"))
+    );
+    // The slot comes back once that client goes away.
+    drop(slow);
+    let mut freed = false;
+    for _ in 0..100 {
+        let response = get(&app, Some(&admin), "/api/v1/export/contacts/?fields=id").await;
+        if response.status() == 200 {
+            assert_eq!(csv_rows(response).await.len(), 12_002);
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(freed, "the export slot was never released");
 }
 
 #[tokio::test]
