@@ -155,41 +155,7 @@ pub async fn created(
     kind: (&str, &str),
     id: i64,
 ) -> AppResult<()> {
-    created_many(conn, viewer, kind, &[id]).await
-}
-
-/// Records the creation of rows `ids` of a kind, in ID order: each event holds the row's
-/// fields that are set, as `{old: null, new}` (what [`diff`] gives against no row). Built in
-/// SQL, because a bulk create (an import) would otherwise read every new row back as JSON
-/// only to send it straight back.
-pub async fn created_many(
-    conn: &mut AsyncPgConnection,
-    viewer: &Viewer,
-    (table, entity): (&str, &str),
-    ids: &[i64],
-) -> AppResult<()> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    // `table` comes from a kind's static definition, never from a client.
-    diesel::sql_query(format!(
-        "INSERT INTO record_events \
-           (workspace_id, entity, record_id, action, actor_id, changes, caused_by_run) \
-         SELECT $1, $2, id, 'created', $3, changes, $4 FROM ( \
-           SELECT t.id, (SELECT jsonb_object_agg(f.key, jsonb_build_object('old', NULL, 'new', f.value)) \
-                         FROM jsonb_each(to_jsonb(t)) AS f \
-                         WHERE f.value <> 'null'::jsonb AND f.key <> ALL($5)) AS changes \
-           FROM {table} AS t WHERE t.id = ANY($6) ORDER BY t.id) AS new \
-         WHERE changes IS NOT NULL"
-    ))
-    .bind::<BigInt, _>(viewer.workspace_id.0)
-    .bind::<Text, _>(entity)
-    .bind::<Nullable<BigInt>, _>(Some(viewer.user_id.0))
-    .bind::<Nullable<BigInt>, _>(viewer.workflow_run)
-    .bind::<Array<Text>, _>(IGNORED)
-    .bind::<Array<BigInt>, _>(ids)
-    .execute(conn)
-    .await?;
+    changed(conn, viewer, kind, "created", &[id], &HashMap::new()).await?;
     Ok(())
 }
 

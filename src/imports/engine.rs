@@ -751,7 +751,15 @@ impl<R: Importable> Writer<R> {
                 ids
             }
         };
-        events::created_many(conn, &self.viewer, events::kind::<R>(), &ids).await?;
+        events::changed(
+            conn,
+            &self.viewer,
+            events::kind::<R>(),
+            "created",
+            &ids,
+            &HashMap::new(),
+        )
+        .await?;
         store::record_created(conn, self.import, &ids).await?;
         self.counts.imported += ids.len() as i64;
         Ok(())
