@@ -5,7 +5,7 @@
 #
 #   bash bench/csv_export.sh      # LEADS=1000000 BENCH_DIR=/tmp/mycrm-bench-csv
 #
-# The import half of issue 5's benchmark comes with the import.
+# The import half of issue 5's benchmark is bench/csv_import.sh.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

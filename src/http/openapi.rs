@@ -122,7 +122,9 @@ pub fn openapi() -> Value {
                     and dates; created_after means created_at after), <column>_min / _max (numbers), \
                     owner=<email>, assigned_to=<email>, tags=a,b (all of), search=<text>, \
                     assigned_to_me=true, owned_by_me=true. fields=a,b,c picks and orders the columns. \
-                    Cells starting with = + - @ tab or CR are prefixed with an apostrophe.",
+                    Cells starting with = + - @ tab or CR are prefixed with an apostrophe. Times are \
+                    UTC in PostgreSQL's ISO form (2026-11-24 09:30:00.5+00). Rows come in storage \
+                    order, from one snapshot.",
                 "security": [{ "bearer": [] }],
                 "parameters": [
                     resource_param,
@@ -136,7 +138,8 @@ pub fn openapi() -> Value {
                     "200": csv_response("{resource}_export_YYYYMMDD_HHMMSS.csv"),
                     "400": error_response("A bad filter or field; `field` names the parameter"),
                     "401": error_response("No or an invalid access token"),
-                    "404": error_response("An unknown resource")
+                    "404": error_response("An unknown resource"),
+                    "429": error_response("Too many exports are running; try again shortly")
                 }
             } },
             "/api/v1/import/{resource}/": { "get": {
