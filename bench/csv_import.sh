@@ -100,6 +100,7 @@ IMPORT=$(curl -sf -H "Authorization: Bearer $TOKEN" -F "file=@$FILE;type=text/cs
     "http://127.0.0.1:$PORT/api/v1/import/leads/" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["import_id"])')
 uploaded=$(date +%s.%N)
+rss_upload=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
 while :; do
     line=$(curl -sf "http://127.0.0.1:$PORT/graphql" -H "Authorization: Bearer $TOKEN" \
         -H 'content-type: application/json' \
@@ -116,8 +117,8 @@ imported=$(psql_q "SELECT count(*) FROM leads")
 python3 -c "import sys; s, u, e, n, rss, before, size = map(float, sys.argv[1:8]); \
 print(f'MyCRM import: {int(n)} rows ({size / 1e6:.0f} MB) in {e - s:.2f} s = {n / (e - s):,.0f} rows/s \
 (upload {u - s:.2f} s, import {e - u:.2f} s); server peak RSS {rss / 1024:.0f} MB \
-(before: {before / 1024:.0f} MB)')" \
-    "$start" "$uploaded" "$end" "$imported" "$rss_peak" "$rss_before" "$BYTES" |
+(before: {before / 1024:.0f} MB, after the upload: {float(sys.argv[8]) / 1024:.0f} MB)')" \
+    "$start" "$uploaded" "$end" "$imported" "$rss_peak" "$rss_before" "$BYTES" "$rss_upload" |
     tee -a "$WORK/results.txt"
 
 log "results"
