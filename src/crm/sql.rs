@@ -153,35 +153,30 @@ enum Piece<'a> {
 /// without digits (`'^x$'`) is text.
 fn pieces(text: &str) -> Vec<Piece<'_>> {
     let mut pieces = Vec::new();
-    let mut rest = text;
-    let mut text_start = 0;
-    let mut next = 1;
-    let mut offset = 0;
-    while let Some(at) = rest.find('$') {
-        let digits = rest[at + 1..]
+    let (mut start, mut search, mut next) = (0, 0, 1);
+    while let Some(found) = text[search..].find('$') {
+        let at = search + found;
+        let digits = text[at + 1..]
             .bytes()
             .take_while(u8::is_ascii_digit)
             .count();
+        search = at + 1 + digits;
         if digits == 0 {
-            offset += at + 1;
-            rest = &rest[at + 1..];
             continue;
         }
-        let number: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(0);
+        let number: usize = text[at + 1..search].parse().unwrap_or(0);
         if number != next {
             pieces.push(Piece::OutOfOrder(format!(
                 "placeholder ${number} out of order (expected ${next})"
             )));
             return pieces;
         }
-        pieces.push(Piece::Text(&text[text_start..offset + at]));
+        pieces.push(Piece::Text(&text[start..at]));
         pieces.push(Piece::Placeholder(number - 1));
         next += 1;
-        offset += at + 1 + digits;
-        text_start = offset;
-        rest = &rest[at + 1 + digits..];
+        start = search;
     }
-    pieces.push(Piece::Text(&text[text_start..]));
+    pieces.push(Piece::Text(&text[start..]));
     pieces
 }
 
@@ -256,28 +251,20 @@ fn push_bind<'b>(out: &mut AstPass<'_, 'b, Pg>, bind: &'b Bind) -> QueryResult<(
     }
 }
 
-/// Shifts every `$n` in `text` by `offset`.
+/// Shifts every `$n` in `text` by `offset`. A fragment built with `bind` has its placeholders
+/// in order; one that has not is kept as it is, and the statement's walk reports it.
 fn renumber(text: &str, offset: usize) -> String {
     if offset == 0 {
         return text.to_string();
     }
     let mut out = String::with_capacity(text.len() + 8);
-    let mut chars = text.char_indices().peekable();
-    while let Some((_, c)) = chars.next() {
-        if c == '$' {
-            let mut digits = String::new();
-            while let Some((_, d)) = chars.peek().copied().filter(|(_, d)| d.is_ascii_digit()) {
-                digits.push(d);
-                chars.next();
+    for piece in pieces(text) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Placeholder(n) => {
+                let _ = write!(out, "${}", n + 1 + offset);
             }
-            match digits.parse::<usize>() {
-                Ok(n) => {
-                    let _ = write!(out, "${}", n + offset);
-                }
-                Err(_) => out.push('$'),
-            }
-        } else {
-            out.push(c);
+            Piece::OutOfOrder(_) => return text.to_string(),
         }
     }
     out

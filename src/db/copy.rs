@@ -2,13 +2,12 @@
 //! and a COPY holds its connection for as long as the reader takes, which must not starve
 //! the pool; callers bound how many run at once.
 
-use axum::body::Bytes;
 use futures_util::{Stream, StreamExt};
 
 /// The rows of a COPY as they arrive, in the statement's format. The stream owns its
 /// connection, which closes when the stream is dropped (a client that goes away cancels
 /// nothing on the server until the next write fails, which is at most one buffer later).
-pub type CopyStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+pub type CopyStream = std::pin::Pin<Box<dyn Stream<Item = Result<Vec<u8>, String>> + Send>>;
 
 /// Connects to `url` and starts `statement`, a `COPY (...) TO STDOUT`. Errors in the statement
 /// (a bad plan, a failed cast) are returned here, before any row is read.
@@ -48,7 +47,7 @@ pub async fn copy_out(url: &str, statement: &str) -> Result<CopyStream, String> 
                     &row.map_err(|e| format!("reading COPY: {}", describe(&e)))?,
                 );
             }
-            Ok(Bytes::from(joined))
+            Ok(joined)
         },
     )))
 }

@@ -101,7 +101,7 @@ async fn start_export(
     let header = Bytes::from(export.header_csv());
     let rows = rows.map(move |chunk| {
         let _slot = &slot;
-        chunk.map_err(|err| {
+        chunk.map(Bytes::from).map_err(|err| {
             AppError::internal(anyhow::anyhow!(err)).log_if_internal();
             std::io::Error::other("the export failed")
         })
