@@ -101,14 +101,25 @@ IMPORT=$(curl -sf -H "Authorization: Bearer $TOKEN" -F "file=@$FILE;type=text/cs
     python3 -c 'import json,sys; print(json.load(sys.stdin)["import_id"])')
 uploaded=$(date +%s.%N)
 rss_upload=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
+# A progress line every 5 s (and the server's RSS over time in $WORK/rss.log).
+: >"$WORK/rss.log"
+polls=0
 while :; do
     line=$(curl -sf "http://127.0.0.1:$PORT/graphql" -H "Authorization: Bearer $TOKEN" \
         -H 'content-type: application/json' \
         -d "{\"query\": \"{ import(id: \\\"$IMPORT\\\") { status imported errors } }\"}")
     status=$(echo "$line" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["import"]["status"])')
     case $status in completed | failed) break ;; esac
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVER/status")
+    done_rows=$(echo "$line" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["import"]["imported"])')
+    echo "$(date +%s) $done_rows $rss" >>"$WORK/rss.log"
+    polls=$((polls + 1))
+    if [ $((polls % 10)) = 0 ]; then
+        printf '\r%s rows imported, RSS %s MB   ' "$done_rows" "$((rss / 1024))" >&2
+    fi
     sleep 0.5
 done
+echo >&2
 end=$(date +%s.%N)
 rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
 echo "$line"

@@ -40,3 +40,45 @@ pub async fn read_json<T: DeserializeOwned>(
     serde_json::from_value(value)
         .map_err(|_| BodyError::Unexpected(format!("body must be {expected}")))
 }
+
+/// Bytes an upload body hands on before it lets the reader's task go round again.
+const PACE_BYTES: usize = 256 * 1024;
+
+/// An upload's body that stops after `PACE_BYTES` in a row (wakes itself and returns
+/// pending). The multipart parser reads its body until the body is pending and buffers all
+/// of it, so a fast client on a fast network filled tens of MB of that buffer while the
+/// handler was storing an earlier chunk; paced, the buffer stays near `PACE_BYTES`.
+pub fn paced(body: Body) -> Body {
+    Body::from_stream(Paced {
+        inner: body.into_data_stream(),
+        since_pending: 0,
+    })
+}
+
+struct Paced {
+    inner: axum::body::BodyDataStream,
+    since_pending: usize,
+}
+
+impl futures_util::Stream for Paced {
+    type Item = Result<axum::body::Bytes, axum::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if self.since_pending >= PACE_BYTES {
+            self.since_pending = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let next = std::pin::Pin::new(&mut self.inner).poll_next(cx);
+        match &next {
+            Poll::Ready(Some(Ok(bytes))) => self.since_pending += bytes.len(),
+            Poll::Pending => self.since_pending = 0,
+            Poll::Ready(_) => {}
+        }
+        next
+    }
+}

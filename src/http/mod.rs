@@ -70,7 +70,8 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
             get(csv::template)
                 .post(csv_import::import)
                 // The upload handler counts bytes itself and answers 413 at its own limit.
-                .layer(DefaultBodyLimit::disable()),
+                .layer(DefaultBodyLimit::disable())
+                .layer(axum::middleware::map_request(pace_upload)),
         )
         .route(
             "/api/v1/import/{id}/errors.csv",
@@ -119,4 +120,9 @@ pub async fn serve(
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await?;
     Ok(())
+}
+
+/// Uploads are read a little at a time (see `body::paced`).
+async fn pace_upload(request: axum::extract::Request) -> axum::extract::Request {
+    request.map(body::paced)
 }

@@ -8,9 +8,7 @@
 //!   run or when any row failed, so the database checks (unique emails, references) still run
 //!   for every row and nothing stays written.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 
 use diesel::sql_types::{BigInt, Jsonb, Text};
@@ -23,6 +21,7 @@ use super::decode::{sniff_delimiter, strip_bom};
 use super::mapping::Plan;
 use super::parse::{self, ChunkReader, Parsed, ParsedRow, Problem, ReadSpec};
 use super::records::Importable;
+use super::seen::{expected_rows, SeenKeys};
 use super::store::{self, Counts, FailedRow, ImportRow, MatchOn, Options, UpdatedRecord};
 use crate::auth::viewer::acting_for;
 use crate::auth::{UserId, Viewer};
@@ -118,6 +117,8 @@ impl Run<'_> {
             let message = "line 1: the file is empty; it needs a header line and rows";
             return store::finish(&mut conn, id, "failed", Some(message)).await;
         };
+        let lines = first.iter().filter(|&&b| b == b'\n').count();
+        let expected = expected_rows(self.row.file_bytes as u64, &first, lines);
         let (chunks, chunk_rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
         let feeder = tokio::spawn(feed_chunks(self.db.clone(), id, chunks));
         let (batches, mut parsed) = tokio::sync::mpsc::channel(2);
@@ -159,7 +160,14 @@ impl Run<'_> {
             &plan.ignored(),
         )
         .await?;
-        let mut writer = Writer::<R>::new(id, self.viewer.clone(), options.clone(), plan, counts);
+        let mut writer = Writer::<R>::new(
+            id,
+            self.viewer.clone(),
+            options.clone(),
+            plan,
+            counts,
+            expected,
+        );
         let result = if options.skip_errors && !options.dry_run {
             self.batch_by_batch(&mut conn, &mut writer, &mut parsed)
                 .await
@@ -357,22 +365,27 @@ struct Writer<R: Importable> {
     options: Options,
     plan: Plan,
     counts: Counts,
-    /// Hashes of the match keys seen so far, with their line (64-bit hashes keep a
-    /// million-row file's keys in a few tens of MB; a collision would need billions of rows).
-    seen: HashMap<u64, u64>,
+    seen: SeenKeys,
     last_line: u64,
     kind: PhantomData<R>,
 }
 
 impl<R: Importable> Writer<R> {
-    fn new(import: i64, viewer: Viewer, options: Options, plan: Plan, counts: Counts) -> Self {
+    fn new(
+        import: i64,
+        viewer: Viewer,
+        options: Options,
+        plan: Plan,
+        counts: Counts,
+        expected_rows: usize,
+    ) -> Self {
         Writer {
             import,
             viewer,
             options,
             plan,
             counts,
-            seen: HashMap::new(),
+            seen: SeenKeys::with_expected_rows(expected_rows),
             last_line: 0,
             kind: PhantomData,
         }
@@ -457,28 +470,22 @@ impl<R: Importable> Writer<R> {
             let key = self.key_of(&row);
             if row.already {
                 if let Some(key) = key {
-                    self.seen.insert(hash(&key), row.line);
+                    self.seen.remember(&key, row.line);
                 }
                 continue;
             }
             self.counts.total_rows += 1;
             let mut problems = row.problems.clone();
             if let Some(key) = &key {
-                match self.seen.entry(hash(key)) {
-                    Entry::Occupied(first) => {
-                        let first = *first.get();
-                        problems.push(Problem {
-                            column: Some(self.header_for(self.key_column())),
-                            value: Some(key.clone()),
-                            error: format!(
-                                "the same {} as line {first}: a file may name a record once",
-                                self.key_column()
-                            ),
-                        });
-                    }
-                    Entry::Vacant(slot) => {
-                        slot.insert(row.line);
-                    }
+                if let Some(first) = self.seen.first_line(key, row.line) {
+                    problems.push(Problem {
+                        column: Some(self.header_for(self.key_column())),
+                        value: Some(key.clone()),
+                        error: format!(
+                            "the same {} as line {first}: a file may name a record once",
+                            self.key_column()
+                        ),
+                    });
                 }
             }
             if problems.is_empty() {
@@ -811,14 +818,17 @@ impl<R: Importable> Writer<R> {
                     .collect(),
             )
         };
-        let undo: Vec<UpdatedRecord> = changes
+        let undo = changes
             .iter()
-            .map(|c| UpdatedRecord {
-                record_id: c.record_id,
-                before: side(&c.changes, "old"),
-                after: side(&c.changes, "new"),
+            .map(|c| {
+                let fields = c.fields()?;
+                Ok(UpdatedRecord {
+                    record_id: c.record_id,
+                    before: side(&fields, "old"),
+                    after: side(&fields, "new"),
+                })
             })
-            .collect();
+            .collect::<AppResult<Vec<UpdatedRecord>>>()?;
         store::record_updated(conn, self.import, &undo).await?;
         self.counts.updated += written.len() as i64;
         Ok(())
@@ -859,12 +869,6 @@ fn owner_refused(err: AppError) -> AppError {
         AppError::Forbidden(message) => AppError::bad_input("ownerId", message),
         other => other,
     }
-}
-
-fn hash(key: &str) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    key.hash(&mut hasher);
-    hasher.finish()
 }
 
 /// `ownerId` → `owner_id` (error fields are the GraphQL input names).

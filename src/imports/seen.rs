@@ -1,0 +1,114 @@
+//! The match keys an import has met so far: a file may name a record once.
+
+use std::collections::hash_map::{DefaultHasher, Entry, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+/// Match keys, as 64-bit hashes, with the line of the row that first had each (a collision
+/// would need billions of rows). A million-row file holds a million of them, so an entry
+/// takes 12 bytes (the hash as two 4-byte halves, the line as 4) where `HashMap<u64, u64>`
+/// takes 16, and the table is sized once from the expected row count: growing by doubling
+/// holds the old and the new table at once, 1.5 times the final size.
+pub struct SeenKeys(HashMap<KeyHash, u32, BuildHasherDefault<AlreadyHashed>>);
+
+impl SeenKeys {
+    pub fn with_expected_rows(rows: usize) -> Self {
+        SeenKeys(HashMap::with_capacity_and_hasher(rows, Default::default()))
+    }
+
+    /// Notes that `line` has `key`; returns the line that had it first when one did.
+    pub fn first_line(&mut self, key: &str, line: u64) -> Option<u64> {
+        match self.0.entry(KeyHash::of(key)) {
+            Entry::Occupied(first) => Some(u64::from(*first.get())),
+            Entry::Vacant(slot) => {
+                slot.insert(line_number(line));
+                None
+            }
+        }
+    }
+
+    /// Notes a row written before (a resumed import), keeping the later line if both are.
+    pub fn remember(&mut self, key: &str, line: u64) {
+        self.0.insert(KeyHash::of(key), line_number(line));
+    }
+}
+
+/// Rows expected in a file of `file_bytes` whose first `sample` bytes hold `sample_lines`
+/// lines, with a sixteenth more for longer rows further down.
+pub fn expected_rows(file_bytes: u64, sample: &[u8], sample_lines: usize) -> usize {
+    if sample.is_empty() {
+        return 0;
+    }
+    let rows = (sample_lines as u128 * u128::from(file_bytes) / sample.len() as u128) as usize;
+    rows + rows / 16
+}
+
+/// Lines past `u32::MAX` (a file far over any upload limit) all read as the last one.
+fn line_number(line: u64) -> u32 {
+    u32::try_from(line).unwrap_or(u32::MAX)
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct KeyHash([u32; 2]);
+
+impl KeyHash {
+    fn of(key: &str) -> Self {
+        let mut hasher = DefaultHasher::new();
+        key.hash(&mut hasher);
+        let hash = hasher.finish();
+        KeyHash([(hash >> 32) as u32, hash as u32])
+    }
+}
+
+impl Hash for KeyHash {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64((u64::from(self.0[0]) << 32) | u64::from(self.0[1]));
+    }
+}
+
+/// The table's hasher: the keys are hashes already, so it passes them through.
+#[derive(Default)]
+struct AlreadyHashed(u64);
+
+impl Hasher for AlreadyHashed {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; any other input still hashes deterministically.
+        for byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_line_of_a_key_is_kept() {
+        let mut seen = SeenKeys::with_expected_rows(4);
+        assert_eq!(seen.first_line("ada@example.com", 2), None);
+        assert_eq!(seen.first_line("bob@example.com", 3), None);
+        assert_eq!(seen.first_line("ada@example.com", 9), Some(2));
+        seen.remember("carol@example.com", 5);
+        assert_eq!(seen.first_line("carol@example.com", 12), Some(5));
+    }
+
+    #[test]
+    fn an_entry_takes_twelve_bytes() {
+        assert_eq!(std::mem::size_of::<(KeyHash, u32)>(), 12);
+    }
+
+    #[test]
+    fn the_row_count_is_estimated_from_the_first_chunk() {
+        let sample = b"a,b\n1,2\n3,4\n5,6\n";
+        assert_eq!(expected_rows(16 * 1000, sample, 4), 4000 + 250);
+        assert_eq!(expected_rows(0, b"", 0), 0);
+    }
+}
