@@ -53,7 +53,12 @@ impl App {
             db.clone(),
             crate::notifications::gateways(&config.notifications),
         );
-        let live = LiveHub::new(db.clone(), database_url.to_string(), config.live.clone());
+        let live = LiveHub::new(
+            db.clone(),
+            database_url.to_string(),
+            config.live.clone(),
+            auth.session_cache(),
+        );
         let scheduler = Arc::new(Scheduler::new(db.clone(), schedule::builtin()));
         let export_slots = Arc::new(tokio::sync::Semaphore::new(
             config.imports.max_concurrent_exports,

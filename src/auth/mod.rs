@@ -5,6 +5,7 @@ pub mod bootstrap;
 pub mod passwords;
 pub mod rate_limit;
 pub mod secret;
+pub mod session_cache;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
@@ -16,8 +17,11 @@ pub use users::{CreateUser, UpdateUser, User, UserFilter};
 pub use viewer::{Role, UserId, Viewer, WorkspaceId};
 pub use workspaces::{parse_timezone, SignUp, UpdateWorkspace, Workspace};
 
+use std::sync::Arc;
+
 use crate::config::AuthConfig;
 use crate::db::DbPool;
+use session_cache::SessionCache;
 use tokens::TokenKeys;
 
 /// The accounts service. Cheap to clone (the pool and keys are shared).
@@ -26,6 +30,7 @@ pub struct AuthService {
     db: DbPool,
     keys: TokenKeys,
     config: AuthConfig,
+    sessions: Arc<SessionCache>,
 }
 
 impl AuthService {
@@ -34,7 +39,13 @@ impl AuthService {
             db,
             keys: TokenKeys::new(jwt_secret, config.access_token_ttl),
             config,
+            sessions: Arc::default(),
         }
+    }
+
+    /// Sessions checked recently; the live feed drops entries as sessions end.
+    pub fn session_cache(&self) -> Arc<SessionCache> {
+        self.sessions.clone()
     }
 
     pub fn allows_sign_up(&self) -> bool {

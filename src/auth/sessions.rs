@@ -42,8 +42,9 @@ struct StoredRefreshToken {
 /// revocation, so they are outcomes of the transaction, turned into errors after it.
 enum Rotation {
     Rotated(Session),
-    ReuseDetected,
-    Deactivated,
+    /// The session of this user was revoked.
+    ReuseDetected(UserId),
+    Deactivated(UserId),
 }
 
 /// Serialises session changes of one user (see `refresh`).
@@ -191,7 +192,8 @@ impl AuthService {
     }
 
     /// Checks an access token and that its user and session are still live. Role and status
-    /// come from the database, so changes apply to the very next request.
+    /// come from the database or from a check made moments ago that nothing has invalidated
+    /// since (`session_cache`), so changes apply to the very next request.
     pub async fn authenticate(&self, access_token: &str) -> AppResult<Viewer> {
         let claims = self.keys.decode_access(access_token)?;
         let user = self
@@ -227,6 +229,10 @@ impl AuthService {
         workspace: WorkspaceId,
         session: Uuid,
     ) -> AppResult<User> {
+        if let Some(user) = self.sessions.get(session, user_id, workspace) {
+            return Ok(user);
+        }
+        let generation = self.sessions.generation();
         let mut conn = self.db.get().await?;
         let live_session = diesel::dsl::exists(
             refresh_tokens::table
@@ -234,7 +240,7 @@ impl AuthService {
                 .filter(refresh_tokens::user_id.eq(user_id))
                 .filter(refresh_tokens::revoked_at.is_null()),
         );
-        users::table
+        let user = users::table
             .filter(users::id.eq(user_id))
             .filter(users::workspace_id.eq(workspace))
             .filter(users::is_active.eq(true))
@@ -245,7 +251,9 @@ impl AuthService {
             .optional()?
             .ok_or_else(|| {
                 AppError::unauthenticated("access token is no longer valid; log in again")
-            })
+            })?;
+        self.sessions.put(session, user.clone(), generation);
+        Ok(user)
     }
 
     /// Email + password login, throttled per account and per client address. A wrong email and
@@ -319,7 +327,7 @@ impl AuthService {
                 }
                 if stored.rotated_at.is_some() {
                     revoke_family(conn, stored.family_id, "reuse_detected").await?;
-                    return Ok(Rotation::ReuseDetected);
+                    return Ok(Rotation::ReuseDetected(owner));
                 }
                 if stored.expires_at <= Utc::now() {
                     return Err(AppError::unauthenticated(
@@ -328,7 +336,7 @@ impl AuthService {
                 }
                 let Some(user) = active_user(conn, stored.user_id).await? else {
                     revoke_family(conn, stored.family_id, "user_deactivated").await?;
-                    return Ok(Rotation::Deactivated);
+                    return Ok(Rotation::Deactivated(owner));
                 };
                 diesel::update(refresh_tokens::table.find(stored.id))
                     .set(refresh_tokens::rotated_at.eq(diesel::dsl::now))
@@ -341,8 +349,12 @@ impl AuthService {
             .await?;
         match outcome {
             Rotation::Rotated(session) => Ok(session),
-            Rotation::Deactivated => Err(AppError::unauthenticated("this account is deactivated")),
-            Rotation::ReuseDetected => {
+            Rotation::Deactivated(user) => {
+                self.sessions.forget_user(user);
+                Err(AppError::unauthenticated("this account is deactivated"))
+            }
+            Rotation::ReuseDetected(user) => {
+                self.sessions.forget_user(user);
                 tracing::warn!("refresh token reuse detected; session revoked");
                 Err(AppError::unauthenticated(
                     "this refresh token was already used; the session has been revoked, log in again",
@@ -378,15 +390,18 @@ impl AuthService {
                 ))
             }
         };
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            lock_user(conn, user).await?;
-            if everywhere {
-                revoke_all_sessions(conn, user, "logout_everywhere").await
-            } else {
-                revoke_family(conn, family, "logout").await
-            }
-        })
-        .await
+        let ended = conn
+            .transaction::<_, AppError, _>(async move |conn| {
+                lock_user(conn, user).await?;
+                if everywhere {
+                    revoke_all_sessions(conn, user, "logout_everywhere").await
+                } else {
+                    revoke_family(conn, family, "logout").await
+                }
+            })
+            .await?;
+        self.sessions.forget_user(user);
+        Ok(ended)
     }
 
     /// Changes the caller's password after checking the current one (throttled like login).
@@ -416,20 +431,23 @@ impl AuthService {
         let user_id = viewer.user_id;
         let mut conn = self.db.get().await?;
         rate_limit::succeed(&mut conn, attempt, &viewer.email).await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            let user = diesel::update(users::table.find(user_id))
-                .set((
-                    users::password_hash.eq(hash),
-                    users::password_changed_at.eq(diesel::dsl::now),
-                    users::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(User::as_returning())
-                .get_result(conn)
-                .await?;
-            revoke_all_sessions(conn, user_id, "password_changed").await?;
-            self.start_session(conn, user).await
-        })
-        .await
+        let session = conn
+            .transaction::<_, AppError, _>(async move |conn| {
+                let user = diesel::update(users::table.find(user_id))
+                    .set((
+                        users::password_hash.eq(hash),
+                        users::password_changed_at.eq(diesel::dsl::now),
+                        users::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .returning(User::as_returning())
+                    .get_result(conn)
+                    .await?;
+                revoke_all_sessions(conn, user_id, "password_changed").await?;
+                self.start_session(conn, user).await
+            })
+            .await?;
+        self.sessions.forget_user(user_id);
+        Ok(session)
     }
 
     /// Deletes refresh tokens expired or revoked more than `keep` ago (maintenance).

@@ -268,38 +268,42 @@ impl AuthService {
             .transpose()?;
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            lock_workspace(conn, viewer.workspace_id).await?;
-            let current = user_in_workspace_for_update(conn, &viewer, id).await?;
-            let demotes_admin =
-                current.role == Role::Admin && input.role.is_some_and(|role| role != Role::Admin);
-            if demotes_admin && current.is_active {
-                ensure_other_active_admin(conn, viewer.workspace_id, id).await?;
-            }
-            let changes = (
-                users::email.eq(email.unwrap_or(current.email)),
-                users::name.eq(name.unwrap_or(current.name)),
-                users::role.eq(input.role.unwrap_or(current.role)),
-                users::updated_at.eq(diesel::dsl::now),
-            );
-            let role_changes = input.role.is_some_and(|role| role != current.role);
-            let user = diesel::update(users::table.find(id))
-                .set(changes)
-                .returning(User::as_returning())
-                .get_result(conn)
-                .await
-                .map_err(email_taken)?;
-            if role_changes {
-                // What the user may see changed: their live connections close at commit.
-                crate::events::live::announce(
-                    conn,
-                    &serde_json::json!({ "k": "user_changed", "user": id.0 }),
-                )
-                .await?;
-            }
-            Ok(user)
-        })
-        .await
+        // Any change (email, name, role) reaches cached sessions at once.
+        let user = conn
+            .transaction::<_, AppError, _>(async move |conn| {
+                lock_workspace(conn, viewer.workspace_id).await?;
+                let current = user_in_workspace_for_update(conn, &viewer, id).await?;
+                let demotes_admin = current.role == Role::Admin
+                    && input.role.is_some_and(|role| role != Role::Admin);
+                if demotes_admin && current.is_active {
+                    ensure_other_active_admin(conn, viewer.workspace_id, id).await?;
+                }
+                let changes = (
+                    users::email.eq(email.unwrap_or(current.email)),
+                    users::name.eq(name.unwrap_or(current.name)),
+                    users::role.eq(input.role.unwrap_or(current.role)),
+                    users::updated_at.eq(diesel::dsl::now),
+                );
+                let role_changes = input.role.is_some_and(|role| role != current.role);
+                let user = diesel::update(users::table.find(id))
+                    .set(changes)
+                    .returning(User::as_returning())
+                    .get_result(conn)
+                    .await
+                    .map_err(email_taken)?;
+                if role_changes {
+                    // What the user may see changed: their live connections close at commit.
+                    crate::events::live::announce(
+                        conn,
+                        &serde_json::json!({ "k": "user_changed", "user": id.0 }),
+                    )
+                    .await?;
+                }
+                Ok(user)
+            })
+            .await;
+        self.sessions.forget_user(id);
+        user
     }
 
     /// Deactivated users cannot log in and all their sessions end at once.
@@ -319,31 +323,34 @@ impl AuthService {
     async fn set_active(&self, viewer: &Viewer, id: UserId, active: bool) -> AppResult<User> {
         let viewer = viewer.clone();
         let mut conn = self.db.get().await?;
-        conn.transaction::<_, AppError, _>(async move |conn| {
-            lock_workspace(conn, viewer.workspace_id).await?;
-            let current = user_in_workspace_for_update(conn, &viewer, id).await?;
-            if current.is_active == active {
-                return Ok(current);
-            }
-            if !active && current.role == Role::Admin {
-                ensure_other_active_admin(conn, viewer.workspace_id, id).await?;
-            }
-            let deactivated_at: Option<DateTime<Utc>> = (!active).then(Utc::now);
-            let user = diesel::update(users::table.find(id))
-                .set((
-                    users::is_active.eq(active),
-                    users::deactivated_at.eq(deactivated_at),
-                    users::updated_at.eq(diesel::dsl::now),
-                ))
-                .returning(User::as_returning())
-                .get_result(conn)
-                .await?;
-            if !active {
-                revoke_all_sessions(conn, id, "user_deactivated").await?;
-            }
-            Ok(user)
-        })
-        .await
+        let user = conn
+            .transaction::<_, AppError, _>(async move |conn| {
+                lock_workspace(conn, viewer.workspace_id).await?;
+                let current = user_in_workspace_for_update(conn, &viewer, id).await?;
+                if current.is_active == active {
+                    return Ok(current);
+                }
+                if !active && current.role == Role::Admin {
+                    ensure_other_active_admin(conn, viewer.workspace_id, id).await?;
+                }
+                let deactivated_at: Option<DateTime<Utc>> = (!active).then(Utc::now);
+                let user = diesel::update(users::table.find(id))
+                    .set((
+                        users::is_active.eq(active),
+                        users::deactivated_at.eq(deactivated_at),
+                        users::updated_at.eq(diesel::dsl::now),
+                    ))
+                    .returning(User::as_returning())
+                    .get_result(conn)
+                    .await?;
+                if !active {
+                    revoke_all_sessions(conn, id, "user_deactivated").await?;
+                }
+                Ok(user)
+            })
+            .await;
+        self.sessions.forget_user(id);
+        user
     }
 }
 

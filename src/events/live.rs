@@ -26,6 +26,7 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::session_cache::SessionCache;
 use crate::auth::{Role, Viewer};
 use crate::config::LiveConfig;
 use crate::crm::events::{RecordEvent, EVENT_COLUMNS};
@@ -226,6 +227,8 @@ impl Registry {
 struct Inner {
     db: DbPool,
     url: String,
+    /// Checked sessions; entries go as `sessions_ended` and `user_changed` arrive.
+    sessions: Arc<SessionCache>,
     config: LiveConfig,
     registry: Mutex<Registry>,
     ready: watch::Sender<bool>,
@@ -288,12 +291,18 @@ impl Inner {
 }
 
 impl LiveHub {
-    pub fn new(db: DbPool, database_url: String, config: LiveConfig) -> Self {
+    pub fn new(
+        db: DbPool,
+        database_url: String,
+        config: LiveConfig,
+        sessions: Arc<SessionCache>,
+    ) -> Self {
         let (ready, _) = watch::channel(false);
         LiveHub {
             inner: Arc::new(Inner {
                 db,
                 url: database_url,
+                sessions,
                 config,
                 registry: Mutex::new(Registry::default()),
                 ready,
@@ -319,15 +328,15 @@ impl LiveHub {
         }
     }
 
-    /// Registers a WebSocket connection of `viewer`; `close` ends it.
-    /// Starts the LISTEN loop once (ended sessions must close sockets that have no live
-    /// subscription yet, too).
-    fn start(&self) {
+    /// Starts the LISTEN loop once: ended sessions must close sockets that have no live
+    /// subscription yet, and cached sessions are trusted only while it listens.
+    pub fn start(&self) {
         if !self.inner.started.swap(true, Ordering::SeqCst) {
             tokio::spawn(listen(self.inner.clone()));
         }
     }
 
+    /// Registers a WebSocket connection of `viewer`; `close` ends it.
     pub fn connect(&self, viewer: &Viewer, close: Closer) -> LiveConnection {
         self.start();
         let mut registry = self.inner.registry();
@@ -466,6 +475,7 @@ async fn listen(inner: Arc<Inner>) {
                     // Announcements made while down are gone: every feed may have a gap.
                     close_where(&inner, CloseReason::Missed, |_| true);
                 }
+                inner.sessions.set_listening(true);
                 inner.ready.send_replace(true);
                 sweep_sessions(&inner).await;
                 let mut sweep = tokio::time::interval(SESSION_SWEEP);
@@ -486,6 +496,7 @@ async fn listen(inner: Arc<Inner>) {
                     }
                 }
                 inner.ready.send_replace(false);
+                inner.sessions.set_listening(false);
                 lost = true;
                 tracing::warn!("live feed: LISTEN connection lost; reconnecting");
             }
@@ -529,6 +540,7 @@ async fn handle(inner: &Inner, payload: &str) -> AppResult<()> {
             Ok(())
         }
         "sessions_ended" => {
+            inner.sessions.forget_sessions(&message.sessions);
             let ended: HashSet<uuid::Uuid> = message.sessions.into_iter().collect();
             close_where(inner, CloseReason::SessionEnded, |c| {
                 ended.contains(&c.session)
@@ -537,6 +549,9 @@ async fn handle(inner: &Inner, payload: &str) -> AppResult<()> {
         }
         "user_changed" => {
             let user = message.user;
+            if let Some(user) = user {
+                inner.sessions.forget_user(crate::auth::UserId(user));
+            }
             close_where(inner, CloseReason::RoleChanged, |c| Some(c.user_id) == user);
             Ok(())
         }

@@ -40,6 +40,8 @@ pub struct AppState {
 impl AppState {
     pub fn new(app: Arc<App>, shutdown: CancellationToken) -> Self {
         let schema = build_schema(&app.config.graphql);
+        // Requests trust recently checked sessions only while the live feed listens.
+        app.live.start();
         AppState {
             app,
             schema,

@@ -427,3 +427,77 @@ async fn rest_login_is_throttled_with_retry_after() {
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().get("retry-after").is_some());
 }
+
+/// Waits (at most 10 s) until `done` holds, checking every 20 ms.
+async fn eventually(mut done: impl AsyncFnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn checked_sessions_are_remembered_until_they_end() {
+    let (app, counter) = TestApp::spawn_counting().await;
+    let session = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let access = token_of(&session);
+    // Once the live feed listens, a request whose session was just checked runs no SQL at
+    // all (the token is checked for every request; `__typename` itself reads nothing).
+    let statements = async |app: &TestApp| {
+        let before = counter.get();
+        let answer = app.gql(Some(&access), "{ __typename }", json!({})).await;
+        assert!(answer["errors"].is_null(), "{answer}");
+        counter.get() - before
+    };
+    assert!(eventually(async || statements(&app).await == 0).await);
+
+    // Another process ends the session: its announcement reaches this one.
+    let family = app
+        .rows("SELECT family_id::text AS f FROM refresh_tokens ORDER BY id DESC LIMIT 1")
+        .await[0]["f"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.execute(&format!(
+        "WITH ended AS (UPDATE refresh_tokens SET revoked_at = now() \
+           WHERE family_id = '{family}' RETURNING 1) \
+         SELECT pg_notify('mycrm_live', '{{\"k\": \"sessions_ended\", \"sessions\": [\"{family}\"]}}') \
+         FROM ended LIMIT 1"
+    ))
+    .await;
+    let refused = async || {
+        // Public fields still answer with a refused token; `me` does not.
+        let answer = app.gql(Some(&access), ME, json!({})).await;
+        !answer["errors"].is_null() && error_code(&answer) == "UNAUTHENTICATED"
+    };
+    assert!(
+        eventually(refused).await,
+        "the ended session was still accepted"
+    );
+
+    // A role change by this process applies to the very next request.
+    let (casey, member) = app.user_with_role("casey@example.com", "MEMBER").await;
+    assert_eq!(
+        app.gql(Some(&member), ME, json!({})).await["data"]["me"]["role"],
+        "MEMBER"
+    );
+    let admin = token_of(&app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await);
+    let changed = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updateUser(input: {id: $id, role: MANAGER}) { user { role } } }",
+            json!({ "id": casey }),
+        )
+        .await;
+    assert_eq!(
+        changed["data"]["updateUser"]["user"]["role"], "MANAGER",
+        "{changed}"
+    );
+    assert_eq!(
+        app.gql(Some(&member), ME, json!({})).await["data"]["me"]["role"],
+        "MANAGER"
+    );
+}
