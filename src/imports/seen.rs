@@ -26,9 +26,11 @@ impl SeenKeys {
         }
     }
 
-    /// Notes a row written before (a resumed import), keeping the later line if both are.
+    /// Notes a row read before (a resumed import); the first line with a key stays its line.
     pub fn remember(&mut self, key: &str, line: u64) {
-        self.0.insert(KeyHash::of(key), line_number(line));
+        self.0
+            .entry(KeyHash::of(key))
+            .or_insert_with(|| line_number(line));
     }
 }
 
@@ -97,6 +99,7 @@ mod tests {
         assert_eq!(seen.first_line("bob@example.com", 3), None);
         assert_eq!(seen.first_line("ada@example.com", 9), Some(2));
         seen.remember("carol@example.com", 5);
+        seen.remember("carol@example.com", 8);
         assert_eq!(seen.first_line("carol@example.com", 12), Some(5));
     }
 
