@@ -461,10 +461,21 @@ struct Announcement {
     user: Option<i64>,
 }
 
+/// Clears and distrusts the session cache when dropped.
+struct Untrust(Arc<SessionCache>);
+
+impl Drop for Untrust {
+    fn drop(&mut self) {
+        self.0.set_listening(false);
+    }
+}
+
 /// The LISTEN loop: reconnects after errors; after each (re)connect, and every
 /// [`SESSION_SWEEP`], closes connections whose session ended meanwhile.
 async fn listen(inner: Arc<Inner>) {
     use futures_util::StreamExt;
+    // However this loop ends (shutdown, a panic), cached sessions stop being trusted.
+    let _untrust = Untrust(inner.sessions.clone());
     let mut retry = Duration::from_millis(200);
     let mut lost = false;
     while !inner.shutdown.is_cancelled() {

@@ -1,23 +1,35 @@
 //! The match keys an import has met so far: a file may name a record once.
 
-use std::collections::hash_map::{DefaultHasher, Entry, HashMap};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::hash_map::{Entry, HashMap, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 
 /// Match keys, as 64-bit hashes, with the line of the row that first had each (a collision
 /// would need billions of rows). A million-row file holds a million of them, so an entry
 /// takes 12 bytes (the hash as two 4-byte halves, the line as 4) where `HashMap<u64, u64>`
 /// takes 16, and the table is sized once from the expected row count: growing by doubling
-/// holds the old and the new table at once, 1.5 times the final size.
-pub struct SeenKeys(HashMap<KeyHash, u32, BuildHasherDefault<AlreadyHashed>>);
+/// holds the old and the new table at once, 1.5 times the final size. Keys are hashed with
+/// this process's random keys (`RandomState`), so a file cannot be made of keys that collide.
+pub struct SeenKeys {
+    keys: RandomState,
+    table: HashMap<KeyHash, u32, BuildHasherDefault<AlreadyHashed>>,
+}
 
 impl SeenKeys {
     pub fn with_expected_rows(rows: usize) -> Self {
-        SeenKeys(HashMap::with_capacity_and_hasher(rows, Default::default()))
+        SeenKeys {
+            keys: RandomState::new(),
+            table: HashMap::with_capacity_and_hasher(rows, Default::default()),
+        }
+    }
+
+    fn hash(&self, key: &str) -> KeyHash {
+        KeyHash::from(self.keys.hash_one(key))
     }
 
     /// Notes that `line` has `key`; returns the line that had it first when one did.
     pub fn first_line(&mut self, key: &str, line: u64) -> Option<u64> {
-        match self.0.entry(KeyHash::of(key)) {
+        let hash = self.hash(key);
+        match self.table.entry(hash) {
             Entry::Occupied(first) => Some(u64::from(*first.get())),
             Entry::Vacant(slot) => {
                 slot.insert(line_number(line));
@@ -28,20 +40,24 @@ impl SeenKeys {
 
     /// Notes a row read before (a resumed import); the first line with a key stays its line.
     pub fn remember(&mut self, key: &str, line: u64) {
-        self.0
-            .entry(KeyHash::of(key))
-            .or_insert_with(|| line_number(line));
+        let hash = self.hash(key);
+        self.table.entry(hash).or_insert_with(|| line_number(line));
     }
 }
 
+/// The most rows a table is sized for up front; a larger file's table grows past it. The
+/// estimate comes from the uploader's bytes (a file of empty lines would ask for gigabytes).
+const MAX_PRESIZED_ROWS: usize = 1 << 20;
+
 /// Rows expected in a file of `file_bytes` whose first `sample` bytes hold `sample_lines`
-/// lines, with a sixteenth more for longer rows further down.
+/// lines, with a sixteenth more for longer rows further down, at most `MAX_PRESIZED_ROWS`.
 pub fn expected_rows(file_bytes: u64, sample: &[u8], sample_lines: usize) -> usize {
     if sample.is_empty() {
         return 0;
     }
-    let rows = (sample_lines as u128 * u128::from(file_bytes) / sample.len() as u128) as usize;
-    rows + rows / 16
+    let rows = sample_lines as u128 * u128::from(file_bytes) / sample.len() as u128;
+    let rows = usize::try_from(rows).unwrap_or(usize::MAX);
+    rows.saturating_add(rows / 16).min(MAX_PRESIZED_ROWS)
 }
 
 /// Lines past `u32::MAX` (a file far over any upload limit) all read as the last one.
@@ -52,11 +68,8 @@ fn line_number(line: u64) -> u32 {
 #[derive(PartialEq, Eq, Clone, Copy)]
 struct KeyHash([u32; 2]);
 
-impl KeyHash {
-    fn of(key: &str) -> Self {
-        let mut hasher = DefaultHasher::new();
-        key.hash(&mut hasher);
-        let hash = hasher.finish();
+impl From<u64> for KeyHash {
+    fn from(hash: u64) -> Self {
         KeyHash([(hash >> 32) as u32, hash as u32])
     }
 }
@@ -113,5 +126,7 @@ mod tests {
         let sample = b"a,b\n1,2\n3,4\n5,6\n";
         assert_eq!(expected_rows(16 * 1000, sample, 4), 4000 + 250);
         assert_eq!(expected_rows(0, b"", 0), 0);
+        // A file of empty lines does not size a table for its byte count.
+        assert_eq!(expected_rows(100 << 20, b"\n\n\n\n", 4), MAX_PRESIZED_ROWS);
     }
 }
