@@ -117,8 +117,7 @@ impl Run<'_> {
             let message = "line 1: the file is empty; it needs a header line and rows";
             return store::finish(&mut conn, id, "failed", Some(message)).await;
         };
-        let lines = first.iter().filter(|&&b| b == b'\n').count();
-        let expected = expected_rows(self.row.file_bytes as u64, &first, lines);
+        let expected = expected_rows(self.row.file_bytes as u64, &first);
         let (chunks, chunk_rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
         let feeder = tokio::spawn(feed_chunks(self.db.clone(), id, chunks));
         let (batches, mut parsed) = tokio::sync::mpsc::channel(2);

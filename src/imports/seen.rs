@@ -49,12 +49,13 @@ impl SeenKeys {
 /// estimate comes from the uploader's bytes (a file of empty lines would ask for gigabytes).
 const MAX_PRESIZED_ROWS: usize = 1 << 20;
 
-/// Rows expected in a file of `file_bytes` whose first `sample` bytes hold `sample_lines`
-/// lines, with a sixteenth more for longer rows further down, at most `MAX_PRESIZED_ROWS`.
-pub fn expected_rows(file_bytes: u64, sample: &[u8], sample_lines: usize) -> usize {
+/// Rows expected in a file of `file_bytes` from the lines of its first bytes (`sample`), with
+/// a sixteenth more for longer rows further down, at most `MAX_PRESIZED_ROWS`.
+pub fn expected_rows(file_bytes: u64, sample: &[u8]) -> usize {
     if sample.is_empty() {
         return 0;
     }
+    let sample_lines = sample.iter().filter(|&&b| b == b'\n').count();
     let rows = sample_lines as u128 * u128::from(file_bytes) / sample.len() as u128;
     let rows = usize::try_from(rows).unwrap_or(usize::MAX);
     rows.saturating_add(rows / 16).min(MAX_PRESIZED_ROWS)
@@ -124,9 +125,9 @@ mod tests {
     #[test]
     fn the_row_count_is_estimated_from_the_first_chunk() {
         let sample = b"a,b\n1,2\n3,4\n5,6\n";
-        assert_eq!(expected_rows(16 * 1000, sample, 4), 4000 + 250);
-        assert_eq!(expected_rows(0, b"", 0), 0);
+        assert_eq!(expected_rows(16 * 1000, sample), 4000 + 250);
+        assert_eq!(expected_rows(0, b""), 0);
         // A file of empty lines does not size a table for its byte count.
-        assert_eq!(expected_rows(100 << 20, b"\n\n\n\n", 4), MAX_PRESIZED_ROWS);
+        assert_eq!(expected_rows(100 << 20, b"\n\n\n\n"), MAX_PRESIZED_ROWS);
     }
 }
