@@ -17,6 +17,7 @@ pub mod ids;
 pub mod imports;
 pub mod jobs;
 pub mod leads;
+pub mod limits;
 pub mod live;
 pub mod loaders;
 pub mod notifications;
@@ -88,19 +89,33 @@ pub struct SubscriptionRoot(
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
+/// Where a schema's operations come from: the HTTP handler applies the limits around
+/// execution itself (`limits::admit`, `limits::code_errors`); WebSocket operations are executed
+/// by async-graphql-axum, so that schema applies them in an extension.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Http,
+    WebSocket,
+}
+
 /// Builds the schema. Request data (app, caller, loaders) is attached per request by
 /// [`context::request_data`], so the same schema serves every tenant.
-pub fn build_schema(limits: &GraphqlLimits) -> AppSchema {
-    Schema::build(
+pub fn build_schema(limits: &GraphqlLimits, transport: Transport) -> AppSchema {
+    let builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
-    .extension(extension::Limits(limits.clone()))
-    .finish()
+    .limit_complexity(limits.max_complexity);
+    match transport {
+        Transport::Http => builder.finish(),
+        Transport::WebSocket => builder
+            .extension(extension::Limits(limits.clone()))
+            .finish(),
+    }
 }
 
 /// The SDL `mycrm export-schema` prints and `schema.graphql` holds.
 pub fn sdl() -> String {
-    build_schema(&GraphqlLimits::default()).sdl()
+    build_schema(&GraphqlLimits::default(), Transport::Http).sdl()
 }

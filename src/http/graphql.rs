@@ -18,6 +18,7 @@ use super::client::{auth_state, bearer, client_info};
 use super::playground;
 use super::AppState;
 use crate::graphql::context::{request_data, Lifetime};
+use crate::graphql::limits;
 
 /// Most operations one batched POST may carry.
 pub const MAX_BATCH: usize = 10;
@@ -89,14 +90,14 @@ pub async fn get_graphql(
             "send ?query=... (queries only) or POST a JSON body",
         );
     }
-    let request = match async_graphql::http::parse_query_string(&query) {
+    let mut request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
         Err(err) => {
             return transport_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", err.to_string())
         }
     };
     // GET must not change anything (it can be triggered by links and prefetchers).
-    if changes_state(&request) {
+    if changes_state(&mut request) {
         return transport_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "BAD_REQUEST",
@@ -107,9 +108,10 @@ pub async fn get_graphql(
 }
 
 /// Whether the document holds a mutation or subscription. Unparsable documents pass: execution
-/// reports the syntax error with its code.
-fn changes_state(request: &Request) -> bool {
-    async_graphql::parser::parse_query(&request.query)
+/// reports the syntax error with its code. The parsed document stays in the request.
+fn changes_state(request: &mut Request) -> bool {
+    request
+        .parsed_query()
         .map(|doc| {
             doc.operations
                 .iter()
@@ -126,26 +128,37 @@ async fn execute(
 ) -> Response {
     let auth = auth_state(&state.app, bearer(headers)).await;
     let client = client_info(headers, peer, state.app.config.http.trust_forwarded_for);
-    let with_data = |mut request: Request| {
+    let run = |mut request: Request| {
         request.data = request_data(
             state.app.clone(),
             auth.clone(),
             client.clone(),
             Lifetime::Request,
         );
-        request
+        execute_one(state, request)
     };
     let response = match batch {
-        BatchRequest::Single(request) => {
-            BatchResponse::Single(state.schema.execute(with_data(request)).await)
-        }
+        BatchRequest::Single(request) => BatchResponse::Single(run(request).await),
         BatchRequest::Batch(requests) => {
-            let requests = requests.into_iter().map(with_data).collect();
-            state
-                .schema
-                .execute_batch(BatchRequest::Batch(requests))
-                .await
+            // One after the other, as async-graphql's own `execute_batch` does.
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(run(request).await);
+            }
+            BatchResponse::Batch(responses)
         }
     };
     Json(response).into_response()
+}
+
+/// One operation through the extension-free schema, with the limits and error codes applied
+/// around it (`graphql::limits`).
+async fn execute_one(state: &AppState, mut request: Request) -> async_graphql::Response {
+    let limits = &state.app.config.graphql;
+    if let Err(error) = limits::admit(&mut request, limits) {
+        return async_graphql::Response::from_errors(vec![error]);
+    }
+    let mut response = state.schema.execute(request).await;
+    limits::code_errors(&mut response, limits);
+    response
 }

@@ -26,25 +26,30 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::App;
-use crate::graphql::{build_schema, AppSchema};
+use crate::graphql::{build_schema, AppSchema, Transport};
 
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
     pub app: Arc<App>,
+    /// Executes `POST`/`GET /graphql` (limits applied by the handler, see `graphql::limits`).
     pub schema: AppSchema,
+    /// Executes operations over `/graphql/ws` (limits applied by a schema extension).
+    pub ws_schema: AppSchema,
     /// Cancelled when the server shuts down; long-lived WebSocket connections end on it.
     pub shutdown: CancellationToken,
 }
 
 impl AppState {
     pub fn new(app: Arc<App>, shutdown: CancellationToken) -> Self {
-        let schema = build_schema(&app.config.graphql);
+        let schema = build_schema(&app.config.graphql, Transport::Http);
+        let ws_schema = build_schema(&app.config.graphql, Transport::WebSocket);
         // Requests trust recently checked sessions only while the live feed listens.
         app.live.start();
         AppState {
             app,
             schema,
+            ws_schema,
             shutdown,
         }
     }

@@ -91,7 +91,7 @@ async fn serve_socket(
             })
         });
     let app = state.app.clone();
-    let graphql = GraphqlSocket::new(state.schema.clone(), input, protocol).on_connection_init(
+    let graphql = GraphqlSocket::new(state.ws_schema.clone(), input, protocol).on_connection_init(
         move |payload| async move {
             let token = token_from_payload(&payload);
             let credential = match token.as_deref() {

@@ -110,6 +110,40 @@ async fn depth_and_complexity_limits() {
         .gql(Some(&token), "{ a: me { id email name role isActive createdAt } b: me { id email name role isActive createdAt } }", json!({}))
         .await;
     assert_eq!(error_code(&complex), "QUERY_TOO_COMPLEX");
+    assert!(
+        complex["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limit of 12"),
+        "{complex}"
+    );
+    assert!(complex["data"].is_null());
+
+    // In a batch each operation is checked on its own: one refused, the next answered.
+    let batch: Value = app
+        .client
+        .post(app.url("/graphql"))
+        .bearer_auth(&token)
+        .json(&json!([
+            { "query": "{ users { nodes { workspace { name } } } }" },
+            { "query": "{ me { email } }" },
+            { "query": "query A { me { id } } query B { me { id } }", "operationName": "C" },
+        ]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        batch[0]["errors"][0]["extensions"]["code"],
+        "QUERY_TOO_DEEP"
+    );
+    assert_eq!(batch[1]["data"]["me"]["email"], ADMIN_EMAIL, "{batch}");
+    assert_eq!(
+        batch[2]["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+        "{batch}"
+    );
 }
 
 #[tokio::test]

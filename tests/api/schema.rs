@@ -15,7 +15,10 @@ fn schema_graphql_is_up_to_date() {
 
 #[tokio::test]
 async fn every_type_and_field_has_a_description() {
-    let schema = mycrm::graphql::build_schema(&mycrm::config::GraphqlLimits::default());
+    let schema = mycrm::graphql::build_schema(
+        &mycrm::config::GraphqlLimits::default(),
+        mycrm::graphql::Transport::Http,
+    );
     let query = "{ __schema { types { name kind description
         fields { name description args { name description } }
         inputFields { name description }

@@ -176,6 +176,53 @@ async fn subscription_arguments_are_validated() {
 }
 
 #[tokio::test]
+async fn websocket_operations_have_the_same_limits_and_codes() {
+    let app = TestApp::spawn_with(|c| {
+        // Enough for the login mutation (depth 3, complexity 7).
+        c.graphql.max_depth = 3;
+        c.graphql.max_complexity = 8;
+    })
+    .await;
+    let token = app.admin_token().await;
+    let mut socket = connect(&app, "graphql-transport-ws").await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } })).await;
+    next(&mut socket).await.unwrap();
+    let cases = [
+        (
+            "subscription { heartbeat(intervalSeconds: 1) { user { workspace { name } } } }",
+            "QUERY_TOO_DEEP",
+        ),
+        (
+            "subscription { heartbeat(intervalSeconds: 1) { a: sequence b: sequence c: sequence d: sequence e: sequence f: sequence g: sequence h: sequence } }",
+            "QUERY_TOO_COMPLEX",
+        ),
+        ("subscription { heartbeat(", "GRAPHQL_PARSE_FAILED"),
+        ("subscription { heartbeat { shoeSize } }", "GRAPHQL_VALIDATION_FAILED"),
+    ];
+    for (n, (query, code)) in cases.iter().enumerate() {
+        let id = n.to_string();
+        send(
+            &mut socket,
+            json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
+        )
+        .await;
+        // The answer to this operation (an earlier one's `complete` may come first).
+        let answer = loop {
+            let message = next(&mut socket).await.unwrap();
+            if message["id"] == id.as_str() && message["type"] != "complete" {
+                break message;
+            }
+        };
+        let errors = if answer["type"] == "error" {
+            &answer["payload"]
+        } else {
+            &answer["payload"]["errors"]
+        };
+        assert_eq!(errors[0]["extensions"]["code"], *code, "{query}: {answer}");
+    }
+}
+
+#[tokio::test]
 async fn the_feed_ends_when_the_access_token_expires() {
     let app = TestApp::spawn_with(|c| c.auth.access_token_ttl = Duration::from_secs(2)).await;
     let token = app.admin_token().await;

@@ -1,0 +1,168 @@
+//! The query limits (depth, complexity) and the codes for errors async-graphql raises by
+//! itself, in one place for both ways a query arrives:
+//!
+//! - over HTTP, [`admit`] checks the parsed document before execution and [`code_errors`]
+//!   codes what the schema answered. The HTTP schema has no extension on purpose: with any
+//!   extension installed, async-graphql looks every field's type up in its registry and runs
+//!   the extension chain for every field of every row (5–7% of a 50-row page's server time,
+//!   BENCHMARKS.md), and without one it resolves fields directly;
+//! - over WebSocket, async-graphql-axum executes the operation itself, so that schema carries
+//!   [`super::extension::Limits`], which calls the same functions from its hooks.
+//!
+//! Depth is measured on the parsed document, skipping introspection (`__schema`, `__type`),
+//! so GraphiQL's deep introspection query is not refused while data queries are. Complexity is
+//! async-graphql's own (`SchemaBuilder::limit_complexity`), which knows each field's cost.
+
+use std::collections::HashSet;
+
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{Request, Response, ServerError};
+
+use super::errors::{
+    ensure_code, server_error, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QUERY_TOO_COMPLEX,
+    QUERY_TOO_DEEP,
+};
+use crate::config::GraphqlLimits;
+use crate::error::ErrorCode;
+
+/// What async-graphql says when `limit_complexity` refuses a document.
+const LIBRARY_TOO_COMPLEX: &str = "Query is too complex.";
+
+/// Parses the request's document (kept in the request, so it is parsed once) and checks its
+/// depth: the checks that need no schema.
+pub fn admit(request: &mut Request, limits: &GraphqlLimits) -> Result<(), ServerError> {
+    let document = request
+        .parsed_query()
+        .map_err(|e| ensure_code(e, GRAPHQL_PARSE_FAILED))?;
+    check_depth(document, limits)
+}
+
+/// Refuses a document nested deeper than the limit.
+pub fn check_depth(
+    document: &ExecutableDocument,
+    limits: &GraphqlLimits,
+) -> Result<(), ServerError> {
+    if document_depth(document, limits.max_depth + 1) > limits.max_depth {
+        return Err(server_error(
+            format!(
+                "query is nested too deeply: it exceeds the depth limit of {}",
+                limits.max_depth
+            ),
+            QUERY_TOO_DEEP,
+        ));
+    }
+    Ok(())
+}
+
+/// A validation error with its code; the complexity refusal gets its own code and says the
+/// limit.
+pub fn coded_validation_error(error: ServerError, limits: &GraphqlLimits) -> ServerError {
+    if error.message == LIBRARY_TOO_COMPLEX {
+        return server_error(
+            format!(
+                "query is too complex: it exceeds the complexity limit of {}",
+                limits.max_complexity
+            ),
+            QUERY_TOO_COMPLEX,
+        );
+    }
+    ensure_code(error, GRAPHQL_VALIDATION_FAILED)
+}
+
+/// An error raised while executing, with its code. Resolvers always attach one
+/// (`errors::to_graphql_error`); what is left is async-graphql rejecting an argument value,
+/// i.e. the client's input.
+pub fn coded_execution_error(error: ServerError) -> ServerError {
+    ensure_code(error, ErrorCode::BadUserInput.as_str())
+}
+
+/// Codes the errors of a response the extension-free schema produced. Errors of the document
+/// as a whole (validation, an unknown operation name) have no path; errors of a field have
+/// one.
+pub fn code_errors(response: &mut Response, limits: &GraphqlLimits) {
+    response.errors = std::mem::take(&mut response.errors)
+        .into_iter()
+        .map(|error| {
+            if error.path.is_empty() {
+                coded_validation_error(error, limits)
+            } else {
+                coded_execution_error(error)
+            }
+        })
+        .collect();
+}
+
+/// The deepest field nesting of any operation, not counting introspection, capped at `cap`
+/// (which also stops fragment cycles, rejected later by validation anyway).
+fn document_depth(document: &ExecutableDocument, cap: usize) -> usize {
+    document
+        .operations
+        .iter()
+        .map(|(_, op)| {
+            set_depth(
+                document,
+                &op.node.selection_set.node,
+                0,
+                cap,
+                &mut HashSet::new(),
+            )
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+fn set_depth<'a>(
+    document: &'a ExecutableDocument,
+    set: &'a SelectionSet,
+    current: usize,
+    cap: usize,
+    visiting: &mut HashSet<&'a str>,
+) -> usize {
+    if current >= cap {
+        return current;
+    }
+    let mut deepest = current;
+    for selection in &set.items {
+        let depth = match &selection.node {
+            Selection::Field(field) => {
+                if field.node.name.node.starts_with("__") {
+                    continue;
+                }
+                set_depth(
+                    document,
+                    &field.node.selection_set.node,
+                    current + 1,
+                    cap,
+                    visiting,
+                )
+            }
+            Selection::InlineFragment(fragment) => set_depth(
+                document,
+                &fragment.node.selection_set.node,
+                current,
+                cap,
+                visiting,
+            ),
+            Selection::FragmentSpread(spread) => {
+                let name = spread.node.fragment_name.node.as_str();
+                let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) else {
+                    continue;
+                };
+                if !visiting.insert(name) {
+                    continue;
+                }
+                let depth = set_depth(
+                    document,
+                    &fragment.node.selection_set.node,
+                    current,
+                    cap,
+                    visiting,
+                );
+                visiting.remove(name);
+                depth
+            }
+        };
+        deepest = deepest.max(depth);
+    }
+    deepest
+}
