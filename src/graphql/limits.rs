@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{Request, Response, ServerError};
 
+use super::documents::DocumentCache;
 use super::errors::{
     ensure_code, server_error, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QUERY_TOO_COMPLEX,
     QUERY_TOO_DEEP,
@@ -28,13 +29,19 @@ use crate::error::ErrorCode;
 /// What async-graphql says when `limit_complexity` refuses a document.
 const LIBRARY_TOO_COMPLEX: &str = "Query is too complex.";
 
-/// Parses the request's document (kept in the request, so it is parsed once) and checks its
-/// depth: the checks that need no schema.
-pub fn admit(request: &mut Request, limits: &GraphqlLimits) -> Result<(), ServerError> {
-    let document = request
-        .parsed_query()
+/// Gives the request its parsed document (remembered across requests, see
+/// [`super::documents`]) and checks its depth: the checks that need no schema.
+pub fn admit(
+    request: &mut Request,
+    limits: &GraphqlLimits,
+    documents: &DocumentCache,
+) -> Result<(), ServerError> {
+    let document = documents
+        .parse(&request.query)
         .map_err(|e| ensure_code(e, GRAPHQL_PARSE_FAILED))?;
-    check_depth(document, limits)
+    check_depth(&document, limits)?;
+    request.set_parsed_query(ExecutableDocument::clone(&document));
+    Ok(())
 }
 
 /// Refuses a document nested deeper than the limit.

@@ -7,6 +7,7 @@ pub mod companies;
 pub mod connection;
 pub mod contacts;
 pub mod context;
+pub mod documents;
 pub mod errors;
 pub mod extension;
 pub mod feed;

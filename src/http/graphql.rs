@@ -90,14 +90,14 @@ pub async fn get_graphql(
             "send ?query=... (queries only) or POST a JSON body",
         );
     }
-    let mut request = match async_graphql::http::parse_query_string(&query) {
+    let request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
         Err(err) => {
             return transport_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", err.to_string())
         }
     };
     // GET must not change anything (it can be triggered by links and prefetchers).
-    if changes_state(&mut request) {
+    if changes_state(&state, &request) {
         return transport_error(
             StatusCode::METHOD_NOT_ALLOWED,
             "BAD_REQUEST",
@@ -108,10 +108,11 @@ pub async fn get_graphql(
 }
 
 /// Whether the document holds a mutation or subscription. Unparsable documents pass: execution
-/// reports the syntax error with its code. The parsed document stays in the request.
-fn changes_state(request: &mut Request) -> bool {
-    request
-        .parsed_query()
+/// reports the syntax error with its code.
+fn changes_state(state: &AppState, request: &Request) -> bool {
+    state
+        .documents
+        .parse(&request.query)
         .map(|doc| {
             doc.operations
                 .iter()
@@ -155,7 +156,7 @@ async fn execute(
 /// around it (`graphql::limits`).
 async fn execute_one(state: &AppState, mut request: Request) -> async_graphql::Response {
     let limits = &state.app.config.graphql;
-    if let Err(error) = limits::admit(&mut request, limits) {
+    if let Err(error) = limits::admit(&mut request, limits, &state.documents) {
         return async_graphql::Response::from_errors(vec![error]);
     }
     let mut response = state.schema.execute(request).await;

@@ -26,6 +26,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::App;
+use crate::graphql::documents::DocumentCache;
 use crate::graphql::{build_schema, AppSchema, Transport};
 
 /// Shared by every handler.
@@ -36,6 +37,8 @@ pub struct AppState {
     pub schema: AppSchema,
     /// Executes operations over `/graphql/ws` (limits applied by a schema extension).
     pub ws_schema: AppSchema,
+    /// Parsed documents of `/graphql` requests, by their text.
+    pub documents: Arc<DocumentCache>,
     /// Cancelled when the server shuts down; long-lived WebSocket connections end on it.
     pub shutdown: CancellationToken,
 }
@@ -50,6 +53,7 @@ impl AppState {
             app,
             schema,
             ws_schema,
+            documents: Arc::new(DocumentCache::default()),
             shutdown,
         }
     }
