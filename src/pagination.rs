@@ -62,6 +62,16 @@ impl<T> Page<T> {
             total_count,
         }
     }
+
+    /// The same page with each item transformed.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            has_next_page: self.has_next_page,
+            has_previous_page: self.has_previous_page,
+            total_count: self.total_count,
+        }
+    }
 }
 
 fn check_size(field: &str, size: i32) -> AppResult<i64> {

@@ -49,7 +49,7 @@ impl CrmService {
         &self,
         viewer: &Viewer,
         query: &query::ListQuery<R::Field>,
-    ) -> AppResult<Page<(String, R)>> {
+    ) -> AppResult<Page<(query::Cursor, R)>> {
         let mut conn = self.db.get().await?;
         query::list::<R>(&mut conn, viewer, query).await
     }

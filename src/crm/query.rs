@@ -693,7 +693,7 @@ pub async fn list<R: Listable>(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
     query: &ListQuery<R::Field>,
-) -> AppResult<Page<(String, R)>> {
+) -> AppResult<Page<(Cursor, R)>> {
     let window = query.page.window()?;
     let ordering = &query.ordering;
     let signature = ordering.signature();
@@ -744,7 +744,7 @@ pub async fn list<R: Listable>(
                 values: ordering.keys.iter().map(|k| row.sort_value(k)).collect(),
                 id: row.id(),
             };
-            (cursor.encode(), row)
+            (cursor, row)
         })
         .collect();
     Ok(window.finish(rows, total))
