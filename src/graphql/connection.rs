@@ -108,7 +108,10 @@ macro_rules! connection_types {
                 wrap: impl Fn(T) -> $node,
             ) -> Self {
                 use $crate::graphql::connection::EdgeCursor;
-                Self::with_cursors(page.map(|(cursor, item)| (EdgeCursor::Keyed(cursor), item)), wrap)
+                Self::with_cursors(
+                    page.map(|(cursor, item)| (EdgeCursor::Keyed(cursor), item)),
+                    wrap,
+                )
             }
 
             fn with_cursors<T>(

@@ -436,3 +436,32 @@ async fn ordering_and_paging_in_both_directions() {
     assert_eq!(empty["pageInfo"]["hasNextPage"], false);
     assert!(empty["pageInfo"]["endCursor"].is_null());
 }
+
+/// Every searchable table keeps fine statistics on `search_text`, so the planner can tell a
+/// common word (walk the newest-first index) from a rare one (trigram index): see the
+/// migration `search_statistics`. A new searchable table without it fails here.
+#[tokio::test]
+async fn searchable_columns_keep_fine_statistics() {
+    let app = TestApp::spawn().await;
+    let columns = app
+        .rows(
+            "SELECT c.relname AS table, a.attstattarget AS target FROM pg_attribute a \
+             JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE a.attname = 'search_text' AND c.relkind = 'r' AND n.nspname = current_schema() \
+             ORDER BY 1",
+        )
+        .await;
+    let tables: Vec<&str> = columns
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tables,
+        ["companies", "contacts", "leads", "opportunities", "tasks"]
+    );
+    for column in columns.as_array().unwrap() {
+        assert_eq!(column["target"], 400, "{column}");
+    }
+}
