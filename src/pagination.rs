@@ -1,6 +1,8 @@
 //! Keyset pagination shared by every list: `first/after` and `last/before` over ascending IDs.
 //! The GraphQL layer turns cursors into IDs and back; this module only knows numbers.
 
+use chrono::{DateTime, Utc};
+
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
@@ -177,4 +179,13 @@ mod tests {
         assert!(page.has_previous_page);
         assert!(page.has_next_page);
     }
+}
+
+/// A position in a list ordered newest first by a time, then by ID (newest first): rows
+/// "older than" it are those with `(time, id) < (at, id)`, which SQL compares as a row value.
+/// `id: i64::MIN` means "before this moment", `i64::MAX` "at this moment or before".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimePosition {
+    pub at: DateTime<Utc>,
+    pub id: i64,
 }

@@ -19,6 +19,7 @@ use super::CrmService;
 use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::activities;
 use crate::error::{AppError, AppResult};
+use crate::pagination::TimePosition;
 use crate::validation::optional_text;
 
 crate::id_type!(
@@ -266,12 +267,12 @@ impl CrmService {
     }
 
     /// The activities of one record the caller may see (checked by the caller), newest
-    /// first: `limit` of them that happened before `before`.
+    /// first (by time, then ID): `limit` of them, before `older_than` when given.
     pub async fn activities_before(
         &self,
         viewer: &Viewer,
         record: RecordRef,
-        before: Option<DateTime<Utc>>,
+        older_than: Option<TimePosition>,
         limit: i64,
     ) -> AppResult<Vec<Activity>> {
         let mut conn = self.db.get().await?;
@@ -282,9 +283,12 @@ impl CrmService {
         sql.bind(Bind::Int(record.id()))
             .push(" AND workspace_id = ")
             .bind(Bind::Int(viewer.workspace_id.0));
-        if let Some(before) = before {
-            sql.push(" AND occurred_at < ")
-                .bind(Bind::Timestamp(before));
+        if let Some(position) = older_than {
+            sql.push(" AND (occurred_at, id) < (")
+                .bind(Bind::Timestamp(position.at))
+                .push(", ")
+                .bind(Bind::Int(position.id))
+                .push(")");
         }
         sql.push(" ORDER BY occurred_at DESC, id DESC LIMIT ")
             .bind(Bind::Int(limit));

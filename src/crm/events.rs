@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Viewer;
 use crate::error::AppResult;
+use crate::pagination::TimePosition;
 
 /// Columns that are bookkeeping, not content: never reported as changes.
 const IGNORED: &[&str] = &[
@@ -195,25 +196,28 @@ pub struct RecordEvent {
 pub const EVENT_COLUMNS: &str =
     "id, workspace_id, entity, record_id, action, actor_id, changes, occurred_at";
 
-/// The newest `limit` events of one record, newest first; with `before`, older than it.
+/// The newest `limit` events of one record, newest first (by time, then ID); with
+/// `older_than`, only those before that position.
 pub async fn history(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
     entity: &str,
     record_id: i64,
-    before: Option<DateTime<Utc>>,
+    older_than: Option<TimePosition>,
     limit: i64,
 ) -> AppResult<Vec<RecordEvent>> {
     Ok(diesel::sql_query(format!(
         "SELECT {EVENT_COLUMNS} FROM record_events \
          WHERE workspace_id = $1 AND entity = $2 AND record_id = $3 \
-           AND ($5::timestamptz IS NULL OR occurred_at < $5) ORDER BY id DESC LIMIT $4"
+           AND ($5::timestamptz IS NULL OR (occurred_at, id) < ($5, $6)) \
+         ORDER BY occurred_at DESC, id DESC LIMIT $4"
     ))
     .bind::<BigInt, _>(viewer.workspace_id.0)
     .bind::<Text, _>(entity)
     .bind::<BigInt, _>(record_id)
     .bind::<BigInt, _>(limit)
-    .bind::<Nullable<Timestamptz>, _>(before)
+    .bind::<Nullable<Timestamptz>, _>(older_than.map(|p| p.at))
+    .bind::<BigInt, _>(older_than.map_or(0, |p| p.id))
     .load(conn)
     .await?)
 }

@@ -5,6 +5,7 @@ pub use async_graphql::connection::PageInfo;
 
 use super::ids::encode_cursor;
 use crate::crm::query::Cursor;
+use crate::notifications::timeline::TimelineCursor;
 use crate::pagination::Page;
 
 /// Where an edge sits, encoded into its opaque cursor only when a client asks for it (most
@@ -14,6 +15,8 @@ pub enum EdgeCursor {
     Id(i64),
     /// CRM lists: the row's sort-key values and ID.
     Keyed(Cursor),
+    /// A record's timeline: the entry's time, kind and ID.
+    Timeline(TimelineCursor),
 }
 
 impl EdgeCursor {
@@ -21,6 +24,7 @@ impl EdgeCursor {
         match self {
             EdgeCursor::Id(id) => encode_cursor(*id),
             EdgeCursor::Keyed(cursor) => cursor.encode(),
+            EdgeCursor::Timeline(cursor) => cursor.encode(),
         }
     }
 }
@@ -98,7 +102,7 @@ macro_rules! connection_types {
             ) -> Self {
                 use $crate::graphql::connection::EdgeCursor;
                 let page = page.map(|item| (EdgeCursor::Id(id_of(&item)), item));
-                Self::with_cursors(page, wrap)
+                Self::from_cursors(page, wrap)
             }
 
             /// From a page of the CRM's list engine, whose rows carry their sort keys.
@@ -108,13 +112,15 @@ macro_rules! connection_types {
                 wrap: impl Fn(T) -> $node,
             ) -> Self {
                 use $crate::graphql::connection::EdgeCursor;
-                Self::with_cursors(
+                Self::from_cursors(
                     page.map(|(cursor, item)| (EdgeCursor::Keyed(cursor), item)),
                     wrap,
                 )
             }
 
-            fn with_cursors<T>(
+            /// From a page whose items come with their positions.
+            #[allow(dead_code)]
+            pub fn from_cursors<T>(
                 page: $crate::pagination::Page<($crate::graphql::connection::EdgeCursor, T)>,
                 wrap: impl Fn(T) -> $node,
             ) -> Self {

@@ -171,3 +171,117 @@ async fn the_timeline_merges_activities_comments_and_changes() {
     assert_eq!(error_code(&bad), "BAD_USER_INPUT");
     assert_eq!(error_field(&bad), "first");
 }
+
+const RECORD_TIMELINE: &str = "query($id: ID!, $first: Int!, $after: String) { recordTimeline(recordType: LEAD, recordId: $id, first: $first, after: $after) { pageInfo { hasNextPage endCursor } edges { cursor node { __typename ... on Activity { id } ... on Comment { id } ... on RecordEvent { id action } } } } }";
+
+/// Pages of one entry each, through entries that all share one moment, give the whole
+/// timeline once, in the order of one big page: none skipped, none repeated.
+#[tokio::test]
+async fn the_record_timeline_pages_through_entries_of_the_same_moment() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let lead = app.create_lead(&admin, json!({ "firstName": "Tie" })).await;
+    for subject in ["One", "Two"] {
+        let logged = app
+            .gql(
+                Some(&admin),
+                "mutation($id: ID!, $s: String!) { logActivity(input: {kind: CALL, subject: $s, leadId: $id}) { activity { id } } }",
+                json!({ "id": lead, "s": subject }),
+            )
+            .await;
+        assert!(logged["errors"].is_null(), "{logged}");
+    }
+    for body in ["First", "Second"] {
+        let commented = app
+            .gql(
+                Some(&admin),
+                "mutation($id: ID!, $b: String!) { addComment(input: {recordType: LEAD, recordId: $id, body: $b}) { id } }",
+                json!({ "id": lead, "b": body }),
+            )
+            .await;
+        assert!(commented["errors"].is_null(), "{commented}");
+    }
+    // Everything about the lead at one moment.
+    let moment = "'2026-01-01T00:00:00Z'";
+    app.execute(&format!(
+        "UPDATE activities SET occurred_at = {moment} WHERE lead_id = {lead}"
+    ))
+    .await;
+    app.execute(&format!(
+        "UPDATE comments SET created_at = {moment} WHERE entity = 'lead' AND record_id = {lead}"
+    ))
+    .await;
+    app.execute(&format!(
+        "UPDATE record_events SET occurred_at = {moment} WHERE entity = 'lead' AND record_id = {lead}"
+    ))
+    .await;
+
+    let key = |edge: &Value| {
+        format!(
+            "{}:{}",
+            edge["node"]["__typename"].as_str().unwrap(),
+            edge["node"]["id"].as_str().unwrap()
+        )
+    };
+    let whole = app
+        .gql(
+            Some(&admin),
+            RECORD_TIMELINE,
+            json!({ "id": lead, "first": 50 }),
+        )
+        .await;
+    assert!(whole["errors"].is_null(), "{whole}");
+    let whole = &whole["data"]["recordTimeline"];
+    assert_eq!(whole["pageInfo"]["hasNextPage"], false);
+    let all: Vec<String> = whole["edges"].as_array().unwrap().iter().map(key).collect();
+    // created + two last_contacted_at changes, two comments, two calls.
+    assert_eq!(all.len(), 7, "{all:?}");
+    let kinds: Vec<&str> = all.iter().map(|k| k.split(':').next().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "RecordEvent",
+            "RecordEvent",
+            "RecordEvent",
+            "Comment",
+            "Comment",
+            "Activity",
+            "Activity"
+        ],
+        "at one moment: changes, comments, activities"
+    );
+
+    let mut paged = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app
+            .gql(
+                Some(&admin),
+                RECORD_TIMELINE,
+                json!({ "id": lead, "first": 1, "after": after }),
+            )
+            .await;
+        assert!(page["errors"].is_null(), "{page}");
+        let page = &page["data"]["recordTimeline"];
+        let edges = page["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 1, "{page}");
+        assert_eq!(edges[0]["cursor"], page["pageInfo"]["endCursor"]);
+        paged.push(key(&edges[0]));
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        assert!(paged.len() < 10, "paging does not end: {paged:?}");
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(paged, all);
+
+    let bad = app
+        .gql(
+            Some(&admin),
+            RECORD_TIMELINE,
+            json!({ "id": lead, "first": 1, "after": "garbage" }),
+        )
+        .await;
+    assert_eq!(error_code(&bad), "BAD_USER_INPUT");
+    assert_eq!(error_field(&bad), "after");
+}
