@@ -122,6 +122,7 @@ impl Listable for Company {
         name: "companies",
         owner_column: "owner_id",
         assignee_column: None,
+        company_column: None,
     };
 
     fn id(&self) -> i64 {

@@ -163,6 +163,7 @@ impl Listable for Contact {
         name: "contacts",
         owner_column: "owner_id",
         assignee_column: Some("assigned_to_id"),
+        company_column: Some("company_id"),
     };
 
     fn id(&self) -> i64 {

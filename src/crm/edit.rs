@@ -173,7 +173,7 @@ pub(crate) async fn update_in<R: Editable>(
         &before,
     )
     .await?;
-    query::get::<R>(conn, viewer, id, Deleted::Hide).await
+    query::get_written::<R>(conn, viewer, id).await
 }
 
 impl CrmService {

@@ -199,6 +199,7 @@ impl Listable for Lead {
         name: "leads",
         owner_column: "owner_id",
         assignee_column: Some("assigned_to_id"),
+        company_column: None,
     };
 
     fn id(&self) -> i64 {

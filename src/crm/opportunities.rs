@@ -161,6 +161,7 @@ impl Listable for Opportunity {
         name: "opportunities",
         owner_column: "owner_id",
         assignee_column: Some("assigned_to_id"),
+        company_column: Some("company_id"),
     };
 
     fn id(&self) -> i64 {

@@ -24,6 +24,9 @@ pub struct Table {
     pub owner_column: &'static str,
     /// `None` when the entity has no assignee.
     pub assignee_column: Option<&'static str>,
+    /// The column naming the company a row belongs to, whose name a search matches too
+    /// (`None` when the entity has no company, or carries its name itself as leads do).
+    pub company_column: Option<&'static str>,
 }
 
 /// Soft-deleted rows are hidden unless asked for.
@@ -334,14 +337,33 @@ pub fn compile<F: Field>(table: &str, predicate: &Predicate<F>, out: &mut Sql) {
     }
 }
 
-/// Text search over an entity's `search_text` column (trigram-indexed).
-pub fn search(table: &str, text: &str, out: &mut Sql) {
+/// Text search over an entity's `search_text` column (trigram-indexed) and, for records that
+/// belong to a company, over the names of the companies the caller may see: "Acme" finds the
+/// people and deals of Acme Corporation. The company side is a separate indexed lookup (the
+/// company's name is not copied into its records, so renaming a company needs no rewrite of
+/// them), scoped like any company read so a search never reveals a company the caller cannot see.
+pub fn search(viewer: &Viewer, table: &Table, text: &str, out: &mut Sql) {
     // The best plan depends on the text (a rare word: the trigram index; a common one: walk
     // the sort order), so a search is planned with its value each time, never generically.
     out.uncacheable();
-    out.push(&format!("({table}.search_text LIKE "))
-        .bind(Bind::Text(contains_pattern(&text.trim().to_lowercase())))
-        .push(")");
+    let pattern = contains_pattern(&text.trim().to_lowercase());
+    let name = table.name;
+    out.push(&format!("({name}.search_text LIKE "))
+        .bind(Bind::Text(pattern.clone()));
+    if let Some(company) = table.company_column {
+        let companies = <super::companies::Company as Listable>::TABLE;
+        // `= ANY(ARRAY(...))`, not `IN (...)`: the companies are found first (an init plan) and
+        // their records through the `company_id` index, so a rare word stays a bitmap OR of
+        // two index scans instead of a walk over every row.
+        out.push(&format!(
+            " OR {name}.{company} = ANY(ARRAY(SELECT companies.id FROM companies WHERE "
+        ))
+        .append(scope(viewer, &companies, Deleted::Hide))
+        .push(" AND companies.search_text LIKE ")
+        .bind(Bind::Text(pattern))
+        .push("))");
+    }
+    out.push(")");
 }
 
 /// One key of an ordering. NULLs sort as the largest value (PostgreSQL's default), so they
@@ -521,6 +543,7 @@ mod tests {
         name: "leads",
         owner_column: "owner_id",
         assignee_column: Some("assigned_to_id"),
+        company_column: None,
     };
 
     #[test]
@@ -683,7 +706,7 @@ pub fn conditions<R: Listable>(viewer: &Viewer, query: &ListQuery<R::Field>) -> 
         .filter(|t| !t.is_empty())
     {
         sql.push(" AND ");
-        search(table, text, &mut sql);
+        search(viewer, &R::TABLE, text, &mut sql);
     }
     sql
 }
@@ -778,6 +801,29 @@ pub async fn get<R: Listable>(
 ) -> AppResult<R> {
     find::<R>(conn, viewer, id, deleted, false)
         .await?
+        .ok_or(AppError::NotFound(R::WHAT))
+}
+
+/// A row the caller has just changed, read back within its workspace only. A member who hands
+/// a record they were assigned to someone else may no longer see it, yet the change was theirs
+/// to make and they are owed its result; reading it back through [`scope`] would turn their
+/// successful change into NOT_FOUND (and roll it back).
+pub async fn get_written<R: Listable>(
+    conn: &mut AsyncPgConnection,
+    viewer: &Viewer,
+    id: i64,
+) -> AppResult<R> {
+    let table = R::TABLE.name;
+    let mut sql = Sql::new(&format!(
+        "SELECT {table}.* FROM {table} WHERE {table}.workspace_id = "
+    ));
+    sql.bind(Bind::Int(viewer.workspace_id.0))
+        .push(&format!(" AND {table}.id = "))
+        .bind(Bind::Int(id));
+    sql.into_query()
+        .get_result(conn)
+        .await
+        .optional()?
         .ok_or(AppError::NotFound(R::WHAT))
 }
 

@@ -186,6 +186,7 @@ impl Listable for Task {
         name: "tasks",
         owner_column: "owner_id",
         assignee_column: Some("assigned_to_id"),
+        company_column: None,
     };
 
     fn id(&self) -> i64 {

@@ -63,7 +63,8 @@ impl Extension for LimitsExtension {
         let mut response = next.run(ctx, operation_name).await;
         response.errors = std::mem::take(&mut response.errors)
             .into_iter()
-            .map(coded_execution_error)
+            // The extension sees no arguments here: such errors keep their code, no field.
+            .map(|e| coded_execution_error(e, None))
             .collect();
         response
     }

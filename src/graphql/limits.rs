@@ -14,15 +14,17 @@
 //! async-graphql's own (`SchemaBuilder::limit_complexity`), which knows each field's cost.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{Request, Response, ServerError};
+use async_graphql::{Request, Response, ServerError, Variables};
 
 use super::documents::DocumentCache;
 use super::errors::{
     ensure_code, server_error, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QUERY_TOO_COMPLEX,
     QUERY_TOO_DEEP,
 };
+use super::input_errors::{field_of_validation_error, InputTypes};
 use crate::config::GraphqlLimits;
 use crate::error::ErrorCode;
 
@@ -30,18 +32,28 @@ use crate::error::ErrorCode;
 const LIBRARY_TOO_COMPLEX: &str = "Query is too complex.";
 
 /// Gives the request its parsed document (remembered across requests, see
-/// [`super::documents`]) and checks its depth: the checks that need no schema.
+/// [`super::documents`]) and checks its depth: the checks that need no schema. Returns the
+/// document, to name the fields of input errors afterwards ([`Asked`]).
 pub fn admit(
     request: &mut Request,
     limits: &GraphqlLimits,
     documents: &DocumentCache,
-) -> Result<(), ServerError> {
+) -> Result<Arc<ExecutableDocument>, ServerError> {
     let document = documents
         .parse(&request.query)
         .map_err(|e| ensure_code(e, GRAPHQL_PARSE_FAILED))?;
     check_depth(&document, limits)?;
     request.set_parsed_query(ExecutableDocument::clone(&document));
-    Ok(())
+    Ok(document)
+}
+
+/// What a request asked, kept to name the input field of an error async-graphql raised while
+/// reading the arguments (see [`super::input_errors`]).
+pub struct Asked<'a> {
+    pub types: &'a InputTypes,
+    pub document: &'a ExecutableDocument,
+    pub operation_name: Option<&'a str>,
+    pub variables: &'a Variables,
 }
 
 /// Refuses a document nested deeper than the limit.
@@ -73,30 +85,61 @@ pub fn coded_validation_error(error: ServerError, limits: &GraphqlLimits) -> Ser
             QUERY_TOO_COMPLEX,
         );
     }
-    ensure_code(error, GRAPHQL_VALIDATION_FAILED)
+    match field_of_validation_error(&error.message) {
+        // An argument's value was refused (say an unknown enumeration value): bad input.
+        Some(field) => with_field(ensure_code(error, ErrorCode::BadUserInput.as_str()), &field),
+        None => ensure_code(error, GRAPHQL_VALIDATION_FAILED),
+    }
 }
 
 /// An error raised while executing, with its code. Resolvers always attach one
 /// (`errors::to_graphql_error`); what is left is async-graphql rejecting an argument value,
-/// i.e. the client's input.
-pub fn coded_execution_error(error: ServerError) -> ServerError {
-    ensure_code(error, ErrorCode::BadUserInput.as_str())
+/// i.e. the client's input, whose field `asked` can name.
+pub fn coded_execution_error(error: ServerError, asked: Option<&Asked<'_>>) -> ServerError {
+    let coded = error
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some());
+    if coded {
+        return error;
+    }
+    let field = asked.and_then(|asked| {
+        asked.types.field_of_execution_error(
+            &error,
+            asked.document,
+            asked.operation_name,
+            asked.variables,
+        )
+    });
+    let error = ensure_code(error, ErrorCode::BadUserInput.as_str());
+    match field {
+        Some(field) => with_field(error, &field),
+        None => error,
+    }
 }
 
 /// Codes the errors of a response the extension-free schema produced. Errors of the document
 /// as a whole (validation, an unknown operation name) have no path; errors of a field have
 /// one.
-pub fn code_errors(response: &mut Response, limits: &GraphqlLimits) {
+pub fn code_errors(response: &mut Response, limits: &GraphqlLimits, asked: Option<&Asked<'_>>) {
     response.errors = std::mem::take(&mut response.errors)
         .into_iter()
         .map(|error| {
             if error.path.is_empty() {
                 coded_validation_error(error, limits)
             } else {
-                coded_execution_error(error)
+                coded_execution_error(error, asked)
             }
         })
         .collect();
+}
+
+fn with_field(mut error: ServerError, field: &str) -> ServerError {
+    let ext = error.extensions.get_or_insert_with(Default::default);
+    if ext.get("field").is_none() {
+        ext.set("field", field);
+    }
+    error
 }
 
 /// The deepest field nesting of any operation, not counting introspection, capped at `cap`

@@ -16,6 +16,7 @@ pub mod heartbeat;
 pub mod history;
 pub mod ids;
 pub mod imports;
+pub mod input_errors;
 pub mod jobs;
 pub mod leads;
 pub mod limits;

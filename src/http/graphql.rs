@@ -156,10 +156,21 @@ async fn execute(
 /// around it (`graphql::limits`).
 async fn execute_one(state: &AppState, mut request: Request) -> async_graphql::Response {
     let limits = &state.app.config.graphql;
-    if let Err(error) = limits::admit(&mut request, limits, &state.documents) {
-        return async_graphql::Response::from_errors(vec![error]);
-    }
+    let document = match limits::admit(&mut request, limits, &state.documents) {
+        Ok(document) => document,
+        Err(error) => return async_graphql::Response::from_errors(vec![error]),
+    };
+    // Kept to name the field of an input error; requests rarely carry more than a few small
+    // variables, and the common read sends none.
+    let operation_name = request.operation_name.clone();
+    let variables = request.variables.clone();
     let mut response = state.schema.execute(request).await;
-    limits::code_errors(&mut response, limits);
+    let asked = limits::Asked {
+        types: &state.input_types,
+        document: &document,
+        operation_name: operation_name.as_deref(),
+        variables: &variables,
+    };
+    limits::code_errors(&mut response, limits, Some(&asked));
     response
 }

@@ -27,6 +27,7 @@ use tracing::Level;
 
 use crate::app::App;
 use crate::graphql::documents::DocumentCache;
+use crate::graphql::input_errors::InputTypes;
 use crate::graphql::{build_schema, AppSchema, Transport};
 
 /// Shared by every handler.
@@ -39,6 +40,8 @@ pub struct AppState {
     pub ws_schema: AppSchema,
     /// Parsed documents of `/graphql` requests, by their text.
     pub documents: Arc<DocumentCache>,
+    /// Every argument's declared type, to name the field of input errors.
+    pub input_types: Arc<InputTypes>,
     /// Cancelled when the server shuts down; long-lived WebSocket connections end on it.
     pub shutdown: CancellationToken,
 }
@@ -49,11 +52,13 @@ impl AppState {
         let ws_schema = build_schema(&app.config.graphql, Transport::WebSocket);
         // Requests trust recently checked sessions only while the live feed listens.
         app.live.start();
+        let input_types = Arc::new(InputTypes::of_sdl(&schema.sdl()));
         AppState {
             app,
             schema,
             ws_schema,
             documents: Arc::new(DocumentCache::default()),
+            input_types,
             shutdown,
         }
     }

@@ -66,7 +66,7 @@ impl Export {
                 }
                 "search" if !value.is_empty() => {
                     conditions.push(" AND ");
-                    query::search(t, value, &mut conditions);
+                    query::search(viewer, &table, value, &mut conditions);
                 }
                 "search" => {}
                 "assigned_to_me" | "owned_by_me" => {

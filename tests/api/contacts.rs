@@ -164,6 +164,38 @@ async fn contacts_with_companies() {
         )
         .await;
     assert_eq!(customers["data"]["contacts"]["totalCount"], 1);
+
+    // Search matches a contact's company by name (Bob moved to Globex, Cy was there), and
+    // its phone.
+    let search = |text: &'static str| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let answer = app
+                .gql(
+                    Some(admin),
+                    "query($s: String) { contacts(search: $s, orderBy: [{field: FIRST_NAME}]) { nodes { firstName } } }",
+                    json!({ "s": text }),
+                )
+                .await;
+            answer["data"]["contacts"]["nodes"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{answer}"))
+                .iter()
+                .map(|n| n["firstName"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("GLOB").await, ["Bob", "Cy"]);
+    assert_eq!(search("acme").await, ["Ann 2"], "by email");
+    app.gql(
+        Some(&admin),
+        UPDATE,
+        json!({ "id": bob, "i": { "phone": "+1 555 0142" } }),
+    )
+    .await;
+    assert_eq!(search("555 014").await, ["Bob"]);
+    assert!(search("initech").await.is_empty());
 }
 
 #[tokio::test]
@@ -200,4 +232,55 @@ async fn members_cannot_attach_or_see_what_they_do_not_own() {
         "{mine}"
     );
     assert!(mine["data"]["contacts"]["nodes"][0]["company"].is_null());
+    // Nor does a search by its name reveal it.
+    let by_company = app
+        .gql(
+            Some(&member),
+            "{ contacts(search: \"acme\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        by_company["data"]["contacts"]["totalCount"], 0,
+        "{by_company}"
+    );
+    let by_company = app
+        .gql(
+            Some(&admin),
+            "{ contacts(search: \"acme\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        by_company["data"]["contacts"]["totalCount"], 1,
+        "{by_company}"
+    );
+
+    // A member may hand a record they are assigned to back: the change is theirs to make and
+    // they get its result, though the record then leaves their scope.
+    let shared = admin_contact["data"]["createContact"]["contact"]["id"].clone();
+    let handed = app
+        .gql(
+            Some(&member),
+            UPDATE,
+            json!({ "id": shared, "i": { "assignedToId": null } }),
+        )
+        .await;
+    assert!(handed["errors"].is_null(), "{handed}");
+    assert_eq!(handed["data"]["updateContact"]["contact"]["id"], shared);
+    let assignee = app
+        .rows(&format!(
+            "SELECT assigned_to_id FROM contacts WHERE id = {}",
+            shared.as_str().unwrap()
+        ))
+        .await;
+    assert!(assignee[0]["assigned_to_id"].is_null(), "{assignee}");
+    let gone = app
+        .gql(
+            Some(&member),
+            "query($id: ID!) { contact(id: $id) { id } }",
+            json!({ "id": shared }),
+        )
+        .await;
+    assert_eq!(error_code(&gone), "NOT_FOUND", "{gone}");
 }

@@ -128,3 +128,39 @@ async fn stages_money_and_links() {
     );
     assert_eq!(app.count("opportunities").await, 1);
 }
+
+/// Values the schema itself refuses (an unknown enumeration value, a date or time in the wrong
+/// form) are BAD_USER_INPUT naming the field, whether sent as literals or variables, and
+/// nothing is written.
+#[tokio::test]
+async fn schema_refusals_name_the_field() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let literal = |input: &str| {
+        format!("mutation {{ createOpportunity(input: {{name: \"X\", {input}}}) {{ opportunity {{ id }} }} }}")
+    };
+    let cases = [
+        (CREATE.to_string(), json!({ "i": { "name": "X", "expectedCloseDate": "31/03/2027" } }), "expectedCloseDate"),
+        (literal("expectedCloseDate: \"2027/03/31\""), json!({}), "expectedCloseDate"),
+        (CREATE.to_string(), json!({ "i": { "name": "X", "stage": "WON" } }), "stage"),
+        (literal("stage: WON"), json!({}), "stage"),
+        (CREATE.to_string(), json!({ "i": { "name": "X", "amount": "lots" } }), "amount"),
+        (
+            "mutation($d: DateTime) { createTask(input: {title: \"Call\", dueAt: $d}) { task { id } } }".to_string(),
+            json!({ "d": "tomorrow" }),
+            "dueAt",
+        ),
+        (
+            "{ opportunities(filter: {expectedCloseDate: {lt: \"next week\"}}) { totalCount } }".to_string(),
+            json!({}),
+            "filter.expectedCloseDate.lt",
+        ),
+    ];
+    for (query, variables, field) in cases {
+        let answer = app.gql(Some(&admin), &query, variables).await;
+        assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{query}: {answer}");
+        assert_eq!(error_field(&answer), field, "{query}: {answer}");
+    }
+    assert_eq!(app.count("opportunities").await, 0);
+    assert_eq!(app.count("tasks").await, 0);
+}
