@@ -123,6 +123,8 @@ impl Listable for Company {
         owner_column: "owner_id",
         assignee_column: None,
     };
+    const OWNER_FIELD: Self::Field = CompanyField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = None;
 
     fn id(&self) -> i64 {
         self.id.0

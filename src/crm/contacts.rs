@@ -164,6 +164,8 @@ impl Listable for Contact {
         owner_column: "owner_id",
         assignee_column: Some("assigned_to_id"),
     };
+    const OWNER_FIELD: Self::Field = ContactField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = Some(ContactField::AssignedToId);
 
     fn id(&self) -> i64 {
         self.id.0

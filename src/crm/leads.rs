@@ -200,6 +200,8 @@ impl Listable for Lead {
         owner_column: "owner_id",
         assignee_column: Some("assigned_to_id"),
     };
+    const OWNER_FIELD: Self::Field = LeadField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = Some(LeadField::AssignedToId);
 
     fn id(&self) -> i64 {
         self.id.0

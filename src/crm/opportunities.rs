@@ -162,6 +162,8 @@ impl Listable for Opportunity {
         owner_column: "owner_id",
         assignee_column: Some("assigned_to_id"),
     };
+    const OWNER_FIELD: Self::Field = OpportunityField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = Some(OpportunityField::AssignedToId);
 
     fn id(&self) -> i64 {
         self.id.0

@@ -187,6 +187,8 @@ impl Listable for Task {
         owner_column: "owner_id",
         assignee_column: Some("assigned_to_id"),
     };
+    const OWNER_FIELD: Self::Field = TaskField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = Some(TaskField::AssignedToId);
 
     fn id(&self) -> i64 {
         self.id.0
