@@ -699,3 +699,145 @@ async fn export_then_import_round_trips_without_loss() {
     };
     assert_eq!(strip(&copy[0]), strip(&original[0]));
 }
+
+#[tokio::test]
+async fn a_failed_undo_resumes_where_it_stopped_without_false_conflicts() {
+    let app = TestApp::spawn_with(|c| c.imports.inline_rows = 10_000).await;
+    let admin = app.admin_token().await;
+    let mut first = String::from("email,first_name,city\n");
+    for i in 0..1500 {
+        first.push_str(&format!("lead{i}@example.com,Old {i},Paris\n"));
+    }
+    let (_, answer) = upload(&app, &admin, "leads", first.as_bytes(), &[]).await;
+    assert_eq!(answer["imported"], 1500, "{answer}");
+    // 1,500 updates (in the file's first two batches) and 1,200 creates.
+    let mut second = String::from("email,first_name,city\n");
+    for i in 0..1500 {
+        second.push_str(&format!("lead{i}@example.com,New {i},Berlin\n"));
+    }
+    for i in 0..1200 {
+        second.push_str(&format!("fresh{i}@example.com,Fresh {i},Oslo\n"));
+    }
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "leads",
+        second.as_bytes(),
+        &[("update_existing", "true")],
+    )
+    .await;
+    assert_eq!(
+        (answer["updated"].clone(), answer["imported"].clone()),
+        (json!(1500), json!(1200)),
+        "{answer}"
+    );
+    let import_id = answer["import_id"].as_i64().unwrap().to_string();
+    // One real later edit: lead0's city (a record of the first batch of updates).
+    let lead0 = app
+        .rows("SELECT id FROM leads WHERE email = 'lead0@example.com'")
+        .await[0]["id"]
+        .to_string();
+    let edit = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updateLead(id: $id, input: {city: \"Madrid\"}) { lead { id } } }",
+            json!({ "id": lead0 }),
+        )
+        .await;
+    assert!(edit["errors"].is_null(), "{edit}");
+
+    // The database refuses the 2,300th row update from now on: the undo's deletes are updates
+    // 1-1,200 (two stored batches), its first batch of restores 1,201-2,200, so the second
+    // batch of restores fails part way and is rolled back.
+    app.execute("CREATE SEQUENCE undo_updates").await;
+    app.execute(
+        "CREATE FUNCTION fail_one_update() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF nextval('undo_updates') = 2300 THEN \
+           RAISE EXCEPTION 'simulated failure on the 2300th update'; END IF; RETURN NEW; END $$",
+    )
+    .await;
+    app.execute(
+        "CREATE TRIGGER fail_one_update BEFORE UPDATE ON leads \
+         FOR EACH ROW EXECUTE FUNCTION fail_one_update()",
+    )
+    .await;
+    let undo = "mutation($id: ID!) { undoImport(id: $id) { status undoFailure undoResult { deleted restored conflictCount conflicts { recordId field reason } } } }";
+    let failed = app
+        .gql(Some(&admin), undo, json!({ "id": import_id }))
+        .await;
+    assert_eq!(error_code(&failed), "INTERNAL", "{failed}");
+    let import = app
+        .gql(
+            Some(&admin),
+            "query($id: ID!) { import(id: $id) { status undoFailure undoneAt undoResult { deleted restored conflictCount } } }",
+            json!({ "id": import_id }),
+        )
+        .await;
+    let import = &import["data"]["import"];
+    assert_eq!(import["status"], "undo_failed", "{import}");
+    assert!(
+        import["undoFailure"]
+            .as_str()
+            .unwrap()
+            .contains("undoImport resumes it"),
+        "{import}"
+    );
+    assert!(import["undoneAt"].is_null());
+    // Exactly the committed batches are done and counted.
+    assert_eq!(
+        import["undoResult"],
+        json!({ "deleted": 1200, "restored": 1000, "conflictCount": 1 })
+    );
+    assert_eq!(
+        app.rows(
+            "SELECT count(*) FILTER (WHERE first_name LIKE 'Old %') AS old, \
+                    count(*) FILTER (WHERE first_name LIKE 'New %') AS new, \
+                    count(*) FILTER (WHERE email LIKE 'fresh%' AND deleted_at IS NULL) AS fresh \
+             FROM leads"
+        )
+        .await,
+        json!([{ "old": 1000, "new": 500, "fresh": 0 }])
+    );
+
+    // The condition goes away; undoImport again resumes after the last committed batch.
+    app.execute("DROP TRIGGER fail_one_update ON leads").await;
+    let resumed = app
+        .gql(Some(&admin), undo, json!({ "id": import_id }))
+        .await;
+    let resumed = &resumed["data"]["undoImport"];
+    assert_eq!(resumed["status"], "undone", "{resumed}");
+    assert!(resumed["undoFailure"].is_null());
+    assert_eq!(
+        resumed["undoResult"],
+        json!({ "deleted": 1200, "restored": 1500, "conflictCount": 1, "conflicts": [
+            { "recordId": lead0, "field": "city", "reason": "changed since the import; kept" }
+        ] })
+    );
+    // Every record is exactly as before the import, but for the later edit.
+    let wrong = app.rows(
+        "SELECT email, first_name, city FROM leads WHERE deleted_at IS NULL AND \
+         (first_name <> 'Old ' || substring(email FROM 'lead([0-9]+)@') \
+          OR city IS DISTINCT FROM CASE WHEN email = 'lead0@example.com' THEN 'Madrid' ELSE 'Paris' END)",
+    )
+    .await;
+    assert_eq!(wrong, json!([]));
+    assert_eq!(
+        app.rows("SELECT count(*) AS live FROM leads WHERE deleted_at IS NULL")
+            .await,
+        json!([{ "live": 1500 }])
+    );
+    // One change-stream event per record undone: the failed batch's events went with it.
+    assert_eq!(
+        app.rows(
+            "SELECT action, count(*) AS n FROM record_events \
+             WHERE action IN ('deleted', 'updated') GROUP BY action ORDER BY action"
+        )
+        .await,
+        // Updated: 1,500 by the import, 1 edit, 1,500 by the undo.
+        json!([{ "action": "deleted", "n": 1200 }, { "action": "updated", "n": 3001 }])
+    );
+    let again = app
+        .gql(Some(&admin), undo, json!({ "id": import_id }))
+        .await;
+    assert_eq!(error_code(&again), "CONFLICT");
+}
