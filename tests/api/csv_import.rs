@@ -848,3 +848,236 @@ async fn a_failed_undo_resumes_where_it_stopped_without_false_conflicts() {
         .await;
     assert_eq!(error_code(&again), "CONFLICT");
 }
+
+/// The data rows of an export (`fields=...`) as maps of header → cell, in ID order.
+async fn exported(app: &TestApp, token: &str, resource: &str, fields: &str) -> Vec<Value> {
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/export/{resource}/?fields=id,{fields}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let mut rows: Vec<Value> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            Value::Object(
+                headers
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(h, c)| (h.to_string(), json!(c)))
+                    .collect(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| r["id"].as_str().unwrap().parse::<i64>().unwrap());
+    rows
+}
+
+fn totals(answer: &Value) -> Value {
+    json!({
+        "total_rows": answer["total_rows"],
+        "imported": answer["imported"],
+        "updated": answer["updated"],
+        "skipped": answer["skipped"],
+        "errors": answer["errors"],
+    })
+}
+
+fn counts(total_rows: u64, imported: u64, updated: u64, skipped: u64, errors: u64) -> Value {
+    json!({
+        "total_rows": total_rows,
+        "imported": imported,
+        "updated": updated,
+        "skipped": skipped,
+        "errors": errors,
+    })
+}
+
+#[tokio::test]
+async fn companies_update_existing_matched_on_name_or_domain() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let file = b"name,domain,industry\nAcme,acme.test,Old\nGlobex,globex.test,Old\nInitech,initech.test,Old\nTwin,twin-a.test,Old\nTwin,twin-b.test,Old\n";
+    // Twin twice in one file would be refused when matching on name: match on domain here.
+    let (_, answer) = upload(&app, &admin, "companies", file, &[("match_on", "domain")]).await;
+    assert_eq!(totals(&answer), counts(5, 5, 0, 0, 0), "{answer}");
+
+    // On name, ignoring case and surrounding spaces; a name two companies share is refused.
+    let file = b"name,industry,employee_count\n ACME ,Rockets,10\nGlobex,Chemicals,\nUmbrella,Pharma,5\nTwin,Twins,\n";
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "companies",
+        file,
+        &[("match_on", "name"), ("update_existing", "true")],
+    )
+    .await;
+    assert_eq!(totals(&answer), counts(4, 1, 2, 1, 1), "{answer}");
+    assert_eq!(
+        answer["error_details"],
+        json!([{ "row": 5, "column": "name", "value": "Twin",
+                 "error": "2 companies have this name; match on id instead" }])
+    );
+    let rows = exported(
+        &app,
+        &admin,
+        "companies",
+        "name,domain,industry,employee_count",
+    )
+    .await;
+    let view: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap(),
+                r["domain"].as_str().unwrap(),
+                r["industry"].as_str().unwrap(),
+                r["employee_count"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        view,
+        vec![
+            // The file's values are written, its name included.
+            ("ACME", "acme.test", "Rockets", "10"),
+            // An empty cell leaves the field alone.
+            ("Globex", "globex.test", "Chemicals", ""),
+            ("Initech", "initech.test", "Old", ""),
+            ("Twin", "twin-a.test", "Old", ""),
+            ("Twin", "twin-b.test", "Old", ""),
+            ("Umbrella", "", "Pharma", "5"),
+        ]
+    );
+
+    // On domain, normalised as stored (scheme, www., path and case dropped).
+    let file = b"domain,name\nhttps://www.INITECH.test/about,Initech Corp\nnew.test,Newco\ntwin-b.test,Twin B\n";
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "companies",
+        file,
+        &[("match_on", "domain"), ("update_existing", "true")],
+    )
+    .await;
+    assert_eq!(totals(&answer), counts(3, 1, 2, 0, 0), "{answer}");
+    let rows = exported(&app, &admin, "companies", "name,domain").await;
+    let names: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["domain"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("ACME", "acme.test"),
+            ("Globex", "globex.test"),
+            ("Initech Corp", "initech.test"),
+            ("Twin", "twin-a.test"),
+            ("Twin B", "twin-b.test"),
+            ("Umbrella", ""),
+            ("Newco", "new.test"),
+        ]
+    );
+    // Without update_existing a match is skipped and reported, and nothing changes.
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "companies",
+        b"domain,industry\nacme.test,Ignored\n",
+        &[("match_on", "domain")],
+    )
+    .await;
+    assert_eq!(totals(&answer), counts(1, 0, 0, 1, 0), "{answer}");
+    assert_eq!(answer["error_details"][0]["column"], "domain");
+    assert_eq!(
+        exported(&app, &admin, "companies", "industry").await[0]["industry"],
+        "Rockets"
+    );
+    assert_eq!(app.count("companies").await, 7);
+}
+
+#[tokio::test]
+async fn every_kind_updates_existing_records_matched_on_id() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    for (resource, field) in [
+        ("leads", "notes"),
+        ("contacts", "notes"),
+        ("companies", "notes"),
+        ("opportunities", "description"),
+        ("tasks", "description"),
+    ] {
+        // Two records from the template's example row (twice, so matched on id only).
+        let template = app
+            .client
+            .get(app.url(&format!("/api/v1/import/{resource}/")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        for copy in 0..2 {
+            // Told apart by their default match keys (email, or a company's name).
+            let template = String::from_utf8(template.to_vec())
+                .unwrap()
+                .replace("ada@example.com", &format!("ada{copy}@example.com"))
+                .replace("grace@example.com", &format!("grace{copy}@example.com"))
+                .replace("Acme Corporation", &format!("Acme Corporation {copy}"));
+            let (_, answer) = upload(&app, &admin, resource, template.as_bytes(), &[]).await;
+            assert_eq!(answer["imported"], 1, "{resource}: {answer}");
+        }
+        let before = exported(&app, &admin, resource, field).await;
+        assert_eq!(before.len(), 2, "{resource}");
+        let second = before[1]["id"].as_str().unwrap();
+        let file = format!("id,{field}\n{second},changed by id\n");
+        let (_, answer) = upload(
+            &app,
+            &admin,
+            resource,
+            file.as_bytes(),
+            &[("match_on", "id"), ("update_existing", "true")],
+        )
+        .await;
+        assert_eq!(
+            totals(&answer),
+            counts(1, 0, 1, 0, 0),
+            "{resource}: {answer}"
+        );
+        let after = exported(&app, &admin, resource, field).await;
+        assert_eq!(
+            after[0], before[0],
+            "{resource}: the other record is untouched"
+        );
+        assert_eq!(after[1]["id"], second);
+        assert_eq!(after[1][field], "changed by id", "{resource}");
+
+        // An ID that names no record the caller can see is an error (an import cannot
+        // create a record with a given ID), and nothing is written.
+        let file = format!("id,{field}\n999999,x\n");
+        let (_, answer) = upload(
+            &app,
+            &admin,
+            resource,
+            file.as_bytes(),
+            &[("match_on", "id"), ("update_existing", "true")],
+        )
+        .await;
+        assert_eq!(
+            totals(&answer),
+            counts(1, 0, 0, 1, 1),
+            "{resource}: {answer}"
+        );
+        assert_eq!(answer["error_details"][0]["row"], 2);
+        assert_eq!(answer["error_details"][0]["column"], "id");
+        assert_eq!(answer["error_details"][0]["value"], "999999");
+        assert_eq!(app.count(resource).await, 2, "{resource}");
+    }
+}
