@@ -148,7 +148,12 @@ impl ImportService {
         first: i64,
         after: Option<i64>,
     ) -> AppResult<Page<ImportRow>> {
-        let first = first.clamp(1, 100);
+        if !(1..=100).contains(&first) {
+            return Err(AppError::bad_input(
+                "first",
+                "page size must be between 1 and 100",
+            ));
+        }
         let mut conn = self.db.get().await?;
         let mut items = store::list(&mut conn, viewer, after, first + 1).await?;
         let has_next_page = items.len() as i64 > first;

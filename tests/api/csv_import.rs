@@ -1081,3 +1081,56 @@ async fn every_kind_updates_existing_records_matched_on_id() {
         assert_eq!(app.count(resource).await, 2, "{resource}");
     }
 }
+
+#[tokio::test]
+async fn imports_are_paged_newest_first_by_cursor() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let file = format!("email\npage{i}@example.com\n");
+        let (_, answer) = upload(&app, &admin, "leads", file.as_bytes(), &[]).await;
+        ids.push(answer["import_id"].as_i64().unwrap().to_string());
+    }
+    ids.reverse();
+    let query = "query($first: Int, $after: String) { imports(first: $first, after: $after) { totalCount edges { cursor node { id fileName } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    let mut pages = Vec::new();
+    loop {
+        let answer = app
+            .gql(Some(&admin), query, json!({ "first": 2, "after": after }))
+            .await;
+        let page = answer["data"]["imports"].clone();
+        assert_eq!(page["totalCount"], 5, "{answer}");
+        let edges = page["edges"].as_array().unwrap();
+        for edge in edges {
+            seen.push(edge["node"]["id"].as_str().unwrap().to_string());
+        }
+        assert_eq!(
+            page["pageInfo"]["endCursor"],
+            edges.last().unwrap()["cursor"]
+        );
+        assert_eq!(page["pageInfo"]["hasPreviousPage"], !after.is_null());
+        pages.push((edges.len(), page["pageInfo"]["hasNextPage"].clone()));
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(
+        pages,
+        vec![(2, json!(true)), (2, json!(true)), (1, json!(false))]
+    );
+    assert_eq!(seen, ids, "every import once, newest first");
+
+    for (variables, field) in [
+        (json!({ "first": 0 }), "first"),
+        (json!({ "first": 101 }), "first"),
+        (json!({ "first": 2, "after": "not a cursor" }), "after"),
+    ] {
+        let answer = app.gql(Some(&admin), query, variables.clone()).await;
+        assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{variables}");
+        assert_eq!(error_field(&answer), field, "{variables}");
+    }
+}
