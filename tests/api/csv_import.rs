@@ -367,6 +367,31 @@ async fn large_files_import_in_the_background_with_progress() {
     let job_id = answer["job_id"].as_i64().unwrap().to_string();
     let import_id = answer["import_id"].as_i64().unwrap().to_string();
 
+    // The import is held at line 2102 (in its third batch) by a lock this test holds, so its
+    // progress is seen part way whatever the machine's speed: a trigger makes the insert of
+    // that row wait for the lock.
+    use diesel_async::AsyncConnection;
+    let mut holder = diesel_async::AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let on_holder = async |conn: &mut diesel_async::AsyncPgConnection, sql: &str| {
+        diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), conn)
+            .await
+            .unwrap();
+    };
+    on_holder(&mut holder, "SELECT pg_advisory_lock(5005)").await;
+    app.execute(
+        "CREATE FUNCTION hold_import() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.email = 'lead2100@example.com' THEN PERFORM pg_advisory_xact_lock(5005); \
+         END IF; RETURN NEW; END $$",
+    )
+    .await;
+    app.execute(
+        "CREATE TRIGGER hold_import BEFORE INSERT ON leads \
+         FOR EACH ROW EXECUTE FUNCTION hold_import()",
+    )
+    .await;
+
     let shutdown = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(mycrm::jobs::worker::run(
         app.app.clone(),
@@ -378,21 +403,55 @@ async fn large_files_import_in_the_background_with_progress() {
         app.database_url.clone(),
         shutdown.clone(),
     ));
-    let job = loop {
+    let job_query = "query($id: ID!) { job(id: $id) { state progress progressMessage result } }";
+    let mut seen: Vec<i64> = Vec::new();
+    // Part way: two batches committed and reported, the third waiting for the lock.
+    let partway = loop {
         let answer = app
-            .gql(
-                Some(&admin),
-                "query($id: ID!) { job(id: $id) { state progress progressMessage result } }",
-                json!({ "id": job_id }),
-            )
+            .gql(Some(&admin), job_query, json!({ "id": job_id }))
             .await;
         let job = answer["data"]["job"].clone();
+        assert!(
+            job["state"] == "AVAILABLE" || job["state"] == "RUNNING",
+            "the import cannot end while held: {answer}"
+        );
+        seen.push(job["progress"].as_i64().unwrap());
+        if job["progressMessage"] == "line 2001: 1999 imported, 0 updated, 1 skipped, 1 errors" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(partway["state"], "RUNNING");
+    let progress = partway["progress"].as_i64().unwrap();
+    assert!(0 < progress && progress < 100, "{partway}");
+    let import = app
+        .gql(
+            Some(&admin),
+            "query($id: ID!) { import(id: $id) { status totalRows imported errors } }",
+            json!({ "id": import_id }),
+        )
+        .await;
+    assert_eq!(
+        import["data"]["import"],
+        json!({ "status": "running", "totalRows": 2000, "imported": 1999, "errors": 1 })
+    );
+    on_holder(&mut holder, "SELECT pg_advisory_unlock(5005)").await;
+    let job = loop {
+        let answer = app
+            .gql(Some(&admin), job_query, json!({ "id": job_id }))
+            .await;
+        let job = answer["data"]["job"].clone();
+        seen.push(job["progress"].as_i64().unwrap());
         if job["state"] == "COMPLETED" || job["state"] == "DISCARDED" {
             break job;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     shutdown.cancel();
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back: {seen:?}"
+    );
     worker.await.unwrap();
     assert_eq!(job["state"], "COMPLETED", "{job}");
     assert_eq!(job["progress"], 100);
