@@ -372,9 +372,20 @@ async fn the_openapi_document_describes_the_rest_routes() {
         "/api/auth/refresh/",
         "/api/v1/export/{resource}/",
         "/api/v1/import/{resource}/",
+        "/api/v1/import/{import_id}/errors.csv",
     ] {
         assert!(document["paths"][path].is_object(), "{path}");
     }
+    let errors_csv = &document["paths"]["/api/v1/import/{import_id}/errors.csv"]["get"];
+    assert_eq!(
+        errors_csv["parameters"],
+        json!([{ "name": "import_id", "in": "path", "required": true, "schema": { "type": "integer" } }])
+    );
+    assert_eq!(errors_csv["security"], json!([{ "bearer": [] }]));
+    for status in ["200", "401", "404"] {
+        assert!(errors_csv["responses"][status].is_object(), "{status}");
+    }
+    assert!(errors_csv["responses"]["200"]["content"]["text/csv"].is_object());
     let resources =
         &document["paths"]["/api/v1/export/{resource}/"]["get"]["parameters"][0]["schema"]["enum"];
     assert_eq!(
@@ -486,4 +497,45 @@ async fn assigned_to_me_and_owned_by_me_false_mean_not_mine_as_in_graphql() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "BAD_USER_INPUT");
     assert_eq!(body["error"]["field"], "assigned_to_me");
+}
+
+#[tokio::test]
+async fn cells_starting_with_any_formula_character_are_neutralised() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    // What a spreadsheet would run, and look-alikes it would not.
+    let cells = [
+        ("=1+2", "'=1+2"),
+        ("+1+2", "'+1+2"),
+        ("-1+2", "'-1+2"),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("\t=1+2", "'\t=1+2"),
+        ("\r=1+2", "'\r=1+2"),
+        ("1-2", "1-2"),
+        (" -1", " -1"),
+        ("'-1", "'-1"),
+    ];
+    for (i, (cell, _)) in cells.iter().enumerate() {
+        app.create_lead(
+            &admin,
+            json!({ "email": format!("f{i}@formula.test"), "customFields": { "cell": cell } }),
+        )
+        .await;
+    }
+    // The API trims text fields, but other writers need not: the same values straight into
+    // text columns.
+    app.execute(
+        "UPDATE leads SET first_name = custom_fields ->> 'cell', notes = custom_fields ->> 'cell'",
+    )
+    .await;
+    for path in [
+        "/api/v1/export/leads/?fields=id,first_name,notes,custom.cell",
+        "/api/v1/export/leads/",
+    ] {
+        let rows = by_id(csv_rows(get(&app, Some(&admin), path).await).await);
+        let expected: Vec<&str> = cells.iter().map(|(_, out)| *out).collect();
+        for name in ["first_name", "notes", "custom.cell"] {
+            assert_eq!(column(&rows, name), expected, "{path}: {name}");
+        }
+    }
 }

@@ -1142,6 +1142,67 @@ async fn every_kind_updates_existing_records_matched_on_id() {
 }
 
 #[tokio::test]
+async fn contacts_assigned_by_email_and_updated_by_email() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.user_with_role("dana@example.com", "MEMBER").await;
+    app.user_with_role("eli@example.com", "MANAGER").await;
+    let file = b"first_name,email,assigned_to\nAnn,ann@example.com,DANA@example.com\nBen,ben@example.com,ghost@example.com\nCat,cat@example.com,\n";
+    let (_, answer) = upload(&app, &admin, "contacts", file, &[]).await;
+    assert_eq!(totals(&answer), counts(3, 2, 0, 1, 1), "{answer}");
+    assert_eq!(
+        answer["error_details"],
+        json!([{ "row": 3, "column": "assigned_to", "value": "ghost@example.com",
+                 "error": "no active user of this workspace has the email ghost@example.com" }])
+    );
+    let rows = exported(&app, &admin, "contacts", "email,first_name,assigned_to").await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| (
+                r["email"].as_str().unwrap(),
+                r["assigned_to"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            ("ann@example.com", "dana@example.com"),
+            ("cat@example.com", "")
+        ]
+    );
+
+    // update_existing on contacts, matched on email (the default): reassigned and renamed.
+    let file = b"Email,First Name,Assigned To\nANN@example.com,Anna,eli@example.com\ncat@example.com,,dana@example.com\ndan@example.com,Dan,\n";
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "contacts",
+        file,
+        &[("update_existing", "true")],
+    )
+    .await;
+    assert_eq!(totals(&answer), counts(3, 1, 2, 0, 0), "{answer}");
+    let rows = exported(&app, &admin, "contacts", "email,first_name,assigned_to").await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| (
+                r["email"].as_str().unwrap(),
+                r["first_name"].as_str().unwrap(),
+                r["assigned_to"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            ("ann@example.com", "Anna", "eli@example.com"),
+            ("cat@example.com", "Cat", "dana@example.com"),
+            ("dan@example.com", "Dan", "")
+        ]
+    );
+    // The member sees the contact now assigned to them.
+    let dana = token_of(&app.login("dana@example.com", "user-password-1").await);
+    let mine = exported(&app, &dana, "contacts", "email").await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["email"], "cat@example.com");
+}
+
+#[tokio::test]
 async fn imports_are_paged_newest_first_by_cursor() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
