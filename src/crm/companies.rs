@@ -124,6 +124,8 @@ impl Listable for Company {
         assignee_column: None,
         company_column: None,
     };
+    const OWNER_FIELD: Self::Field = CompanyField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = None;
 
     fn id(&self) -> i64 {
         self.id.0

@@ -165,6 +165,8 @@ impl Listable for Contact {
         assignee_column: Some("assigned_to_id"),
         company_column: Some("company_id"),
     };
+    const OWNER_FIELD: Self::Field = ContactField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = Some(ContactField::AssignedToId);
 
     fn id(&self) -> i64 {
         self.id.0

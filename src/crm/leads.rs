@@ -201,6 +201,8 @@ impl Listable for Lead {
         assignee_column: Some("assigned_to_id"),
         company_column: None,
     };
+    const OWNER_FIELD: Self::Field = LeadField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = Some(LeadField::AssignedToId);
 
     fn id(&self) -> i64 {
         self.id.0

@@ -163,6 +163,8 @@ impl Listable for Opportunity {
         assignee_column: Some("assigned_to_id"),
         company_column: Some("company_id"),
     };
+    const OWNER_FIELD: Self::Field = OpportunityField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = Some(OpportunityField::AssignedToId);
 
     fn id(&self) -> i64 {
         self.id.0

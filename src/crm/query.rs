@@ -224,6 +224,18 @@ impl<F> Predicate<F> {
     }
 }
 
+/// "Assigned to me" / "owned by me", the one rule behind GraphQL's `assignedToMe` /
+/// `ownedByMe` and the CSV export's `assigned_to_me=` / `owned_by_me=`: with `true` the field
+/// is the caller; with `false` it is not, which includes records assigned to nobody.
+pub fn is_me<F>(field: F, viewer: &Viewer, yes: bool) -> Predicate<F> {
+    let mine = Predicate::field(field, Op::Eq, Bind::Int(viewer.user_id.0));
+    if yes {
+        mine
+    } else {
+        Predicate::Not(Box::new(mine))
+    }
+}
+
 fn target_sql<F: Field>(table: &str, target: &Target<F>) -> Sql {
     match target {
         Target::Field(field) => Sql::new(field.sql()),
@@ -633,6 +645,9 @@ mod tests {
 pub trait Listable: QueryableByName<Pg> + Send + Sized + 'static {
     type Field: Field;
     const TABLE: Table;
+    /// [`Table::owner_column`] and [`Table::assignee_column`] as filter fields.
+    const OWNER_FIELD: Self::Field;
+    const ASSIGNEE_FIELD: Option<Self::Field>;
     /// The kind's name in errors ("lead not found").
     const WHAT: &'static str;
     /// The input field a unique index of the kind guards (a restore can clash on it).

@@ -188,6 +188,8 @@ impl Listable for Task {
         assignee_column: Some("assigned_to_id"),
         company_column: None,
     };
+    const OWNER_FIELD: Self::Field = TaskField::OwnerId;
+    const ASSIGNEE_FIELD: Option<Self::Field> = Some(TaskField::AssignedToId);
 
     fn id(&self) -> i64 {
         self.id.0

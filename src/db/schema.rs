@@ -119,6 +119,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    import_created (seq) {
+        import_id -> Int8,
+        ids -> Array<Nullable<Int8>>,
+        seq -> Int8,
+    }
+}
+
+diesel::table! {
     import_failed_rows (import_id, line) {
         import_id -> Int8,
         line -> Int8,
@@ -173,6 +181,9 @@ diesel::table! {
         finished_at -> Nullable<Timestamptz>,
         undone_at -> Nullable<Timestamptz>,
         undone_by -> Nullable<Int8>,
+        undo_failure -> Nullable<Text>,
+        undo_created_seq -> Int8,
+        undo_updated_id -> Int8,
     }
 }
 
@@ -583,6 +594,7 @@ diesel::joinable!(companies -> users (owner_id));
 diesel::joinable!(companies -> workspaces (workspace_id));
 diesel::joinable!(contacts -> companies (company_id));
 diesel::joinable!(contacts -> workspaces (workspace_id));
+diesel::joinable!(import_created -> imports (import_id));
 diesel::joinable!(import_failed_rows -> imports (import_id));
 diesel::joinable!(import_file_chunks -> imports (import_id));
 diesel::joinable!(import_updated -> imports (import_id));
@@ -632,6 +644,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     contacts,
     event_consumers,
     event_stream,
+    import_created,
     import_failed_rows,
     import_file_chunks,
     import_updated,

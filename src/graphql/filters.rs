@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::ids::parse_id;
 use crate::auth::Viewer;
-use crate::crm::query::{Deleted, ListQuery, Op, Ordering, Predicate, Target};
+use crate::crm::query::{self, Deleted, ListQuery, Op, Ordering, Predicate, Target};
 use crate::crm::sql::Bind;
 use crate::crm::Sort;
 use crate::error::{AppError, AppResult};
@@ -589,16 +589,10 @@ pub fn combine<Fi: EntityFilter>(
     Ok(())
 }
 
-/// `assignedToMe` / `ownedByMe`: the field is (or, with `false`, is not) the caller.
+/// `assignedToMe` / `ownedByMe`: the field is (or, with `false`, is not) the caller
+/// ([`query::is_me`], the rule the CSV export shares).
 pub fn is_me<F>(field: F, viewer: &Viewer, wanted: Option<bool>) -> Option<Predicate<F>> {
-    wanted.map(|yes| {
-        let mine = Predicate::field(field, Op::Eq, Bind::Int(viewer.user_id.0));
-        if yes {
-            mine
-        } else {
-            Predicate::Not(Box::new(mine))
-        }
-    })
+    wanted.map(|yes| query::is_me(field, viewer, yes))
 }
 
 /// Validates the shared list arguments and builds the domain query.

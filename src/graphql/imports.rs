@@ -35,7 +35,8 @@ impl Import {
     async fn file_bytes(&self) -> i64 {
         self.0.file_bytes
     }
-    /// queued, running, completed, failed, undoing or undone.
+    /// queued, running, completed, failed, undoing, undo_failed (an undo stopped on an error:
+    /// see `undoFailure`; `undoImport` resumes it) or undone.
     async fn status(&self) -> &str {
         &self.0.status
     }
@@ -134,9 +135,14 @@ impl Import {
     async fn undone_at(&self) -> Option<DateTime<Utc>> {
         self.0.undone_at
     }
-    /// What the undo did, once it is done.
+    /// What the undo did: its totals so far while it is undoing or stopped, final once
+    /// undone.
     async fn undo_result(&self) -> Option<ImportUndoResult> {
         stored_result(&self.0.undo_result).map(ImportUndoResult::from)
+    }
+    /// Why the last undo attempt stopped (status undo_failed).
+    async fn undo_failure(&self) -> Option<&str> {
+        self.0.undo_failure.as_deref()
     }
 }
 
@@ -240,8 +246,11 @@ pub struct ImportMutation;
 impl ImportMutation {
     /// Undoes a finished import: deletes the records it created and puts back the fields it
     /// changed, leaving (and reporting) anything edited since. Small imports are undone at
-    /// once; large ones in the background (`status` is `undoing` until done). CONFLICT when
-    /// the import is not finished or already undone; BAD_USER_INPUT for a dry run.
+    /// once; large ones in the background (`status` is `undoing` until done). An undo that
+    /// stopped (`undo_failed`, or `undoing` after a crash) is resumed by calling this again:
+    /// it carries on after its last committed batch, so nothing is undone or reported twice.
+    /// CONFLICT when the import is not finished or already undone; BAD_USER_INPUT for a dry
+    /// run.
     async fn undo_import(
         &self,
         ctx: &Context<'_>,

@@ -121,7 +121,9 @@ pub fn openapi() -> Value {
                     in use. Filters: <column>=a,b (equality, any of), <column>_after / _before (times \
                     and dates; created_after means created_at after), <column>_min / _max (numbers), \
                     owner=<email>, assigned_to=<email>, tags=a,b (all of), search=<text>, \
-                    assigned_to_me=true, owned_by_me=true. fields=a,b,c picks and orders the columns. \
+                    assigned_to_me=true|false, owned_by_me=true|false (false: not the caller, \
+                    unassigned records included, as GraphQL's assignedToMe: false). \
+                    fields=a,b,c picks and orders the columns. \
                     Cells starting with = + - @ tab or CR are prefixed with an apostrophe. Times are \
                     UTC in PostgreSQL's ISO form (2026-11-24 09:30:00.5+00). Rows come in storage \
                     order, from one snapshot.",

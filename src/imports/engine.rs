@@ -432,18 +432,31 @@ impl<R: Importable> Writer<R> {
             return Err(err);
         }
         let column = err.field().map(|f| self.header_for(f));
-        let value = column.as_ref().and_then(|header| {
-            self.plan
-                .headers
-                .iter()
-                .position(|h| h == header)
-                .and_then(|i| row.raw.get(i).cloned())
-        });
+        let value = column.as_ref().and_then(|header| self.cell(row, header));
         Ok(Problem {
             column,
             value,
             error: err.to_string(),
         })
+    }
+
+    /// The row's cell under `header`, as written.
+    fn cell(&self, row: &ParsedRow, header: &str) -> Option<String> {
+        self.plan
+            .headers
+            .iter()
+            .position(|h| h == header)
+            .and_then(|i| row.raw.get(i).cloned())
+    }
+
+    /// A problem with the row's match key (its column, the cell as written).
+    fn key_problem(&self, row: &ParsedRow, error: String) -> Problem {
+        let column = self.header_for(self.key_column());
+        Problem {
+            value: self.cell(row, &column),
+            column: Some(column),
+            error,
+        }
     }
 
     fn fail(&mut self, failed: &mut Vec<FailedRow>, row: ParsedRow, problems: Vec<Problem>) {
@@ -477,14 +490,13 @@ impl<R: Importable> Writer<R> {
             let mut problems = row.problems.clone();
             if let Some(key) = &key {
                 if let Some(first) = self.seen.first_line(key, row.line) {
-                    problems.push(Problem {
-                        column: Some(self.header_for(self.key_column())),
-                        value: Some(key.clone()),
-                        error: format!(
+                    problems.push(self.key_problem(
+                        &row,
+                        format!(
                             "the same {} as line {first}: a file may name a record once",
                             self.key_column()
                         ),
-                    });
+                    ));
                 }
             }
             if problems.is_empty() {
@@ -501,35 +513,42 @@ impl<R: Importable> Writer<R> {
             let found = key.as_ref().and_then(|k| existing.get(k));
             match found {
                 Some(matches) if matches.len() > 1 => {
-                    let problem = Problem {
-                        column: Some(self.header_for(self.key_column())),
-                        value: key.clone(),
-                        error: format!(
-                            "{} {}s have this {}; match on id instead",
+                    let problem = self.key_problem(
+                        &row,
+                        format!(
+                            "{} {} have this {}; match on id instead",
                             matches.len(),
-                            R::WHAT,
+                            R::RESOURCE.name(),
                             self.key_column()
                         ),
-                    };
+                    );
                     self.fail(&mut failed, row, vec![problem]);
                 }
                 Some(matches) if !self.options.update_existing => {
                     // Not an error: the record is there and the caller asked not to touch it.
                     self.counts.skipped += 1;
+                    let problem = self.key_problem(
+                        &row,
+                        format!(
+                            "skipped: {} {} already has this {} (update_existing is false)",
+                            R::WHAT,
+                            matches[0].0,
+                            self.key_column()
+                        ),
+                    );
                     failed.push(FailedRow {
                         line: row.line,
-                        problems: vec![Problem {
-                            column: Some(self.header_for(self.key_column())),
-                            value: key.clone(),
-                            error: format!(
-                                "skipped: {} {} already has this {} (update_existing is false)",
-                                R::WHAT,
-                                matches[0].0,
-                                self.key_column()
-                            ),
-                        }],
+                        problems: vec![problem],
                         cells: row.raw,
                     });
+                }
+                // A record cannot be created with a given ID: an ID that names no record the
+                // caller can see is a mistake (a stale file, another workspace's export), not
+                // a new record.
+                None if key.is_some() && self.options.match_on == MatchOn::Id => {
+                    let problem =
+                        self.key_problem(&row, format!("no {} you can see has this id", R::WHAT));
+                    self.fail(&mut failed, row, vec![problem]);
                 }
                 Some(matches) => {
                     let (id, current_custom) = &matches[0];

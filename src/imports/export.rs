@@ -14,8 +14,13 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::columns::{Column, Resource, Type};
 use crate::auth::Viewer;
-use crate::crm::query::{self, Deleted};
+use crate::crm::companies::Company;
+use crate::crm::contacts::Contact;
+use crate::crm::leads::Lead;
+use crate::crm::opportunities::Opportunity;
+use crate::crm::query::{self, Deleted, Listable};
 use crate::crm::sql::{Bind, Sql};
+use crate::crm::tasks::Task;
 use crate::error::{AppError, AppResult};
 
 /// Most custom-field columns an export adds.
@@ -69,21 +74,25 @@ impl Export {
                     query::search(viewer, &table, value, &mut conditions);
                 }
                 "search" => {}
+                // Empty (`assigned_to_me=`) is no filter, like GraphQL's null.
+                "assigned_to_me" | "owned_by_me" if value.is_empty() => {}
                 "assigned_to_me" | "owned_by_me" => {
-                    if !parse_bool(key, value)? {
-                        continue;
-                    }
-                    let column = if key == "owned_by_me" {
-                        Some(table.owner_column)
-                    } else {
-                        table.assignee_column
-                    };
-                    let column = column.ok_or_else(|| {
-                        AppError::bad_input(key, format!("{} have no assignee", resource.name()))
-                    })?;
-                    conditions
-                        .push(&format!(" AND {t}.{column} = "))
-                        .bind(Bind::Int(viewer.user_id.0));
+                    let yes = crate::validation::flag(key, value)?;
+                    let owner = key == "owned_by_me";
+                    conditions.push(" AND ");
+                    match resource {
+                        Resource::Leads => mine::<Lead>(viewer, key, owner, yes, &mut conditions),
+                        Resource::Contacts => {
+                            mine::<Contact>(viewer, key, owner, yes, &mut conditions)
+                        }
+                        Resource::Companies => {
+                            mine::<Company>(viewer, key, owner, yes, &mut conditions)
+                        }
+                        Resource::Opportunities => {
+                            mine::<Opportunity>(viewer, key, owner, yes, &mut conditions)
+                        }
+                        Resource::Tasks => mine::<Task>(viewer, key, owner, yes, &mut conditions),
+                    }?;
                 }
                 "tags" => {
                     conditions
@@ -463,12 +472,24 @@ fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// An empty value is false (`assigned_to_me=`).
-fn parse_bool(key: &str, value: &str) -> AppResult<bool> {
-    if value.trim().is_empty() {
-        return Ok(false);
-    }
-    crate::validation::flag(key, value)
+/// `assigned_to_me=` / `owned_by_me=`, by the rule GraphQL's `assignedToMe` / `ownedByMe`
+/// use ([`query::is_me`]): `false` means "not assigned to me", unassigned records included.
+fn mine<R: Listable>(
+    viewer: &Viewer,
+    key: &str,
+    owner: bool,
+    yes: bool,
+    out: &mut Sql,
+) -> AppResult<()> {
+    let field = if owner {
+        Some(R::OWNER_FIELD)
+    } else {
+        R::ASSIGNEE_FIELD
+    };
+    let field =
+        field.ok_or_else(|| AppError::bad_input(key, format!("a {} has no assignee", R::WHAT)))?;
+    query::compile(R::TABLE.name, &query::is_me(field, viewer, yes), out);
+    Ok(())
 }
 
 fn parse_time(value: &str) -> Option<DateTime<Utc>> {

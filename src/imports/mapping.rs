@@ -185,13 +185,14 @@ fn resolve(resource: Resource, name: &str) -> Result<Option<Target>, String> {
         .find_map(|(_, column, _)| by_name(column)))
 }
 
-/// Plans the columns of a file. `mapping` (header → field name, or `null`/`""` to ignore the
-/// column) overrides the automatic match for the headers it names. Duplicate headers, a
-/// mapping naming a header the file lacks or a field that does not exist, and two columns
-/// filling one field are errors.
+/// Plans the columns of a file, whose header is on `line`. `mapping` (header → field name, or
+/// `null`/`""` to ignore the column) overrides the automatic match for the headers it names.
+/// Duplicate headers, a mapping naming a header the file lacks or a field that does not exist,
+/// and two columns filling one field are errors.
 pub fn plan(
     resource: Resource,
     headers: Vec<String>,
+    line: u64,
     mapping: &HashMap<String, Option<String>>,
 ) -> AppResult<Plan> {
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -203,7 +204,7 @@ pub fn plan(
             return Err(AppError::bad_input(
                 "file",
                 format!(
-                    "line 1: the header {header:?} appears twice (columns {} and {})",
+                    "line {line}: the header {header:?} appears twice (columns {} and {})",
                     first + 1,
                     i + 1
                 ),
@@ -287,6 +288,7 @@ mod tests {
         let plan = plan(
             Resource::Leads,
             headers.iter().map(|h| h.to_string()).collect(),
+            1,
             &HashMap::new(),
         )
         .unwrap();
@@ -314,16 +316,19 @@ mod tests {
             ("Org".to_string(), Some("companyName".to_string())),
             ("Mail".to_string(), None),
         ]);
-        let plan = plan(Resource::Leads, headers.clone(), &mapping).unwrap();
+        let plan = plan(Resource::Leads, headers.clone(), 1, &mapping).unwrap();
         assert_eq!(names(&plan), vec![None, Some("company_name".into())]);
         let bad = HashMap::from([("Org".to_string(), Some("nope".to_string()))]);
-        assert!(super::plan(Resource::Leads, headers.clone(), &bad).is_err());
+        assert!(super::plan(Resource::Leads, headers.clone(), 1, &bad).is_err());
         let missing = HashMap::from([("Nope".to_string(), Some("email".to_string()))]);
-        assert!(super::plan(Resource::Leads, headers, &missing).is_err());
+        assert!(super::plan(Resource::Leads, headers, 1, &missing).is_err());
         let twice = vec!["Email".to_string(), "E-mail".to_string()];
-        assert!(super::plan(Resource::Leads, twice, &HashMap::new()).is_err());
+        assert!(super::plan(Resource::Leads, twice, 1, &HashMap::new()).is_err());
         let dup = vec!["email".to_string(), "Email".to_string()];
-        let err = super::plan(Resource::Leads, dup, &HashMap::new()).unwrap_err();
-        assert!(err.to_string().contains("twice"));
+        let err = super::plan(Resource::Leads, dup, 3, &HashMap::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 3: the header \"Email\" appears twice (columns 1 and 2)"
+        );
     }
 }

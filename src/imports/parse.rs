@@ -100,23 +100,26 @@ struct Lines {
 }
 
 impl Lines {
-    /// The line of a record csv says starts at `byte`. csv may place the start on the
-    /// previous line's terminator (`\n`, or the `\r` of `\r\n`); that terminator still
-    /// belongs to the previous line.
+    /// The line of a record csv says starts at `byte`. csv gives the offset where it began
+    /// reading the record, before the line terminators and blank lines it skipped (the `\n`
+    /// of the previous line's `\r\n`, any number of empty lines): the record starts at the
+    /// first byte after them that is neither `\r` nor `\n`.
     fn at(&mut self, byte: u64) -> u64 {
-        while self.returns.front().is_some_and(|&cr| cr < byte) {
-            self.returns.pop_front();
+        let mut start = byte;
+        loop {
+            while self.returns.front().is_some_and(|&cr| cr < start) {
+                self.returns.pop_front();
+            }
+            while self.newlines.front().is_some_and(|&nl| nl < start) {
+                self.newlines.pop_front();
+                self.before += 1;
+            }
+            if self.returns.front() == Some(&start) || self.newlines.front() == Some(&start) {
+                start += 1;
+            } else {
+                return self.before + 1;
+            }
         }
-        let end = if self.returns.front() == Some(&byte) {
-            byte + 1
-        } else {
-            byte
-        };
-        while self.newlines.front().is_some_and(|&nl| nl <= end) {
-            self.newlines.pop_front();
-            self.before += 1;
-        }
-        self.before + 1
     }
 }
 
@@ -185,7 +188,11 @@ pub fn read(source: impl Read, spec: ReadSpec, out: Sender<Parsed>) {
             return;
         }
     };
-    let plan = match plan(spec.resource, headers, &spec.mapping) {
+    // Blank lines before the header are skipped, so it is not always line 1.
+    let header_line = lines
+        .borrow_mut()
+        .at(record.position().map_or(0, |p| p.byte()));
+    let plan = match plan(spec.resource, headers, header_line, &spec.mapping) {
         Ok(plan) => plan,
         Err(err) => {
             let _ = out.blocking_send(Parsed::Plan(Err(err)));
@@ -345,6 +352,24 @@ mod tests {
         assert!(rows[1].problems[0].error.contains("2 fields"));
         assert_eq!(rows[2].line, 7);
         assert_eq!(rows[2].problems.len(), 2);
+    }
+
+    #[test]
+    fn lines_count_the_blank_lines_csv_skips() {
+        for file in [
+            &b"\n\nemail,first_name\na@x.io,A\n\n\n\nb@x.io,B\n"[..],
+            b"\r\n\r\nemail,first_name\r\na@x.io,A\r\n\r\n\r\n\r\nb@x.io,B\r\n",
+        ] {
+            let (plan, rows) = read_all(file);
+            assert_eq!(plan.unwrap().headers, ["email", "first_name"]);
+            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, [4, 8], "{:?}", String::from_utf8_lossy(file));
+        }
+        let (plan, _) = read_all(b"\r\n\r\nemail,Email\r\na@x.io,b@x.io\r\n");
+        assert_eq!(
+            plan.unwrap_err().to_string(),
+            "line 3: the header \"Email\" appears twice (columns 1 and 2)"
+        );
     }
 
     #[test]

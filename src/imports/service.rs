@@ -148,7 +148,12 @@ impl ImportService {
         first: i64,
         after: Option<i64>,
     ) -> AppResult<Page<ImportRow>> {
-        let first = first.clamp(1, 100);
+        if !(1..=100).contains(&first) {
+            return Err(AppError::bad_input(
+                "first",
+                "page size must be between 1 and 100",
+            ));
+        }
         let mut conn = self.db.get().await?;
         let mut items = store::list(&mut conn, viewer, after, first + 1).await?;
         let has_next_page = items.len() as i64 > first;
@@ -174,15 +179,17 @@ impl ImportService {
         store::failed_rows(&mut conn, id, after, limit.clamp(1, 10_000)).await
     }
 
-    /// Undoes an import: inline when it touched few records, else as a job (the import shows
-    /// `undoing` until it is done).
+    /// Undoes an import, or resumes an undo that stopped (the rule: `imports::undo`): inline
+    /// when it touches few records, else as a job (the import shows `undoing` until it is
+    /// done). At most one undo job per import is live at a time.
     pub async fn undo(&self, viewer: &Viewer, id: i64) -> AppResult<ImportRow> {
         let mut conn = self.db.get().await?;
         undo::claim(&mut conn, viewer, id).await?;
         if undo::size(&mut conn, id).await? as u64 <= self.config.inline_rows {
             undo::run(&mut conn, viewer, id).await?;
         } else {
-            let job = job_for(viewer, &UndoImport { import_id: id });
+            let mut job = job_for(viewer, &UndoImport { import_id: id });
+            job.unique_key = Some(format!("{}:{id}", UndoImport::KIND));
             queue::enqueue_in(&mut conn, &job).await?;
         }
         store::load(&mut conn, id).await
@@ -213,7 +220,8 @@ impl Job for RunImport {
     }
 }
 
-/// Undoes a large import in the background.
+/// Undoes a large import in the background. An attempt that fails leaves the import
+/// `undo_failed`; the next attempt resumes after the last committed batch.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UndoImport {
     pub import_id: i64,
@@ -224,18 +232,26 @@ impl Job for UndoImport {
     const MAX_ATTEMPTS: i32 = 3;
 
     async fn run(self, ctx: JobContext) -> Result<serde_json::Value, String> {
-        let mut conn = ctx.app.db.get().await.map_err(|e| e.to_string())?;
-        let row = store::load(&mut conn, self.import_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        let user = crate::auth::UserId(row.created_by);
-        let viewer = crate::auth::viewer::acting_for(&mut conn, user)
-            .await
-            .map_err(|e| e.to_string())?;
-        let result = undo::run(&mut conn, &viewer, self.import_id)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(serde_json::to_value(result).unwrap_or_default())
+        let attempt = async {
+            let mut conn = ctx.app.db.get().await?;
+            let row = store::load(&mut conn, self.import_id).await?;
+            let user = crate::auth::UserId(row.undone_by.unwrap_or(row.created_by));
+            let viewer = match crate::auth::viewer::acting_for(&mut conn, user).await {
+                Ok(viewer) => viewer,
+                Err(err) => {
+                    undo::failed(&mut conn, self.import_id, &err).await?;
+                    return Err(err);
+                }
+            };
+            undo::run(&mut conn, &viewer, self.import_id).await
+        };
+        match attempt.await {
+            Ok(result) => Ok(serde_json::to_value(result).unwrap_or_default()),
+            Err(err) => {
+                err.log_if_internal();
+                Err(err.to_string())
+            }
+        }
     }
 }
 

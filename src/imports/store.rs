@@ -124,8 +124,15 @@ pub struct ImportRow {
     pub ignored_columns: Vec<String>,
     #[diesel(sql_type = Nullable<Text>)]
     pub failure: Option<String>,
+    /// The totals of the undo: so far while `undoing` or `undo_failed`, final once `undone`.
     #[diesel(sql_type = Nullable<Jsonb>)]
     pub undo_result: Option<serde_json::Value>,
+    /// Who undid it (first asked to).
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub undone_by: Option<i64>,
+    /// Why the last undo attempt stopped (`undo_failed`).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub undo_failure: Option<String>,
     #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
     #[diesel(sql_type = Nullable<Timestamptz>)]

@@ -372,9 +372,20 @@ async fn the_openapi_document_describes_the_rest_routes() {
         "/api/auth/refresh/",
         "/api/v1/export/{resource}/",
         "/api/v1/import/{resource}/",
+        "/api/v1/import/{import_id}/errors.csv",
     ] {
         assert!(document["paths"][path].is_object(), "{path}");
     }
+    let errors_csv = &document["paths"]["/api/v1/import/{import_id}/errors.csv"]["get"];
+    assert_eq!(
+        errors_csv["parameters"],
+        json!([{ "name": "import_id", "in": "path", "required": true, "schema": { "type": "integer" } }])
+    );
+    assert_eq!(errors_csv["security"], json!([{ "bearer": [] }]));
+    for status in ["200", "401", "404"] {
+        assert!(errors_csv["responses"][status].is_object(), "{status}");
+    }
+    assert!(errors_csv["responses"]["200"]["content"]["text/csv"].is_object());
     let resources =
         &document["paths"]["/api/v1/export/{resource}/"]["get"]["parameters"][0]["schema"]["enum"];
     assert_eq!(
@@ -385,4 +396,146 @@ async fn the_openapi_document_describes_the_rest_routes() {
         .as_array()
         .unwrap()
         .contains(&json!("email")));
+}
+
+#[tokio::test]
+async fn assigned_to_me_and_owned_by_me_false_mean_not_mine_as_in_graphql() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (member_id, member) = app.user_with_role("mia@acme.test", "MEMBER").await;
+    let admin_id = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.create_lead(
+        &admin,
+        json!({ "email": "to-admin@acme.test", "assignedToId": admin_id }),
+    )
+    .await;
+    app.create_lead(
+        &admin,
+        json!({ "email": "to-mia@acme.test", "assignedToId": member_id }),
+    )
+    .await;
+    app.create_lead(&admin, json!({ "email": "nobody@acme.test" }))
+        .await;
+    app.create_lead(&member, json!({ "email": "by-mia@acme.test" }))
+        .await;
+
+    let exported = async |query: &str| {
+        let rows = csv_rows(
+            get(
+                &app,
+                Some(&admin),
+                &format!("/api/v1/export/leads/?fields=email&{query}"),
+            )
+            .await,
+        )
+        .await;
+        let mut emails: Vec<String> = column(&rows, "email")
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        emails.sort();
+        emails
+    };
+    let listed = async |filter: Value| {
+        let answer = app
+            .gql(
+                Some(&admin),
+                "query($f: LeadFilter) { leads(first: 50, filter: $f) { nodes { email } } }",
+                json!({ "f": filter }),
+            )
+            .await;
+        let mut emails: Vec<String> = answer["data"]["leads"]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .iter()
+            .map(|n| n["email"].as_str().unwrap().to_string())
+            .collect();
+        emails.sort();
+        emails
+    };
+    for (query, filter, expected) in [
+        (
+            "assigned_to_me=false",
+            json!({ "assignedToMe": false }),
+            // Someone else's and nobody's.
+            vec!["by-mia@acme.test", "nobody@acme.test", "to-mia@acme.test"],
+        ),
+        (
+            "assigned_to_me=true",
+            json!({ "assignedToMe": true }),
+            vec!["to-admin@acme.test"],
+        ),
+        (
+            "owned_by_me=false",
+            json!({ "ownedByMe": false }),
+            vec!["by-mia@acme.test"],
+        ),
+        (
+            "assigned_to_me=false&owned_by_me=true",
+            json!({ "assignedToMe": false, "ownedByMe": true }),
+            vec!["nobody@acme.test", "to-mia@acme.test"],
+        ),
+    ] {
+        assert_eq!(exported(query).await, expected, "{query}");
+        assert_eq!(listed(filter).await, expected, "GraphQL for {query}");
+    }
+    // An empty value is no filter, like GraphQL's null.
+    assert_eq!(exported("assigned_to_me=").await.len(), 4);
+    // Companies have no assignee.
+    let (status, body) = error_of(
+        get(
+            &app,
+            Some(&admin),
+            "/api/v1/export/companies/?assigned_to_me=false",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "BAD_USER_INPUT");
+    assert_eq!(body["error"]["field"], "assigned_to_me");
+}
+
+#[tokio::test]
+async fn cells_starting_with_any_formula_character_are_neutralised() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    // What a spreadsheet would run, and look-alikes it would not.
+    let cells = [
+        ("=1+2", "'=1+2"),
+        ("+1+2", "'+1+2"),
+        ("-1+2", "'-1+2"),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("\t=1+2", "'\t=1+2"),
+        ("\r=1+2", "'\r=1+2"),
+        ("1-2", "1-2"),
+        (" -1", " -1"),
+        ("'-1", "'-1"),
+    ];
+    for (i, (cell, _)) in cells.iter().enumerate() {
+        app.create_lead(
+            &admin,
+            json!({ "email": format!("f{i}@formula.test"), "customFields": { "cell": cell } }),
+        )
+        .await;
+    }
+    // The API trims text fields, but other writers need not: the same values straight into
+    // text columns.
+    app.execute(
+        "UPDATE leads SET first_name = custom_fields ->> 'cell', notes = custom_fields ->> 'cell'",
+    )
+    .await;
+    for path in [
+        "/api/v1/export/leads/?fields=id,first_name,notes,custom.cell",
+        "/api/v1/export/leads/",
+    ] {
+        let rows = by_id(csv_rows(get(&app, Some(&admin), path).await).await);
+        let expected: Vec<&str> = cells.iter().map(|(_, out)| *out).collect();
+        for name in ["first_name", "notes", "custom.cell"] {
+            assert_eq!(column(&rows, name), expected, "{path}: {name}");
+        }
+    }
 }

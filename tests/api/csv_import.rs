@@ -229,13 +229,20 @@ async fn windows_1252_tabs_and_file_level_errors() {
         .as_str()
         .unwrap()
         .contains("line 1"));
-    let (status, answer) =
-        upload(&app, &admin, "leads", b"email,Email\na@x.io,b@x.io\n", &[]).await;
-    assert_eq!(status, 400, "{answer}");
-    assert!(answer["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("twice"));
+    // Duplicate headers name the header's line (blank lines before it are skipped).
+    for (file, line) in [
+        (&b"email,Email\na@x.io,b@x.io\n"[..], 1),
+        (&b"\r\n\r\nemail,Email\r\na@x.io,b@x.io\r\n"[..], 3),
+    ] {
+        let (status, answer) = upload(&app, &admin, "leads", file, &[]).await;
+        assert_eq!(status, 400, "{answer}");
+        assert_eq!(answer["error"]["code"], "BAD_USER_INPUT");
+        assert_eq!(answer["error"]["field"], "file");
+        assert_eq!(
+            answer["error"]["message"],
+            format!("line {line}: the header \"Email\" appears twice (columns 1 and 2)")
+        );
+    }
     let (status, answer) = upload(
         &app,
         &admin,
@@ -360,6 +367,31 @@ async fn large_files_import_in_the_background_with_progress() {
     let job_id = answer["job_id"].as_i64().unwrap().to_string();
     let import_id = answer["import_id"].as_i64().unwrap().to_string();
 
+    // The import is held at line 2102 (in its third batch) by a lock this test holds, so its
+    // progress is seen part way whatever the machine's speed: a trigger makes the insert of
+    // that row wait for the lock.
+    use diesel_async::AsyncConnection;
+    let mut holder = diesel_async::AsyncPgConnection::establish(&app.database_url)
+        .await
+        .unwrap();
+    let on_holder = async |conn: &mut diesel_async::AsyncPgConnection, sql: &str| {
+        diesel_async::RunQueryDsl::execute(diesel::sql_query(sql), conn)
+            .await
+            .unwrap();
+    };
+    on_holder(&mut holder, "SELECT pg_advisory_lock(5005)").await;
+    app.execute(
+        "CREATE FUNCTION hold_import() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF NEW.email = 'lead2100@example.com' THEN PERFORM pg_advisory_xact_lock(5005); \
+         END IF; RETURN NEW; END $$",
+    )
+    .await;
+    app.execute(
+        "CREATE TRIGGER hold_import BEFORE INSERT ON leads \
+         FOR EACH ROW EXECUTE FUNCTION hold_import()",
+    )
+    .await;
+
     let shutdown = tokio_util::sync::CancellationToken::new();
     let worker = tokio::spawn(mycrm::jobs::worker::run(
         app.app.clone(),
@@ -371,21 +403,55 @@ async fn large_files_import_in_the_background_with_progress() {
         app.database_url.clone(),
         shutdown.clone(),
     ));
-    let job = loop {
+    let job_query = "query($id: ID!) { job(id: $id) { state progress progressMessage result } }";
+    let mut seen: Vec<i64> = Vec::new();
+    // Part way: two batches committed and reported, the third waiting for the lock.
+    let partway = loop {
         let answer = app
-            .gql(
-                Some(&admin),
-                "query($id: ID!) { job(id: $id) { state progress progressMessage result } }",
-                json!({ "id": job_id }),
-            )
+            .gql(Some(&admin), job_query, json!({ "id": job_id }))
             .await;
         let job = answer["data"]["job"].clone();
+        assert!(
+            job["state"] == "AVAILABLE" || job["state"] == "RUNNING",
+            "the import cannot end while held: {answer}"
+        );
+        seen.push(job["progress"].as_i64().unwrap());
+        if job["progressMessage"] == "line 2001: 1999 imported, 0 updated, 1 skipped, 1 errors" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(partway["state"], "RUNNING");
+    let progress = partway["progress"].as_i64().unwrap();
+    assert!(0 < progress && progress < 100, "{partway}");
+    let import = app
+        .gql(
+            Some(&admin),
+            "query($id: ID!) { import(id: $id) { status totalRows imported errors } }",
+            json!({ "id": import_id }),
+        )
+        .await;
+    assert_eq!(
+        import["data"]["import"],
+        json!({ "status": "running", "totalRows": 2000, "imported": 1999, "errors": 1 })
+    );
+    on_holder(&mut holder, "SELECT pg_advisory_unlock(5005)").await;
+    let job = loop {
+        let answer = app
+            .gql(Some(&admin), job_query, json!({ "id": job_id }))
+            .await;
+        let job = answer["data"]["job"].clone();
+        seen.push(job["progress"].as_i64().unwrap());
         if job["state"] == "COMPLETED" || job["state"] == "DISCARDED" {
             break job;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     shutdown.cancel();
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "progress never goes back: {seen:?}"
+    );
     worker.await.unwrap();
     assert_eq!(job["state"], "COMPLETED", "{job}");
     assert_eq!(job["progress"], 100);
@@ -698,4 +764,493 @@ async fn export_then_import_round_trips_without_loss() {
         v
     };
     assert_eq!(strip(&copy[0]), strip(&original[0]));
+}
+
+#[tokio::test]
+async fn a_failed_undo_resumes_where_it_stopped_without_false_conflicts() {
+    let app = TestApp::spawn_with(|c| c.imports.inline_rows = 10_000).await;
+    let admin = app.admin_token().await;
+    let mut first = String::from("email,first_name,city\n");
+    for i in 0..1500 {
+        first.push_str(&format!("lead{i}@example.com,Old {i},Paris\n"));
+    }
+    let (_, answer) = upload(&app, &admin, "leads", first.as_bytes(), &[]).await;
+    assert_eq!(answer["imported"], 1500, "{answer}");
+    // 1,500 updates (in the file's first two batches) and 1,200 creates.
+    let mut second = String::from("email,first_name,city\n");
+    for i in 0..1500 {
+        second.push_str(&format!("lead{i}@example.com,New {i},Berlin\n"));
+    }
+    for i in 0..1200 {
+        second.push_str(&format!("fresh{i}@example.com,Fresh {i},Oslo\n"));
+    }
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "leads",
+        second.as_bytes(),
+        &[("update_existing", "true")],
+    )
+    .await;
+    assert_eq!(
+        (answer["updated"].clone(), answer["imported"].clone()),
+        (json!(1500), json!(1200)),
+        "{answer}"
+    );
+    let import_id = answer["import_id"].as_i64().unwrap().to_string();
+    // One real later edit: lead0's city (a record of the first batch of updates).
+    let lead0 = app
+        .rows("SELECT id FROM leads WHERE email = 'lead0@example.com'")
+        .await[0]["id"]
+        .to_string();
+    let edit = app
+        .gql(
+            Some(&admin),
+            "mutation($id: ID!) { updateLead(id: $id, input: {city: \"Madrid\"}) { lead { id } } }",
+            json!({ "id": lead0 }),
+        )
+        .await;
+    assert!(edit["errors"].is_null(), "{edit}");
+
+    // The database refuses the 2,300th row update from now on: the undo's deletes are updates
+    // 1-1,200 (two stored batches), its first batch of restores 1,201-2,200, so the second
+    // batch of restores fails part way and is rolled back.
+    app.execute("CREATE SEQUENCE undo_updates").await;
+    app.execute(
+        "CREATE FUNCTION fail_one_update() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN IF nextval('undo_updates') = 2300 THEN \
+           RAISE EXCEPTION 'simulated failure on the 2300th update'; END IF; RETURN NEW; END $$",
+    )
+    .await;
+    app.execute(
+        "CREATE TRIGGER fail_one_update BEFORE UPDATE ON leads \
+         FOR EACH ROW EXECUTE FUNCTION fail_one_update()",
+    )
+    .await;
+    let undo = "mutation($id: ID!) { undoImport(id: $id) { status undoFailure undoResult { deleted restored conflictCount conflicts { recordId field reason } } } }";
+    let failed = app
+        .gql(Some(&admin), undo, json!({ "id": import_id }))
+        .await;
+    assert_eq!(error_code(&failed), "INTERNAL", "{failed}");
+    let import = app
+        .gql(
+            Some(&admin),
+            "query($id: ID!) { import(id: $id) { status undoFailure undoneAt undoResult { deleted restored conflictCount } } }",
+            json!({ "id": import_id }),
+        )
+        .await;
+    let import = &import["data"]["import"];
+    assert_eq!(import["status"], "undo_failed", "{import}");
+    assert!(
+        import["undoFailure"]
+            .as_str()
+            .unwrap()
+            .contains("undoImport resumes it"),
+        "{import}"
+    );
+    assert!(import["undoneAt"].is_null());
+    // Exactly the committed batches are done and counted.
+    assert_eq!(
+        import["undoResult"],
+        json!({ "deleted": 1200, "restored": 1000, "conflictCount": 1 })
+    );
+    assert_eq!(
+        app.rows(
+            "SELECT count(*) FILTER (WHERE first_name LIKE 'Old %') AS old, \
+                    count(*) FILTER (WHERE first_name LIKE 'New %') AS new, \
+                    count(*) FILTER (WHERE email LIKE 'fresh%' AND deleted_at IS NULL) AS fresh \
+             FROM leads"
+        )
+        .await,
+        json!([{ "old": 1000, "new": 500, "fresh": 0 }])
+    );
+
+    // The condition goes away; undoImport again resumes after the last committed batch.
+    app.execute("DROP TRIGGER fail_one_update ON leads").await;
+    let resumed = app
+        .gql(Some(&admin), undo, json!({ "id": import_id }))
+        .await;
+    let resumed = &resumed["data"]["undoImport"];
+    assert_eq!(resumed["status"], "undone", "{resumed}");
+    assert!(resumed["undoFailure"].is_null());
+    assert_eq!(
+        resumed["undoResult"],
+        json!({ "deleted": 1200, "restored": 1500, "conflictCount": 1, "conflicts": [
+            { "recordId": lead0, "field": "city", "reason": "changed since the import; kept" }
+        ] })
+    );
+    // Every record is exactly as before the import, but for the later edit.
+    let wrong = app.rows(
+        "SELECT email, first_name, city FROM leads WHERE deleted_at IS NULL AND \
+         (first_name <> 'Old ' || substring(email FROM 'lead([0-9]+)@') \
+          OR city IS DISTINCT FROM CASE WHEN email = 'lead0@example.com' THEN 'Madrid' ELSE 'Paris' END)",
+    )
+    .await;
+    assert_eq!(wrong, json!([]));
+    assert_eq!(
+        app.rows("SELECT count(*) AS live FROM leads WHERE deleted_at IS NULL")
+            .await,
+        json!([{ "live": 1500 }])
+    );
+    // One change-stream event per record undone: the failed batch's events went with it.
+    assert_eq!(
+        app.rows(
+            "SELECT action, count(*) AS n FROM record_events \
+             WHERE action IN ('deleted', 'updated') GROUP BY action ORDER BY action"
+        )
+        .await,
+        // Updated: 1,500 by the import, 1 edit, 1,500 by the undo.
+        json!([{ "action": "deleted", "n": 1200 }, { "action": "updated", "n": 3001 }])
+    );
+    let again = app
+        .gql(Some(&admin), undo, json!({ "id": import_id }))
+        .await;
+    assert_eq!(error_code(&again), "CONFLICT");
+}
+
+/// The data rows of an export (`fields=...`) as maps of header → cell, in ID order.
+async fn exported(app: &TestApp, token: &str, resource: &str, fields: &str) -> Vec<Value> {
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/export/{resource}/?fields=id,{fields}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let mut rows: Vec<Value> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            Value::Object(
+                headers
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(h, c)| (h.to_string(), json!(c)))
+                    .collect(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|r| r["id"].as_str().unwrap().parse::<i64>().unwrap());
+    rows
+}
+
+fn totals(answer: &Value) -> Value {
+    json!({
+        "total_rows": answer["total_rows"],
+        "imported": answer["imported"],
+        "updated": answer["updated"],
+        "skipped": answer["skipped"],
+        "errors": answer["errors"],
+    })
+}
+
+fn counts(total_rows: u64, imported: u64, updated: u64, skipped: u64, errors: u64) -> Value {
+    json!({
+        "total_rows": total_rows,
+        "imported": imported,
+        "updated": updated,
+        "skipped": skipped,
+        "errors": errors,
+    })
+}
+
+#[tokio::test]
+async fn companies_update_existing_matched_on_name_or_domain() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let file = b"name,domain,industry\nAcme,acme.test,Old\nGlobex,globex.test,Old\nInitech,initech.test,Old\nTwin,twin-a.test,Old\nTwin,twin-b.test,Old\n";
+    // Twin twice in one file would be refused when matching on name: match on domain here.
+    let (_, answer) = upload(&app, &admin, "companies", file, &[("match_on", "domain")]).await;
+    assert_eq!(totals(&answer), counts(5, 5, 0, 0, 0), "{answer}");
+
+    // On name, ignoring case and surrounding spaces; a name two companies share is refused.
+    let file = b"name,industry,employee_count\n ACME ,Rockets,10\nGlobex,Chemicals,\nUmbrella,Pharma,5\nTwin,Twins,\n";
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "companies",
+        file,
+        &[("match_on", "name"), ("update_existing", "true")],
+    )
+    .await;
+    assert_eq!(totals(&answer), counts(4, 1, 2, 1, 1), "{answer}");
+    assert_eq!(
+        answer["error_details"],
+        json!([{ "row": 5, "column": "name", "value": "Twin",
+                 "error": "2 companies have this name; match on id instead" }])
+    );
+    let rows = exported(
+        &app,
+        &admin,
+        "companies",
+        "name,domain,industry,employee_count",
+    )
+    .await;
+    let view: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap(),
+                r["domain"].as_str().unwrap(),
+                r["industry"].as_str().unwrap(),
+                r["employee_count"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        view,
+        vec![
+            // The file's values are written, its name included.
+            ("ACME", "acme.test", "Rockets", "10"),
+            // An empty cell leaves the field alone.
+            ("Globex", "globex.test", "Chemicals", ""),
+            ("Initech", "initech.test", "Old", ""),
+            ("Twin", "twin-a.test", "Old", ""),
+            ("Twin", "twin-b.test", "Old", ""),
+            ("Umbrella", "", "Pharma", "5"),
+        ]
+    );
+
+    // On domain, normalised as stored (scheme, www., path and case dropped).
+    let file = b"domain,name\nhttps://www.INITECH.test/about,Initech Corp\nnew.test,Newco\ntwin-b.test,Twin B\n";
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "companies",
+        file,
+        &[("match_on", "domain"), ("update_existing", "true")],
+    )
+    .await;
+    assert_eq!(totals(&answer), counts(3, 1, 2, 0, 0), "{answer}");
+    let rows = exported(&app, &admin, "companies", "name,domain").await;
+    let names: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["domain"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("ACME", "acme.test"),
+            ("Globex", "globex.test"),
+            ("Initech Corp", "initech.test"),
+            ("Twin", "twin-a.test"),
+            ("Twin B", "twin-b.test"),
+            ("Umbrella", ""),
+            ("Newco", "new.test"),
+        ]
+    );
+    // Without update_existing a match is skipped and reported, and nothing changes.
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "companies",
+        b"domain,industry\nacme.test,Ignored\n",
+        &[("match_on", "domain")],
+    )
+    .await;
+    assert_eq!(totals(&answer), counts(1, 0, 0, 1, 0), "{answer}");
+    assert_eq!(answer["error_details"][0]["column"], "domain");
+    assert_eq!(
+        exported(&app, &admin, "companies", "industry").await[0]["industry"],
+        "Rockets"
+    );
+    assert_eq!(app.count("companies").await, 7);
+}
+
+#[tokio::test]
+async fn every_kind_updates_existing_records_matched_on_id() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    for (resource, field) in [
+        ("leads", "notes"),
+        ("contacts", "notes"),
+        ("companies", "notes"),
+        ("opportunities", "description"),
+        ("tasks", "description"),
+    ] {
+        // Two records from the template's example row (twice, so matched on id only).
+        let template = app
+            .client
+            .get(app.url(&format!("/api/v1/import/{resource}/")))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        for copy in 0..2 {
+            // Told apart by their default match keys (email, or a company's name).
+            let template = String::from_utf8(template.to_vec())
+                .unwrap()
+                .replace("ada@example.com", &format!("ada{copy}@example.com"))
+                .replace("grace@example.com", &format!("grace{copy}@example.com"))
+                .replace("Acme Corporation", &format!("Acme Corporation {copy}"));
+            let (_, answer) = upload(&app, &admin, resource, template.as_bytes(), &[]).await;
+            assert_eq!(answer["imported"], 1, "{resource}: {answer}");
+        }
+        let before = exported(&app, &admin, resource, field).await;
+        assert_eq!(before.len(), 2, "{resource}");
+        let second = before[1]["id"].as_str().unwrap();
+        let file = format!("id,{field}\n{second},changed by id\n");
+        let (_, answer) = upload(
+            &app,
+            &admin,
+            resource,
+            file.as_bytes(),
+            &[("match_on", "id"), ("update_existing", "true")],
+        )
+        .await;
+        assert_eq!(
+            totals(&answer),
+            counts(1, 0, 1, 0, 0),
+            "{resource}: {answer}"
+        );
+        let after = exported(&app, &admin, resource, field).await;
+        assert_eq!(
+            after[0], before[0],
+            "{resource}: the other record is untouched"
+        );
+        assert_eq!(after[1]["id"], second);
+        assert_eq!(after[1][field], "changed by id", "{resource}");
+
+        // An ID that names no record the caller can see is an error (an import cannot
+        // create a record with a given ID), and nothing is written.
+        let file = format!("id,{field}\n999999,x\n");
+        let (_, answer) = upload(
+            &app,
+            &admin,
+            resource,
+            file.as_bytes(),
+            &[("match_on", "id"), ("update_existing", "true")],
+        )
+        .await;
+        assert_eq!(
+            totals(&answer),
+            counts(1, 0, 0, 1, 1),
+            "{resource}: {answer}"
+        );
+        assert_eq!(answer["error_details"][0]["row"], 2);
+        assert_eq!(answer["error_details"][0]["column"], "id");
+        assert_eq!(answer["error_details"][0]["value"], "999999");
+        assert_eq!(app.count(resource).await, 2, "{resource}");
+    }
+}
+
+#[tokio::test]
+async fn contacts_assigned_by_email_and_updated_by_email() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.user_with_role("dana@example.com", "MEMBER").await;
+    app.user_with_role("eli@example.com", "MANAGER").await;
+    let file = b"first_name,email,assigned_to\nAnn,ann@example.com,DANA@example.com\nBen,ben@example.com,ghost@example.com\nCat,cat@example.com,\n";
+    let (_, answer) = upload(&app, &admin, "contacts", file, &[]).await;
+    assert_eq!(totals(&answer), counts(3, 2, 0, 1, 1), "{answer}");
+    assert_eq!(
+        answer["error_details"],
+        json!([{ "row": 3, "column": "assigned_to", "value": "ghost@example.com",
+                 "error": "no active user of this workspace has the email ghost@example.com" }])
+    );
+    let rows = exported(&app, &admin, "contacts", "email,first_name,assigned_to").await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| (
+                r["email"].as_str().unwrap(),
+                r["assigned_to"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            ("ann@example.com", "dana@example.com"),
+            ("cat@example.com", "")
+        ]
+    );
+
+    // update_existing on contacts, matched on email (the default): reassigned and renamed.
+    let file = b"Email,First Name,Assigned To\nANN@example.com,Anna,eli@example.com\ncat@example.com,,dana@example.com\ndan@example.com,Dan,\n";
+    let (_, answer) = upload(
+        &app,
+        &admin,
+        "contacts",
+        file,
+        &[("update_existing", "true")],
+    )
+    .await;
+    assert_eq!(totals(&answer), counts(3, 1, 2, 0, 0), "{answer}");
+    let rows = exported(&app, &admin, "contacts", "email,first_name,assigned_to").await;
+    assert_eq!(
+        rows.iter()
+            .map(|r| (
+                r["email"].as_str().unwrap(),
+                r["first_name"].as_str().unwrap(),
+                r["assigned_to"].as_str().unwrap()
+            ))
+            .collect::<Vec<_>>(),
+        vec![
+            ("ann@example.com", "Anna", "eli@example.com"),
+            ("cat@example.com", "Cat", "dana@example.com"),
+            ("dan@example.com", "Dan", "")
+        ]
+    );
+    // The member sees the contact now assigned to them.
+    let dana = token_of(&app.login("dana@example.com", "user-password-1").await);
+    let mine = exported(&app, &dana, "contacts", "email").await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["email"], "cat@example.com");
+}
+
+#[tokio::test]
+async fn imports_are_paged_newest_first_by_cursor() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let file = format!("email\npage{i}@example.com\n");
+        let (_, answer) = upload(&app, &admin, "leads", file.as_bytes(), &[]).await;
+        ids.push(answer["import_id"].as_i64().unwrap().to_string());
+    }
+    ids.reverse();
+    let query = "query($first: Int, $after: String) { imports(first: $first, after: $after) { totalCount edges { cursor node { id fileName } } pageInfo { hasNextPage hasPreviousPage endCursor } } }";
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    let mut pages = Vec::new();
+    loop {
+        let answer = app
+            .gql(Some(&admin), query, json!({ "first": 2, "after": after }))
+            .await;
+        let page = answer["data"]["imports"].clone();
+        assert_eq!(page["totalCount"], 5, "{answer}");
+        let edges = page["edges"].as_array().unwrap();
+        for edge in edges {
+            seen.push(edge["node"]["id"].as_str().unwrap().to_string());
+        }
+        assert_eq!(
+            page["pageInfo"]["endCursor"],
+            edges.last().unwrap()["cursor"]
+        );
+        assert_eq!(page["pageInfo"]["hasPreviousPage"], !after.is_null());
+        pages.push((edges.len(), page["pageInfo"]["hasNextPage"].clone()));
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(
+        pages,
+        vec![(2, json!(true)), (2, json!(true)), (1, json!(false))]
+    );
+    assert_eq!(seen, ids, "every import once, newest first");
+
+    for (variables, field) in [
+        (json!({ "first": 0 }), "first"),
+        (json!({ "first": 101 }), "first"),
+        (json!({ "first": 2, "after": "not a cursor" }), "after"),
+    ] {
+        let answer = app.gql(Some(&admin), query, variables.clone()).await;
+        assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{variables}");
+        assert_eq!(error_field(&answer), field, "{variables}");
+    }
 }
