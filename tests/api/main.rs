@@ -22,6 +22,7 @@ mod leads;
 mod live;
 mod notifications;
 mod opportunities;
+mod playground;
 mod process;
 mod schedules;
 mod schema;
