@@ -21,7 +21,9 @@ pub enum Bind {
     Decimal(BigDecimal),
     Decimals(Vec<BigDecimal>),
     Timestamp(DateTime<Utc>),
+    Timestamps(Vec<DateTime<Utc>>),
     Date(NaiveDate),
+    Dates(Vec<NaiveDate>),
     Bool(bool),
 }
 
@@ -217,6 +219,9 @@ fn literal(value: &Bind, out: &mut String) -> Result<(), String> {
             .collect::<Result<Vec<_>, _>>()?
             .join(", "))
     }
+    fn rfc3339(time: &DateTime<Utc>) -> String {
+        time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    }
     let text = match value {
         Bind::Text(v) => format!("{}::text", quoted(v)?),
         Bind::Texts(v) => format!("ARRAY[{}]::text[]", array(v, |t| quoted(t))?),
@@ -224,11 +229,13 @@ fn literal(value: &Bind, out: &mut String) -> Result<(), String> {
         Bind::Ints(v) => format!("ARRAY[{}]::bigint[]", array(v, |i| Ok(format!("'{i}'")))?),
         Bind::Decimal(v) => format!("'{v}'::numeric"),
         Bind::Decimals(v) => format!("ARRAY[{}]::numeric[]", array(v, |d| Ok(format!("'{d}'")))?),
-        Bind::Timestamp(v) => format!(
-            "'{}'::timestamptz",
-            v.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+        Bind::Timestamp(v) => format!("'{}'::timestamptz", rfc3339(v)),
+        Bind::Timestamps(v) => format!(
+            "ARRAY[{}]::timestamptz[]",
+            array(v, |t| Ok(format!("'{}'", rfc3339(t))))?
         ),
         Bind::Date(v) => format!("'{v}'::date"),
+        Bind::Dates(v) => format!("ARRAY[{}]::date[]", array(v, |d| Ok(format!("'{d}'")))?),
         Bind::Bool(v) => v.to_string(),
     };
     out.push('(');
@@ -246,7 +253,9 @@ fn push_bind<'b>(out: &mut AstPass<'_, 'b, Pg>, bind: &'b Bind) -> QueryResult<(
         Bind::Decimal(v) => out.push_bind_param::<Numeric, _>(v),
         Bind::Decimals(v) => out.push_bind_param::<Array<Numeric>, _>(v),
         Bind::Timestamp(v) => out.push_bind_param::<Timestamptz, _>(v),
+        Bind::Timestamps(v) => out.push_bind_param::<Array<Timestamptz>, _>(v),
         Bind::Date(v) => out.push_bind_param::<Date, _>(v),
+        Bind::Dates(v) => out.push_bind_param::<Array<Date>, _>(v),
         Bind::Bool(v) => out.push_bind_param::<Bool, _>(v),
     }
 }

@@ -85,14 +85,43 @@ struct Count {
     count: i64,
 }
 
-/// The rows a statistic covers: scope plus filter, no paging.
-fn base<R: Listable>(viewer: &Viewer, filter: Option<Predicate<R::Field>>) -> Sql {
+/// What a statistic counts: the records matching a list filter, deleted ones too when the
+/// filter says `includeDeleted` (the same rule as the list).
+#[derive(Debug, Clone)]
+pub struct Covered<F> {
+    pub filter: Option<Predicate<F>>,
+    pub deleted: Deleted,
+}
+
+impl<F> Default for Covered<F> {
+    /// Every live record the caller may see.
+    fn default() -> Self {
+        Covered {
+            filter: None,
+            deleted: Deleted::Hide,
+        }
+    }
+}
+
+/// The rows a statistic covers: scope plus filter (and `extra`), no paging.
+fn base<R: Listable>(
+    viewer: &Viewer,
+    covered: &Covered<R::Field>,
+    extra: Option<Predicate<R::Field>>,
+) -> Sql
+where
+    R::Field: Clone,
+{
+    let filter = match (covered.filter.clone(), extra) {
+        (Some(f), Some(e)) => Some(Predicate::All(vec![f, e])),
+        (f, e) => f.or(e),
+    };
     let query = ListQuery {
         filter,
         search: None,
         ordering: Ordering { keys: Vec::new() },
         page: PageArgs::default(),
-        deleted: Deleted::Hide,
+        deleted: covered.deleted,
         count: false,
     };
     conditions::<R>(viewer, &query)
@@ -101,16 +130,15 @@ fn base<R: Listable>(viewer: &Viewer, filter: Option<Predicate<R::Field>>) -> Sq
 async fn count_where<R: Listable>(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
-    filter: Option<Predicate<R::Field>>,
+    covered: &Covered<R::Field>,
     extra: Option<Predicate<R::Field>>,
-) -> AppResult<i64> {
+) -> AppResult<i64>
+where
+    R::Field: Clone,
+{
     let table = R::TABLE.name;
-    let filter = match (filter, extra) {
-        (Some(f), Some(e)) => Some(Predicate::All(vec![f, e])),
-        (f, e) => f.or(e),
-    };
     let mut sql = Sql::new(&format!("SELECT count(*) AS count FROM {table} WHERE "));
-    sql.append(base::<R>(viewer, filter));
+    sql.append(base::<R>(viewer, covered, extra));
     let row: Count = sql.into_query().get_result(conn).await?;
     Ok(row.count)
 }
@@ -119,14 +147,17 @@ async fn count_where<R: Listable>(
 async fn count_by<R: Listable>(
     conn: &mut AsyncPgConnection,
     viewer: &Viewer,
-    filter: &Option<Predicate<R::Field>>,
+    covered: &Covered<R::Field>,
     column: &'static str,
-) -> AppResult<Vec<(String, i64)>> {
+) -> AppResult<Vec<(String, i64)>>
+where
+    R::Field: Clone,
+{
     let table = R::TABLE.name;
     let mut sql = Sql::new(&format!(
         "SELECT {table}.{column} AS key, count(*) AS count FROM {table} WHERE "
     ));
-    sql.append(base::<R>(viewer, filter.clone())).push(&format!(
+    sql.append(base::<R>(viewer, covered, None)).push(&format!(
         " GROUP BY {table}.{column} ORDER BY count DESC, key"
     ));
     let rows: Vec<KeyCount> = sql.into_query().load(conn).await?;
@@ -144,7 +175,7 @@ impl CrmService {
     pub async fn lead_stats(
         &self,
         viewer: &Viewer,
-        filter: Option<Predicate<LeadField>>,
+        covered: Covered<LeadField>,
     ) -> AppResult<LeadStats> {
         let mut conn = self.db.get().await?;
         let conn = &mut *conn;
@@ -160,17 +191,17 @@ impl CrmService {
         let mut sql = Sql::new("SELECT count(*) AS total, round(avg(leads.score), 1) AS average, count(*) FILTER (WHERE leads.score >= ");
         sql.bind(Bind::Int(HOT_SCORE))
             .push(") AS hot FROM leads WHERE ");
-        sql.append(base::<Lead>(viewer, filter.clone()));
+        sql.append(base::<Lead>(viewer, &covered, None));
         let totals: Totals = sql.into_query().get_result(conn).await?;
         Ok(LeadStats {
             total: totals.total,
-            by_status: count_by::<Lead>(conn, viewer, &filter, "status").await?,
-            by_priority: count_by::<Lead>(conn, viewer, &filter, "priority").await?,
-            by_source: count_by::<Lead>(conn, viewer, &filter, "lead_source").await?,
+            by_status: count_by::<Lead>(conn, viewer, &covered, "status").await?,
+            by_priority: count_by::<Lead>(conn, viewer, &covered, "priority").await?,
+            by_source: count_by::<Lead>(conn, viewer, &covered, "lead_source").await?,
             assigned_to_me: count_where::<Lead>(
                 conn,
                 viewer,
-                filter.clone(),
+                &covered,
                 Some(me(LeadField::AssignedToId, viewer)),
             )
             .await?,
@@ -182,35 +213,34 @@ impl CrmService {
     pub async fn contact_stats(
         &self,
         viewer: &Viewer,
-        filter: Option<Predicate<ContactField>>,
+        covered: Covered<ContactField>,
     ) -> AppResult<ContactStats> {
         let mut conn = self.db.get().await?;
         let conn = &mut *conn;
         Ok(ContactStats {
-            total: count_where::<Contact>(conn, viewer, filter.clone(), None).await?,
-            by_type: count_by::<Contact>(conn, viewer, &filter, "contact_type").await?,
-            by_status: count_by::<Contact>(conn, viewer, &filter, "status").await?,
+            total: count_where::<Contact>(conn, viewer, &covered, None).await?,
+            by_type: count_by::<Contact>(conn, viewer, &covered, "contact_type").await?,
+            by_status: count_by::<Contact>(conn, viewer, &covered, "status").await?,
         })
     }
 
     pub async fn task_stats(
         &self,
         viewer: &Viewer,
-        filter: Option<Predicate<TaskField>>,
+        covered: Covered<TaskField>,
     ) -> AppResult<TaskStats> {
         let mut conn = self.db.get().await?;
         let conn = &mut *conn;
         let now = Utc::now();
         Ok(TaskStats {
-            total: count_where::<Task>(conn, viewer, filter.clone(), None).await?,
-            by_status: count_by::<Task>(conn, viewer, &filter, "status").await?,
-            overdue: count_where::<Task>(conn, viewer, filter.clone(), Some(overdue(now))).await?,
-            due_today: count_where::<Task>(conn, viewer, filter.clone(), Some(due_today(now)))
-                .await?,
+            total: count_where::<Task>(conn, viewer, &covered, None).await?,
+            by_status: count_by::<Task>(conn, viewer, &covered, "status").await?,
+            overdue: count_where::<Task>(conn, viewer, &covered, Some(overdue(now))).await?,
+            due_today: count_where::<Task>(conn, viewer, &covered, Some(due_today(now))).await?,
             assigned_to_me: count_where::<Task>(
                 conn,
                 viewer,
-                filter,
+                &covered,
                 Some(me(TaskField::AssignedToId, viewer)),
             )
             .await?,
@@ -222,7 +252,7 @@ impl CrmService {
     pub async fn opportunity_pipeline(
         &self,
         viewer: &Viewer,
-        filter: Option<Predicate<OpportunityField>>,
+        covered: Covered<OpportunityField>,
     ) -> AppResult<Pipeline> {
         #[derive(QueryableByName)]
         struct Row {
@@ -241,7 +271,7 @@ impl CrmService {
              COALESCE(round(sum(opportunities.amount * opportunities.probability / 100.0), 2), 0) AS weighted \
              FROM opportunities WHERE ",
         );
-        sql.append(base::<Opportunity>(viewer, filter))
+        sql.append(base::<Opportunity>(viewer, &covered, None))
             .push(" GROUP BY opportunities.stage");
         let mut conn = self.db.get().await?;
         let rows: Vec<Row> = sql.into_query().load(&mut conn).await?;
@@ -272,7 +302,7 @@ impl CrmService {
         &self,
         viewer: &Viewer,
         months: i32,
-        filter: Option<Predicate<OpportunityField>>,
+        covered: Covered<OpportunityField>,
     ) -> AppResult<Vec<ForecastMonth>> {
         if !(1..=36).contains(&months) {
             return Err(AppError::bad_input(
@@ -299,7 +329,7 @@ impl CrmService {
              COALESCE(round(sum(opportunities.amount * opportunities.probability / 100.0), 2), 0) AS weighted \
              FROM opportunities WHERE ",
         );
-        sql.append(base::<Opportunity>(viewer, filter))
+        sql.append(base::<Opportunity>(viewer, &covered, None))
             .push(" AND opportunities.stage NOT IN ('closed_won', 'closed_lost') AND opportunities.expected_close_date >= ")
             .bind(Bind::Date(start))
             .push(" AND opportunities.expected_close_date < ")

@@ -217,16 +217,9 @@ impl EntityFilter for CompanyFilter {
             state => F::State, "state";
             country => F::Country, "country";
             owner_id => F::OwnerId, "ownerId";
-        }
-        macro_rules! plain {
-            ($($name:ident => $field:expr;)*) => {
-                $(if let Some(filter) = self.$name { all.extend(filter.predicates(f($field))); })*
-            };
-        }
-        plain! {
-            annual_revenue => F::AnnualRevenue;
-            created_at => F::CreatedAt;
-            updated_at => F::UpdatedAt;
+            annual_revenue => F::AnnualRevenue, "annualRevenue";
+            created_at => F::CreatedAt, "createdAt";
+            updated_at => F::UpdatedAt, "updatedAt";
         }
         if let Some(tags) = self.tags {
             all.push(Predicate::HasTags(tags));

@@ -286,6 +286,8 @@ impl EntityFilter for ContactFilter {
             country => F::Country, "country";
             owner_id => F::OwnerId, "ownerId";
             assigned_to_id => F::AssignedToId, "assignedToId";
+            created_at => F::CreatedAt, "createdAt";
+            updated_at => F::UpdatedAt, "updatedAt";
         }
         macro_rules! plain {
             ($($name:ident => $field:expr;)*) => {
@@ -295,8 +297,6 @@ impl EntityFilter for ContactFilter {
         plain! {
             contact_type => F::ContactType;
             status => F::Status;
-            created_at => F::CreatedAt;
-            updated_at => F::UpdatedAt;
         }
         if let Some(tags) = self.tags {
             all.push(Predicate::HasTags(tags));

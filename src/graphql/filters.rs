@@ -103,6 +103,28 @@ impl<F: Clone> Conditions<F> {
         }
     }
 
+    /// `in` and `notIn`, each at most [`MAX_LIST`] values, bound as one array.
+    fn lists<T>(
+        &mut self,
+        field: &str,
+        in_: Option<Vec<T>>,
+        not_in: Option<Vec<T>>,
+        array: impl Fn(Vec<T>) -> Bind,
+    ) -> AppResult<()> {
+        for (op, values) in [(Op::In, in_), (Op::NotIn, not_in)] {
+            if let Some(values) = values {
+                if values.len() > MAX_LIST {
+                    return Err(AppError::bad_input(
+                        field,
+                        format!("at most {MAX_LIST} values in a list"),
+                    ));
+                }
+                self.add(op, Some(array(values)));
+            }
+        }
+        Ok(())
+    }
+
     fn null(&mut self, is_null: Option<bool>) {
         if let Some(is_null) = is_null {
             self.out
@@ -263,6 +285,11 @@ pub struct DecimalFilter {
     pub eq: Option<Decimal>,
     /// Not equal to (rows without a value count as not equal).
     pub ne: Option<Decimal>,
+    /// One of these values.
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<Decimal>>,
+    /// None of these values (rows without a value count as in none).
+    pub not_in: Option<Vec<Decimal>>,
     /// Less than.
     pub lt: Option<Decimal>,
     /// Less than or equal.
@@ -276,7 +303,11 @@ pub struct DecimalFilter {
 }
 
 impl DecimalFilter {
-    pub fn predicates<F: Clone>(self, target: Target<F>) -> Vec<Predicate<F>> {
+    pub fn predicates<F: Clone>(
+        self,
+        field: &str,
+        target: Target<F>,
+    ) -> AppResult<Vec<Predicate<F>>> {
         let mut c = Conditions::new(target);
         let dec = |v: Option<Decimal>| v.map(|d| Bind::Decimal(d.0));
         c.add(Op::Eq, dec(self.eq));
@@ -285,8 +316,11 @@ impl DecimalFilter {
         c.add(Op::Lte, dec(self.lte));
         c.add(Op::Gt, dec(self.gt));
         c.add(Op::Gte, dec(self.gte));
+        c.lists(field, self.in_, self.not_in, |values| {
+            Bind::Decimals(values.into_iter().map(|d| d.0).collect())
+        })?;
         c.null(self.is_null);
-        c.out
+        Ok(c.out)
     }
 }
 
@@ -295,6 +329,13 @@ impl DecimalFilter {
 pub struct DateTimeFilter {
     /// Exactly at.
     pub eq: Option<DateTime<Utc>>,
+    /// Not exactly at (rows without a value count as not equal).
+    pub ne: Option<DateTime<Utc>>,
+    /// At one of these moments.
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<DateTime<Utc>>>,
+    /// At none of these moments (rows without a value count as at none).
+    pub not_in: Option<Vec<DateTime<Utc>>>,
     /// Before.
     pub lt: Option<DateTime<Utc>>,
     /// At or before.
@@ -308,16 +349,22 @@ pub struct DateTimeFilter {
 }
 
 impl DateTimeFilter {
-    pub fn predicates<F: Clone>(self, target: Target<F>) -> Vec<Predicate<F>> {
+    pub fn predicates<F: Clone>(
+        self,
+        field: &str,
+        target: Target<F>,
+    ) -> AppResult<Vec<Predicate<F>>> {
         let mut c = Conditions::new(target);
         let at = |v: Option<DateTime<Utc>>| v.map(Bind::Timestamp);
         c.add(Op::Eq, at(self.eq));
+        c.add(Op::Ne, at(self.ne));
         c.add(Op::Lt, at(self.lt));
         c.add(Op::Lte, at(self.lte));
         c.add(Op::Gt, at(self.gt));
         c.add(Op::Gte, at(self.gte));
+        c.lists(field, self.in_, self.not_in, Bind::Timestamps)?;
         c.null(self.is_null);
-        c.out
+        Ok(c.out)
     }
 }
 
@@ -326,6 +373,13 @@ impl DateTimeFilter {
 pub struct DateFilter {
     /// On this day.
     pub eq: Option<Date>,
+    /// Not on this day (rows without a value count as not equal).
+    pub ne: Option<Date>,
+    /// On one of these days.
+    #[graphql(name = "in")]
+    pub in_: Option<Vec<Date>>,
+    /// On none of these days (rows without a value count as on none).
+    pub not_in: Option<Vec<Date>>,
     /// Before.
     pub lt: Option<Date>,
     /// On or before.
@@ -339,16 +393,24 @@ pub struct DateFilter {
 }
 
 impl DateFilter {
-    pub fn predicates<F: Clone>(self, target: Target<F>) -> Vec<Predicate<F>> {
+    pub fn predicates<F: Clone>(
+        self,
+        field: &str,
+        target: Target<F>,
+    ) -> AppResult<Vec<Predicate<F>>> {
         let mut c = Conditions::new(target);
         let day = |v: Option<Date>| v.map(|d| Bind::Date(d.0));
         c.add(Op::Eq, day(self.eq));
+        c.add(Op::Ne, day(self.ne));
         c.add(Op::Lt, day(self.lt));
         c.add(Op::Lte, day(self.lte));
         c.add(Op::Gt, day(self.gt));
         c.add(Op::Gte, day(self.gte));
+        c.lists(field, self.in_, self.not_in, |days| {
+            Bind::Dates(days.into_iter().map(|d| d.0).collect())
+        })?;
         c.null(self.is_null);
-        c.out
+        Ok(c.out)
     }
 }
 
@@ -494,7 +556,7 @@ impl CustomFieldFilter {
                 lt: self.lt,
                 ..Default::default()
             }
-            .predicates(Target::CustomNumber(key)),
+            .predicates("custom", Target::CustomNumber(key))?,
         );
         Ok(out)
     }
@@ -561,6 +623,15 @@ pub trait EntityFilter: Sized {
     fn predicate(self, viewer: &Viewer) -> AppResult<Predicate<Self::Field>>;
 }
 
+/// Whether a filter takes deleted records in (`includeDeleted: true` at its top level).
+pub fn deleted_of<Fi: EntityFilter>(filter: Option<&Fi>) -> Deleted {
+    if filter.is_some_and(EntityFilter::include_deleted) {
+        Deleted::Include
+    } else {
+        Deleted::Hide
+    }
+}
+
 /// Adds the `and`, `or` and `not` parts of an entity filter to `all`.
 pub fn combine<Fi: EntityFilter>(
     all: &mut Vec<Predicate<Fi::Field>>,
@@ -617,11 +688,7 @@ where
             "search text must have at most 200 characters",
         ));
     }
-    let deleted = if filter.as_ref().is_some_and(EntityFilter::include_deleted) {
-        Deleted::Include
-    } else {
-        Deleted::Hide
-    };
+    let deleted = deleted_of(filter.as_ref());
     Ok(ListQuery {
         filter: filter.map(|f| f.predicate(viewer)).transpose()?,
         search,

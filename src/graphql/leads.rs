@@ -392,6 +392,12 @@ impl EntityFilter for LeadFilter {
             id => F::Id, "id";
             owner_id => F::OwnerId, "ownerId";
             assigned_to_id => F::AssignedToId, "assignedToId";
+            estimated_value => F::EstimatedValue, "estimatedValue";
+            last_contacted_at => F::LastContactedAt, "lastContactedAt";
+            next_follow_up_at => F::NextFollowUpAt, "nextFollowUpAt";
+            converted_at => F::ConvertedAt, "convertedAt";
+            created_at => F::CreatedAt, "createdAt";
+            updated_at => F::UpdatedAt, "updatedAt";
         }
         macro_rules! plain {
             ($($name:ident => $field:expr;)*) => {
@@ -402,12 +408,6 @@ impl EntityFilter for LeadFilter {
             lead_source => F::LeadSource;
             status => F::Status;
             priority => F::Priority;
-            estimated_value => F::EstimatedValue;
-            last_contacted_at => F::LastContactedAt;
-            next_follow_up_at => F::NextFollowUpAt;
-            converted_at => F::ConvertedAt;
-            created_at => F::CreatedAt;
-            updated_at => F::UpdatedAt;
         }
         if let Some(tags) = self.tags {
             all.push(Predicate::HasTags(tags));

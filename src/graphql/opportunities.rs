@@ -224,6 +224,11 @@ impl EntityFilter for OpportunityFilter {
             currency => F::Currency, "currency";
             owner_id => F::OwnerId, "ownerId";
             assigned_to_id => F::AssignedToId, "assignedToId";
+            amount => F::Amount, "amount";
+            expected_close_date => F::ExpectedCloseDate, "expectedCloseDate";
+            actual_close_date => F::ActualCloseDate, "actualCloseDate";
+            created_at => F::CreatedAt, "createdAt";
+            updated_at => F::UpdatedAt, "updatedAt";
         }
         macro_rules! plain {
             ($($name:ident => $field:expr;)*) => {
@@ -232,11 +237,6 @@ impl EntityFilter for OpportunityFilter {
         }
         plain! {
             stage => F::Stage;
-            amount => F::Amount;
-            expected_close_date => F::ExpectedCloseDate;
-            actual_close_date => F::ActualCloseDate;
-            created_at => F::CreatedAt;
-            updated_at => F::UpdatedAt;
         }
         if let Some(tags) = self.tags {
             all.push(Predicate::HasTags(tags));

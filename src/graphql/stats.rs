@@ -6,7 +6,7 @@ use async_graphql::{Context, Object, OutputType, SimpleObject};
 use super::contacts::{ContactFilter, ContactStatusValue, ContactTypeValue};
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
-use super::filters::{Date, Decimal, EntityFilter};
+use super::filters::{deleted_of, Date, Decimal, EntityFilter};
 use super::leads::{LeadFilter, LeadSourceValue, LeadStatusValue, PriorityValue};
 use super::opportunities::{OpportunityFilter, StageValue};
 use super::tasks::{TaskFilter, TaskStatusValue};
@@ -14,7 +14,7 @@ use crate::auth::Viewer;
 use crate::crm::contacts::{ContactStatus, ContactType};
 use crate::crm::leads::{LeadSource, LeadStatus};
 
-use crate::crm::query::Predicate;
+use crate::crm::stats::Covered;
 use crate::crm::tasks::TaskStatus;
 use crate::crm::Priority;
 use crate::error::AppResult;
@@ -49,11 +49,13 @@ fn counts<D, T: OutputType + From<D>>(
         .collect()
 }
 
-fn filter_of<Fi: EntityFilter>(
-    viewer: &Viewer,
-    filter: Option<Fi>,
-) -> AppResult<Option<Predicate<Fi::Field>>> {
-    filter.map(|f| f.predicate(viewer)).transpose()
+/// What a statistic counts: the list's filter, `includeDeleted` included.
+fn covered<Fi: EntityFilter>(viewer: &Viewer, filter: Option<Fi>) -> AppResult<Covered<Fi::Field>> {
+    let deleted = deleted_of(filter.as_ref());
+    Ok(Covered {
+        filter: filter.map(|f| f.predicate(viewer)).transpose()?,
+        deleted,
+    })
 }
 
 /// Lead statistics.
@@ -151,7 +153,7 @@ impl StatsQuery {
         #[graphql(desc = "Narrow the leads counted.")] filter: Option<LeadFilter>,
     ) -> async_graphql::Result<LeadStats> {
         let viewer = viewer(ctx)?;
-        let filter = filter_of(viewer, filter).gql()?;
+        let filter = covered(viewer, filter).gql()?;
         let s = app(ctx).crm.lead_stats(viewer, filter).await.gql()?;
         Ok(LeadStats {
             total: s.total,
@@ -171,7 +173,7 @@ impl StatsQuery {
         #[graphql(desc = "Narrow the contacts counted.")] filter: Option<ContactFilter>,
     ) -> async_graphql::Result<ContactStats> {
         let viewer = viewer(ctx)?;
-        let filter = filter_of(viewer, filter).gql()?;
+        let filter = covered(viewer, filter).gql()?;
         let s = app(ctx).crm.contact_stats(viewer, filter).await.gql()?;
         Ok(ContactStats {
             total: s.total,
@@ -187,7 +189,7 @@ impl StatsQuery {
         #[graphql(desc = "Narrow the tasks counted.")] filter: Option<TaskFilter>,
     ) -> async_graphql::Result<TaskStats> {
         let viewer = viewer(ctx)?;
-        let filter = filter_of(viewer, filter).gql()?;
+        let filter = covered(viewer, filter).gql()?;
         let s = app(ctx).crm.task_stats(viewer, filter).await.gql()?;
         Ok(TaskStats {
             total: s.total,
@@ -206,7 +208,7 @@ impl StatsQuery {
         #[graphql(desc = "Narrow the opportunities counted.")] filter: Option<OpportunityFilter>,
     ) -> async_graphql::Result<Pipeline> {
         let viewer = viewer(ctx)?;
-        let filter = filter_of(viewer, filter).gql()?;
+        let filter = covered(viewer, filter).gql()?;
         let p = app(ctx)
             .crm
             .opportunity_pipeline(viewer, filter)
@@ -237,7 +239,7 @@ impl StatsQuery {
         #[graphql(desc = "Narrow the opportunities counted.")] filter: Option<OpportunityFilter>,
     ) -> async_graphql::Result<Vec<ForecastMonth>> {
         let viewer = viewer(ctx)?;
-        let filter = filter_of(viewer, filter).gql()?;
+        let filter = covered(viewer, filter).gql()?;
         let months = app(ctx)
             .crm
             .opportunity_forecast(viewer, months, filter)

@@ -277,6 +277,11 @@ impl EntityFilter for TaskFilter {
             contact_id => F::ContactId, "contactId";
             company_id => F::CompanyId, "companyId";
             opportunity_id => F::OpportunityId, "opportunityId";
+            due_at => F::DueAt, "dueAt";
+            reminder_at => F::ReminderAt, "reminderAt";
+            completed_at => F::CompletedAt, "completedAt";
+            created_at => F::CreatedAt, "createdAt";
+            updated_at => F::UpdatedAt, "updatedAt";
         }
         macro_rules! plain {
             ($($name:ident => $field:expr;)*) => {
@@ -287,11 +292,6 @@ impl EntityFilter for TaskFilter {
             task_type => F::TaskType;
             status => F::Status;
             priority => F::Priority;
-            due_at => F::DueAt;
-            reminder_at => F::ReminderAt;
-            completed_at => F::CompletedAt;
-            created_at => F::CreatedAt;
-            updated_at => F::UpdatedAt;
         }
         if let Some(tags) = self.tags {
             all.push(Predicate::HasTags(tags));

@@ -22,6 +22,8 @@ mod leads;
 mod live;
 mod notifications;
 mod opportunities;
+mod ordering;
+mod permissions;
 mod playground;
 mod process;
 mod schedules;

@@ -125,3 +125,189 @@ async fn statistics() {
     .await;
     assert_eq!(contacts["contactStats"]["total"], 0);
 }
+
+/// Contact and task statistics field by field, against fixtures counted by hand, for the
+/// whole workspace, a filter, a member's scope and `includeDeleted`.
+#[tokio::test]
+async fn contact_and_task_statistics_and_deleted_records() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (mia_id, mia) = app.user_with_role("mia@example.com", "MEMBER").await;
+    let create = |kind: &'static str, input: Value| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let query = format!(
+                "mutation($i: {kind}Input!) {{ create{kind}(input: $i) {{ {one} {{ id }} }} }}",
+                one = kind.to_lowercase()
+            );
+            let answer = app.gql(Some(admin), &query, json!({ "i": input })).await;
+            answer["data"][format!("create{kind}")][kind.to_lowercase()]["id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{answer}"))
+                .to_string()
+        }
+    };
+    let delete = |kind: &'static str, id: String| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let query = format!(
+                "mutation($id: ID!) {{ delete{kind}(id: $id) {{ {one} {{ id }} }} }}",
+                one = kind.to_lowercase()
+            );
+            let answer = app.gql(Some(admin), &query, json!({ "id": id })).await;
+            assert!(answer["errors"].is_null(), "{answer}");
+        }
+    };
+
+    for (name, kind, status) in [
+        ("c1", "CUSTOMER", "ACTIVE"),
+        ("c2", "CUSTOMER", "INACTIVE"),
+        ("c3", "PROSPECT", "ACTIVE"),
+    ] {
+        create(
+            "Contact",
+            json!({ "firstName": name, "contactType": kind, "status": status }),
+        )
+        .await;
+    }
+    create(
+        "Contact",
+        json!({ "firstName": "c4", "contactType": "VENDOR", "assignedToId": mia_id }),
+    )
+    .await;
+    let gone = create(
+        "Contact",
+        json!({ "firstName": "c5", "contactType": "PARTNER" }),
+    )
+    .await;
+    delete("Contact", gone).await;
+
+    let contacts = |token: &'static str, filter: &'static str| {
+        let (app, admin, mia) = (&app, &admin, &mia);
+        async move {
+            let token = if token == "admin" { admin } else { mia };
+            let query = format!(
+                "{{ contactStats{filter} {{ total byType {{ value count }} byStatus {{ value count }} }} }}"
+            );
+            run(app, token, &query).await["contactStats"].clone()
+        }
+    };
+    assert_eq!(
+        contacts("admin", "").await,
+        json!({
+            "total": 4,
+            "byType": [
+                { "value": "CUSTOMER", "count": 2 },
+                { "value": "PROSPECT", "count": 1 },
+                { "value": "VENDOR", "count": 1 },
+            ],
+            "byStatus": [{ "value": "ACTIVE", "count": 3 }, { "value": "INACTIVE", "count": 1 }],
+        })
+    );
+    assert_eq!(
+        contacts("admin", "(filter: {contactType: {eq: CUSTOMER}})").await,
+        json!({
+            "total": 2,
+            "byType": [{ "value": "CUSTOMER", "count": 2 }],
+            "byStatus": [{ "value": "ACTIVE", "count": 1 }, { "value": "INACTIVE", "count": 1 }],
+        })
+    );
+    let with_deleted = contacts("admin", "(filter: {includeDeleted: true})").await;
+    assert_eq!(with_deleted["total"], 5, "{with_deleted}");
+    // Ties in count go by value: partner before prospect and vendor.
+    assert_eq!(
+        with_deleted["byType"][1],
+        json!({ "value": "PARTNER", "count": 1 })
+    );
+    assert_eq!(
+        contacts("mia", "").await,
+        json!({
+            "total": 1,
+            "byType": [{ "value": "VENDOR", "count": 1 }],
+            "byStatus": [{ "value": "ACTIVE", "count": 1 }],
+        })
+    );
+
+    // Tasks: the day is today's UTC day; each due time sits strictly inside its window.
+    let now = Utc::now();
+    let start = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let end = start + Duration::days(1);
+    let earlier_today = start + (now - start) / 2;
+    let later_today = now + (end - now) / 2;
+    let long_ago = now - Duration::hours(30);
+    for (title, status, due, assignee) in [
+        ("t1", "PENDING", Some(long_ago), Some(&mia_id)),
+        ("t2", "IN_PROGRESS", Some(earlier_today), None),
+        ("t3", "PENDING", Some(later_today), None),
+        ("t4", "COMPLETED", Some(long_ago), Some(&mia_id)),
+        ("t5", "CANCELLED", None, None),
+    ] {
+        create(
+            "Task",
+            json!({ "title": title, "status": status, "dueAt": due.map(|d| d.to_rfc3339()), "assignedToId": assignee }),
+        )
+        .await;
+    }
+    let gone = create(
+        "Task",
+        json!({ "title": "t6", "dueAt": long_ago.to_rfc3339() }),
+    )
+    .await;
+    delete("Task", gone).await;
+
+    let tasks = |token: &'static str, filter: &'static str| {
+        let (app, admin, mia) = (&app, &admin, &mia);
+        async move {
+            let token = if token == "admin" { admin } else { mia };
+            let query = format!(
+                "{{ taskStats{filter} {{ total byStatus {{ value count }} overdue dueToday assignedToMe }} }}"
+            );
+            run(app, token, &query).await["taskStats"].clone()
+        }
+    };
+    assert_eq!(
+        tasks("admin", "").await,
+        json!({
+            "total": 5,
+            "byStatus": [
+                { "value": "PENDING", "count": 2 },
+                { "value": "CANCELLED", "count": 1 },
+                { "value": "COMPLETED", "count": 1 },
+                { "value": "IN_PROGRESS", "count": 1 },
+            ],
+            "overdue": 2,
+            "dueToday": 2,
+            "assignedToMe": 0,
+        })
+    );
+    assert_eq!(
+        tasks("mia", "").await,
+        json!({
+            "total": 2,
+            "byStatus": [{ "value": "COMPLETED", "count": 1 }, { "value": "PENDING", "count": 1 }],
+            "overdue": 1,
+            "dueToday": 0,
+            "assignedToMe": 2,
+        })
+    );
+    let with_deleted = tasks("admin", "(filter: {includeDeleted: true})").await;
+    assert_eq!(
+        (
+            &with_deleted["total"],
+            &with_deleted["overdue"],
+            &with_deleted["byStatus"][0]
+        ),
+        (
+            &json!(6),
+            &json!(3),
+            &json!({ "value": "PENDING", "count": 3 })
+        ),
+        "{with_deleted}"
+    );
+    let open = tasks("admin", "(filter: {status: {in: [PENDING, IN_PROGRESS]}})").await;
+    assert_eq!(
+        (&open["total"], &open["dueToday"]),
+        (&json!(3), &json!(2)),
+        "{open}"
+    );
+}
