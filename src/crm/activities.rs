@@ -20,7 +20,7 @@ use crate::auth::{UserId, Viewer, WorkspaceId};
 use crate::db::schema::activities;
 use crate::error::{AppError, AppResult};
 use crate::pagination::TimePosition;
-use crate::validation::optional_text;
+use crate::validation::{self, optional_text};
 
 crate::id_type!(
     /// An activity's ID.
@@ -120,12 +120,17 @@ pub struct Activity {
     pub opportunity_id: Option<i64>,
     pub task_id: Option<i64>,
     pub custom_fields: serde_json::Value,
+    pub tags: Vec<Option<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
 impl Activity {
+    pub fn tag_list(&self) -> Vec<String> {
+        self.tags.iter().flatten().cloned().collect()
+    }
+
     pub fn record(&self) -> Option<RecordRef> {
         self.lead_id
             .map(RecordRef::Lead)
@@ -144,6 +149,9 @@ pub struct LogActivity {
     pub body: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,
     pub records: Vec<RecordRef>,
+    /// The workspace's own fields (a JSON object); none given is `{}`.
+    pub custom_fields: Option<serde_json::Value>,
+    pub tags: Option<Vec<String>>,
 }
 
 #[derive(Insertable)]
@@ -160,6 +168,8 @@ struct NewActivity {
     company_id: Option<i64>,
     opportunity_id: Option<i64>,
     task_id: Option<i64>,
+    custom_fields: serde_json::Value,
+    tags: Vec<String>,
 }
 
 /// Most activities shown per record (newest first).
@@ -183,6 +193,11 @@ impl CrmService {
                 "an activity needs a subject or a body",
             ));
         }
+        let custom_fields = match &input.custom_fields {
+            Some(value) => validation::custom_fields("customFields", value)?,
+            None => serde_json::json!({}),
+        };
+        let tags = validation::tags("tags", input.tags.as_deref().unwrap_or_default())?;
         let occurred_at = input.occurred_at.unwrap_or_else(Utc::now);
         if occurred_at > Utc::now() + chrono::Duration::minutes(5) {
             return Err(AppError::bad_input(
@@ -225,6 +240,8 @@ impl CrmService {
                 company_id: id_for(RecordRef::Company),
                 opportunity_id: id_for(RecordRef::Opportunity),
                 task_id: id_for(RecordRef::Task),
+                custom_fields,
+                tags,
             };
             let id: ActivityId = diesel::insert_into(activities::table)
                 .values(&new)

@@ -18,6 +18,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        tags -> Array<Nullable<Text>>,
     }
 }
 

@@ -82,6 +82,14 @@ impl Activity {
     async fn task(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Task>> {
         Ok(linked(ctx, self.0.task_id).await?.map(Task))
     }
+    /// The workspace's own fields, as a JSON object.
+    async fn custom_fields(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.custom_fields.clone())
+    }
+    /// Labels.
+    async fn tags(&self) -> Vec<String> {
+        self.0.tag_list()
+    }
     /// When it was logged.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -123,6 +131,10 @@ pub struct LogActivityInput {
     pub opportunity_id: Option<ID>,
     /// On this task.
     pub task_id: Option<ID>,
+    /// The workspace's own fields (a JSON object of at most 16 KB).
+    pub custom_fields: Option<async_graphql::Json<serde_json::Value>>,
+    /// Labels (at most 50 of at most 50 characters; duplicates ignoring case dropped).
+    pub tags: Option<Vec<String>>,
 }
 
 /// An optional record argument: its field name, the value, and which kind of record it is.
@@ -149,6 +161,8 @@ impl LogActivityInput {
             body: self.body,
             occurred_at: self.occurred_at,
             records,
+            custom_fields: self.custom_fields.map(|j| j.0),
+            tags: self.tags,
         })
     }
 }

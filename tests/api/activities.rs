@@ -138,3 +138,47 @@ async fn logging_activities() {
     }
     assert_eq!(app.count("activities").await, before);
 }
+
+/// Activities carry tags and custom fields like every record; bad ones name the field and
+/// log nothing.
+#[tokio::test]
+async fn activities_carry_tags_and_custom_fields() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let lead = app.create_lead(&admin, json!({ "firstName": "Ann" })).await;
+    let logged = app
+        .gql(
+            Some(&admin),
+            "mutation($i: LogActivityInput!) { logActivity(input: $i) { activity { tags customFields } } }",
+            json!({ "i": { "kind": "CALL", "subject": "Pricing", "leadId": lead,
+                "tags": [" pricing ", "Pricing", "q3"], "customFields": { "durationMinutes": 25 } } }),
+        )
+        .await;
+    assert_eq!(
+        logged["data"]["logActivity"]["activity"],
+        json!({ "tags": ["pricing", "q3"], "customFields": { "durationMinutes": 25 } }),
+        "{logged}"
+    );
+    let listed = app
+        .gql(
+            Some(&admin),
+            "query($id: ID!) { lead(id: $id) { activities { tags customFields } } }",
+            json!({ "id": lead }),
+        )
+        .await;
+    assert_eq!(listed["data"]["lead"]["activities"][0]["tags"], json!(["pricing", "q3"]));
+
+    let too_many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
+    for (extra, field) in [
+        (json!({ "tags": too_many }), "tags"),
+        (json!({ "tags": ["x".repeat(51)] }), "tags"),
+        (json!({ "customFields": ["not", "an", "object"] }), "customFields"),
+    ] {
+        let mut input = json!({ "kind": "NOTE", "subject": "x", "leadId": lead });
+        input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let answer = app.gql(Some(&admin), LOG, json!({ "i": input })).await;
+        assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{answer}");
+        assert_eq!(error_field(&answer), field, "{answer}");
+    }
+    assert_eq!(app.count("activities").await, 1);
+}
