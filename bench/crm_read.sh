@@ -14,7 +14,10 @@
 #      page with company and owner, and a leads search; every answer is checked (a GraphQL
 #      error or a non-200 counts as an error and is reported);
 #   5. prints requests/s and latency percentiles per server and query, and the plan of
-#      MyCRM's search query (auto_explain of the real statement).
+#      MyCRM's search query (auto_explain of the real statement);
+#   6. measures the ceilings: PostgreSQL alone running MyCRM's statements for each answer
+#      (pgbench, no HTTP server), and async-graphql alone executing the contacts page from
+#      memory (examples/graphql_floor.rs).
 #
 # Needs: cargo, wrk (apt-get install wrk), node + npm (PostGraphile is installed into
 # bench/peers/node_modules from its package-lock.json), PostgreSQL 15 server binaries.
@@ -187,6 +190,47 @@ wrk_script "$WORK/peer-contacts.lua" "$WORK/peer-contacts.json" ""
 wrk_script "$WORK/peer-search.lua" "$WORK/peer-search.json" ""
 measure "postgraphile contacts page" "$WORK/peer-contacts.lua" "$PEER_URL"
 measure "postgraphile leads search" "$WORK/peer-search.lua" "$PEER_URL"
+
+kill "${PIDS[0]}"
+wait "${PIDS[0]}" 2>/dev/null || true
+PIDS=()
+
+# The ceilings no server can pass on this machine, measured the same way:
+# - PostgreSQL alone: pgbench (where wrk runs, same connections, one thread) sending exactly
+#   the statements MyCRM sends for one answer (the search is planned per call: the extended
+#   protocol; the contacts page uses prepared statements), with no HTTP server at all;
+# - async-graphql alone: examples/graphql_floor.rs executing the contacts page from memory on
+#   the server's core.
+log "ceilings: PostgreSQL alone (pgbench) and async-graphql alone"
+PAGE="SELECT contacts.* FROM contacts WHERE contacts.workspace_id = $WORKSPACE AND contacts.deleted_at IS NULL ORDER BY contacts.created_at DESC, contacts.id DESC LIMIT 51"
+COMPANY_IDS=$(psql_q "SELECT string_agg(DISTINCT company_id::text, ',') FROM ($PAGE) p")
+OWNER_IDS=$(psql_q "SELECT string_agg(DISTINCT owner_id::text, ',') FROM ($PAGE) p")
+SEARCH_OWNER_IDS=$(psql_q "SELECT string_agg(DISTINCT owner_id::text, ',') FROM (SELECT owner_id \
+    FROM leads WHERE workspace_id = $WORKSPACE AND deleted_at IS NULL AND search_text LIKE '%acme%' \
+    ORDER BY created_at DESC, id DESC LIMIT 51) p")
+USERS="SELECT users.id, users.workspace_id, users.email, users.name, users.role, users.is_active, \
+users.last_login_at, users.deactivated_at, users.created_at, users.updated_at FROM users"
+{
+    echo "$PAGE;"
+    echo "SELECT companies.* FROM companies WHERE companies.workspace_id = $WORKSPACE AND companies.id = ANY('{$COMPANY_IDS}');"
+    echo "$USERS WHERE users.id = ANY('{$OWNER_IDS}') AND users.workspace_id = $WORKSPACE;"
+} >"$WORK/pgbench-contacts.sql"
+{
+    echo "SELECT leads.* FROM leads WHERE leads.workspace_id = $WORKSPACE AND leads.deleted_at IS NULL AND (leads.search_text LIKE '%acme%') ORDER BY leads.created_at DESC, leads.id DESC LIMIT 51;"
+    echo "$USERS WHERE users.id = ANY('{$SEARCH_OWNER_IDS}') AND users.workspace_id = $WORKSPACE;"
+} >"$WORK/pgbench-search.sql"
+pg_ceiling() { # label protocol script
+    local tps
+    tps=$(taskset -c 0 "$PG_BIN/pgbench" -n -M "$2" -c "$CONNECTIONS" -j 1 -T "${DURATION%s}" \
+        -f "$3" "$DB_URL" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3}')
+    printf '%-34s rps=%s (PostgreSQL alone: its statements for one answer, %s protocol)\n' \
+        "$1" "$tps" "$2" | tee -a "$WORK/results.txt"
+}
+pg_ceiling "ceiling contacts page" prepared "$WORK/pgbench-contacts.sql"
+pg_ceiling "ceiling leads search" extended "$WORK/pgbench-search.sql"
+(cd "$ROOT" && cargo build --release --locked -q --example graphql_floor)
+printf '%-34s %s\n' "floor async-graphql contacts page" \
+    "$(taskset -c 1 "$ROOT/target/release/examples/graphql_floor" 20000)" | tee -a "$WORK/results.txt"
 
 log "results ($DURATION per run, $CONNECTIONS connections, wrk on core 0, server on core 1, PostgreSQL on core $PG_CORES)"
 cat "$WORK/results.txt"

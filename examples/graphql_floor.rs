@@ -5,7 +5,7 @@
 //!
 //! Whatever MyCRM does around it (HTTP, the session check, SQL, row decoding) comes on top, so
 //! 1 / (this time + PostgreSQL's time for the page) bounds the requests per second one core can
-//! serve. `bash bench/crm_floor.sh` runs it next to PostgreSQL's own time for the page.
+//! serve. `bash bench/crm_read.sh` runs it next to PostgreSQL's own time for the page.
 //!
 //! Run: `cargo run --release --example graphql_floor [-- <iterations>]`
 

@@ -166,16 +166,25 @@ async fn activities_carry_tags_and_custom_fields() {
             json!({ "id": lead }),
         )
         .await;
-    assert_eq!(listed["data"]["lead"]["activities"][0]["tags"], json!(["pricing", "q3"]));
+    assert_eq!(
+        listed["data"]["lead"]["activities"][0]["tags"],
+        json!(["pricing", "q3"])
+    );
 
     let too_many: Vec<String> = (0..51).map(|i| format!("t{i}")).collect();
     for (extra, field) in [
         (json!({ "tags": too_many }), "tags"),
         (json!({ "tags": ["x".repeat(51)] }), "tags"),
-        (json!({ "customFields": ["not", "an", "object"] }), "customFields"),
+        (
+            json!({ "customFields": ["not", "an", "object"] }),
+            "customFields",
+        ),
     ] {
         let mut input = json!({ "kind": "NOTE", "subject": "x", "leadId": lead });
-        input.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        input
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
         let answer = app.gql(Some(&admin), LOG, json!({ "i": input })).await;
         assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{answer}");
         assert_eq!(error_field(&answer), field, "{answer}");

@@ -168,23 +168,13 @@ async fn contacts_with_companies() {
     // Search matches a contact's company by name (Bob moved to Globex, Cy was there), and
     // its phone.
     let search = |text: &'static str| {
-        let app = &app;
-        let admin = &admin;
-        async move {
-            let answer = app
-                .gql(
-                    Some(admin),
-                    "query($s: String) { contacts(search: $s, orderBy: [{field: FIRST_NAME}]) { nodes { firstName } } }",
-                    json!({ "s": text }),
-                )
-                .await;
-            answer["data"]["contacts"]["nodes"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{answer}"))
-                .iter()
-                .map(|n| n["firstName"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        }
+        app.node_strings(
+            &admin,
+            "query($s: String) { contacts(search: $s, orderBy: [{field: FIRST_NAME}]) { nodes { firstName } } }",
+            json!({ "s": text }),
+            "contacts",
+            "firstName",
+        )
     };
     assert_eq!(search("GLOB").await, ["Bob", "Cy"]);
     assert_eq!(search("acme").await, ["Ann 2"], "by email");

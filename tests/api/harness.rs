@@ -319,6 +319,24 @@ impl TestApp {
             .to_string()
     }
 
+    /// One string field of every node of a list (`data.<list>.nodes[].<key>`), in order.
+    pub async fn node_strings(
+        &self,
+        token: &str,
+        query: &str,
+        variables: Value,
+        list: &str,
+        key: &str,
+    ) -> Vec<String> {
+        let answer = self.gql(Some(token), query, variables).await;
+        answer["data"][list]["nodes"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{query}: {answer}"))
+            .iter()
+            .map(|n| n[key].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
     /// The rows of a query as JSON objects (for checks the API does not show directly).
     pub async fn rows(&self, sql: &str) -> Value {
         use diesel_async::RunQueryDsl;

@@ -240,22 +240,13 @@ async fn decimal_date_and_time_filters_take_lists() {
         .await;
     }
     let names = |filter: Value| {
-        let (app, admin) = (&app, &admin);
-        async move {
-            let answer = app
-                .gql(
-                    Some(admin),
-                    "query($f: OpportunityFilter) { opportunities(filter: $f, orderBy: [{field: NAME}]) { nodes { name } } }",
-                    json!({ "f": filter }),
-                )
-                .await;
-            answer["data"]["opportunities"]["nodes"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{answer}"))
-                .iter()
-                .map(|n| n["name"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        }
+        app.node_strings(
+            &admin,
+            "query($f: OpportunityFilter) { opportunities(filter: $f, orderBy: [{field: NAME}]) { nodes { name } } }",
+            json!({ "f": filter }),
+            "opportunities",
+            "name",
+        )
     };
     // 100 and 100.00 are the same number; a missing amount is in no list (so `notIn` any).
     assert_eq!(
@@ -289,22 +280,13 @@ async fn decimal_date_and_time_filters_take_lists() {
             .await;
     }
     let titles = |filter: Value| {
-        let (app, admin) = (&app, &admin);
-        async move {
-            let answer = app
-                .gql(
-                    Some(admin),
-                    "query($f: TaskFilter) { tasks(filter: $f, orderBy: [{field: TITLE}]) { nodes { title } } }",
-                    json!({ "f": filter }),
-                )
-                .await;
-            answer["data"]["tasks"]["nodes"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{answer}"))
-                .iter()
-                .map(|n| n["title"].as_str().unwrap().to_string())
-                .collect::<Vec<_>>()
-        }
+        app.node_strings(
+            &admin,
+            "query($f: TaskFilter) { tasks(filter: $f, orderBy: [{field: TITLE}]) { nodes { title } } }",
+            json!({ "f": filter }),
+            "tasks",
+            "title",
+        )
     };
     // 10:00+01:00 is 09:00Z: the same moment whatever the offset it was written with.
     assert_eq!(

@@ -202,6 +202,16 @@ impl World {
             .to_string()
     }
 
+    /// `delete<Kind>` or `restore<Kind>` of one record.
+    async fn one(&self, token: &str, verb: &str, kind: &Kind, id: &str) -> Value {
+        let query = format!(
+            "mutation($id: ID!) {{ {verb}{t}(id: $id) {{ {one} {{ id }} }} }}",
+            t = kind.type_name,
+            one = kind.one
+        );
+        self.gql(token, &query, json!({ "id": id })).await
+    }
+
     async fn column(&self, kind: &Kind, id: &str, column: &str) -> Value {
         self.app
             .rows(&format!(
@@ -376,13 +386,7 @@ async fn check_changes(
         assert!(value.is_null(), "{case}: written {value}");
     }
 
-    let delete = world
-        .gql(
-            token,
-            &format!("mutation($id: ID!) {{ delete{t}(id: $id) {{ {one} {{ id }} }} }}"),
-            json!({ "id": id }),
-        )
-        .await;
+    let delete = world.one(token, "delete", kind, &id).await;
     expect(&delete, allowed, &format!("{case}: delete"));
     let deleted = world.column(kind, &id, "deleted_at").await;
     assert_eq!(
@@ -397,21 +401,9 @@ async fn check_changes(
         } else {
             &world.admin
         };
-        world
-            .gql(
-                deleter,
-                &format!("mutation($id: ID!) {{ delete{t}(id: $id) {{ {one} {{ id }} }} }}"),
-                json!({ "id": id }),
-            )
-            .await;
+        world.one(deleter, "delete", kind, &id).await;
     }
-    let restore = world
-        .gql(
-            token,
-            &format!("mutation($id: ID!) {{ restore{t}(id: $id) {{ {one} {{ id }} }} }}"),
-            json!({ "id": id }),
-        )
-        .await;
+    let restore = world.one(token, "restore", kind, &id).await;
     expect(&restore, allowed, &format!("{case}: restore"));
     let deleted = world.column(kind, &id, "deleted_at").await;
     assert_eq!(

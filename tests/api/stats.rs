@@ -11,6 +11,21 @@ async fn run(app: &TestApp, token: &str, query: &str) -> Value {
     answer["data"].clone()
 }
 
+const CONTACT_COUNTS: &str = "total byType { value count } byStatus { value count }";
+const TASK_COUNTS: &str = "total byStatus { value count } overdue dueToday assignedToMe";
+
+/// One statistic (`contactStats`), narrowed by `filter` (`(filter: {...})`, or nothing).
+async fn statistic(
+    app: &TestApp,
+    token: &str,
+    field: &str,
+    filter: &str,
+    selection: &str,
+) -> Value {
+    let query = format!("{{ {field}{filter} {{ {selection} }} }}");
+    run(app, token, &query).await[field].clone()
+}
+
 #[tokio::test]
 async fn statistics() {
     let app = TestApp::spawn().await;
@@ -182,18 +197,8 @@ async fn contact_and_task_statistics_and_deleted_records() {
     .await;
     delete("Contact", gone).await;
 
-    let contacts = |token: &'static str, filter: &'static str| {
-        let (app, admin, mia) = (&app, &admin, &mia);
-        async move {
-            let token = if token == "admin" { admin } else { mia };
-            let query = format!(
-                "{{ contactStats{filter} {{ total byType {{ value count }} byStatus {{ value count }} }} }}"
-            );
-            run(app, token, &query).await["contactStats"].clone()
-        }
-    };
     assert_eq!(
-        contacts("admin", "").await,
+        statistic(&app, &admin, "contactStats", "", CONTACT_COUNTS).await,
         json!({
             "total": 4,
             "byType": [
@@ -205,14 +210,28 @@ async fn contact_and_task_statistics_and_deleted_records() {
         })
     );
     assert_eq!(
-        contacts("admin", "(filter: {contactType: {eq: CUSTOMER}})").await,
+        statistic(
+            &app,
+            &admin,
+            "contactStats",
+            "(filter: {contactType: {eq: CUSTOMER}})",
+            CONTACT_COUNTS
+        )
+        .await,
         json!({
             "total": 2,
             "byType": [{ "value": "CUSTOMER", "count": 2 }],
             "byStatus": [{ "value": "ACTIVE", "count": 1 }, { "value": "INACTIVE", "count": 1 }],
         })
     );
-    let with_deleted = contacts("admin", "(filter: {includeDeleted: true})").await;
+    let with_deleted = statistic(
+        &app,
+        &admin,
+        "contactStats",
+        "(filter: {includeDeleted: true})",
+        CONTACT_COUNTS,
+    )
+    .await;
     assert_eq!(with_deleted["total"], 5, "{with_deleted}");
     // Ties in count go by value: partner before prospect and vendor.
     assert_eq!(
@@ -220,7 +239,7 @@ async fn contact_and_task_statistics_and_deleted_records() {
         json!({ "value": "PARTNER", "count": 1 })
     );
     assert_eq!(
-        contacts("mia", "").await,
+        statistic(&app, &mia, "contactStats", "", CONTACT_COUNTS).await,
         json!({
             "total": 1,
             "byType": [{ "value": "VENDOR", "count": 1 }],
@@ -255,18 +274,8 @@ async fn contact_and_task_statistics_and_deleted_records() {
     .await;
     delete("Task", gone).await;
 
-    let tasks = |token: &'static str, filter: &'static str| {
-        let (app, admin, mia) = (&app, &admin, &mia);
-        async move {
-            let token = if token == "admin" { admin } else { mia };
-            let query = format!(
-                "{{ taskStats{filter} {{ total byStatus {{ value count }} overdue dueToday assignedToMe }} }}"
-            );
-            run(app, token, &query).await["taskStats"].clone()
-        }
-    };
     assert_eq!(
-        tasks("admin", "").await,
+        statistic(&app, &admin, "taskStats", "", TASK_COUNTS).await,
         json!({
             "total": 5,
             "byStatus": [
@@ -281,7 +290,7 @@ async fn contact_and_task_statistics_and_deleted_records() {
         })
     );
     assert_eq!(
-        tasks("mia", "").await,
+        statistic(&app, &mia, "taskStats", "", TASK_COUNTS).await,
         json!({
             "total": 2,
             "byStatus": [{ "value": "COMPLETED", "count": 1 }, { "value": "PENDING", "count": 1 }],
@@ -290,7 +299,14 @@ async fn contact_and_task_statistics_and_deleted_records() {
             "assignedToMe": 2,
         })
     );
-    let with_deleted = tasks("admin", "(filter: {includeDeleted: true})").await;
+    let with_deleted = statistic(
+        &app,
+        &admin,
+        "taskStats",
+        "(filter: {includeDeleted: true})",
+        TASK_COUNTS,
+    )
+    .await;
     assert_eq!(
         (
             &with_deleted["total"],
@@ -304,7 +320,14 @@ async fn contact_and_task_statistics_and_deleted_records() {
         ),
         "{with_deleted}"
     );
-    let open = tasks("admin", "(filter: {status: {in: [PENDING, IN_PROGRESS]}})").await;
+    let open = statistic(
+        &app,
+        &admin,
+        "taskStats",
+        "(filter: {status: {in: [PENDING, IN_PROGRESS]}})",
+        TASK_COUNTS,
+    )
+    .await;
     assert_eq!(
         (&open["total"], &open["dueToday"]),
         (&json!(3), &json!(2)),
