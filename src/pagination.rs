@@ -77,13 +77,19 @@ impl<T> Page<T> {
 }
 
 fn check_size(field: &str, size: i32) -> AppResult<i64> {
-    if !(1..=MAX_PAGE_SIZE).contains(&size) {
+    size_within(field, i64::from(size), i64::from(MAX_PAGE_SIZE))
+}
+
+/// A page size given in `field`, between 1 and `max` (lists with a smaller page than the CRM
+/// lists' [`MAX_PAGE_SIZE`] say so here); anything else is BAD_USER_INPUT, never clamped.
+pub fn size_within(field: &str, size: i64, max: i64) -> AppResult<i64> {
+    if !(1..=max).contains(&size) {
         return Err(AppError::bad_input(
             field,
-            format!("page size must be between 1 and {MAX_PAGE_SIZE}"),
+            format!("page size must be between 1 and {max}"),
         ));
     }
-    Ok(i64::from(size))
+    Ok(size)
 }
 
 impl<C> PageArgs<C> {

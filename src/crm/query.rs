@@ -350,10 +350,11 @@ pub fn compile<F: Field>(table: &str, predicate: &Predicate<F>, out: &mut Sql) {
 }
 
 /// Text search over an entity's `search_text` column (trigram-indexed) and, for records that
-/// belong to a company, over the names of the companies the caller may see: "Acme" finds the
-/// people and deals of Acme Corporation. The company side is a separate indexed lookup (the
-/// company's name is not copied into its records, so renaming a company needs no rewrite of
-/// them), scoped like any company read so a search never reveals a company the caller cannot see.
+/// belong to a company, over the searchable text (name, domain, phone, website) of the
+/// companies the caller may see: "Acme" finds the people and deals of Acme Corporation. The
+/// company side is a separate indexed lookup (nothing of the company is copied into its
+/// records, so renaming a company needs no rewrite of them), scoped like any company read so
+/// a search never reveals a company the caller cannot see.
 pub fn search(viewer: &Viewer, table: &Table, text: &str, out: &mut Sql) {
     // The best plan depends on the text (a rare word: the trigram index; a common one: walk
     // the sort order), so a search is planned with its value each time, never generically.

@@ -9,7 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::contacts::{Contact, ContactField};
 use super::leads::{Lead, LeadField};
 use super::opportunities::{Opportunity, OpportunityField, Stage};
-use super::query::{conditions, Deleted, ListQuery, Listable, Ordering, Predicate};
+use super::query::{conditions, is_me, Deleted, ListQuery, Listable, Ordering, Predicate};
 use super::sql::{Bind, Sql};
 use super::tasks::{due_today, overdue, Task, TaskField};
 use super::CrmService;
@@ -167,10 +167,6 @@ where
         .collect())
 }
 
-fn me<F>(field: F, viewer: &Viewer) -> Predicate<F> {
-    Predicate::field(field, super::query::Op::Eq, Bind::Int(viewer.user_id.0))
-}
-
 impl CrmService {
     pub async fn lead_stats(
         &self,
@@ -202,7 +198,7 @@ impl CrmService {
                 conn,
                 viewer,
                 &covered,
-                Some(me(LeadField::AssignedToId, viewer)),
+                Some(is_me(LeadField::AssignedToId, viewer, true)),
             )
             .await?,
             average_score: totals.average,
@@ -241,7 +237,7 @@ impl CrmService {
                 conn,
                 viewer,
                 &covered,
-                Some(me(TaskField::AssignedToId, viewer)),
+                Some(is_me(TaskField::AssignedToId, viewer, true)),
             )
             .await?,
         })

@@ -2,7 +2,7 @@
 //! executes them itself: it applies the rules of [`super::limits`] from the extension hooks.
 //! (The HTTP schema has no extension; its handler applies the same rules around execution.)
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
@@ -11,18 +11,31 @@ use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
 use super::errors::{ensure_code, GRAPHQL_PARSE_FAILED};
-use super::limits::{check_depth, coded_execution_error, coded_validation_error};
+use super::input_errors::InputTypes;
+use super::limits::{check_depth, coded_execution_error, coded_validation_error, Asked};
 use crate::config::GraphqlLimits;
 
-pub struct Limits(pub GraphqlLimits);
+/// The limits, and every argument's declared type (to name the field of input errors).
+pub struct Limits(pub GraphqlLimits, pub Arc<InputTypes>);
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsExtension(self.0.clone()))
+        Arc::new(LimitsExtension {
+            limits: self.0.clone(),
+            types: self.1.clone(),
+            asked: Mutex::new(None),
+        })
     }
 }
 
-struct LimitsExtension(GraphqlLimits);
+/// One operation's extension (the factory makes one per operation).
+struct LimitsExtension {
+    limits: GraphqlLimits,
+    types: Arc<InputTypes>,
+    /// The operation's document and variables, kept from parsing to name the field of an
+    /// input error after execution.
+    asked: Mutex<Option<(ExecutableDocument, Variables)>>,
+}
 
 #[async_trait::async_trait]
 impl Extension for LimitsExtension {
@@ -37,7 +50,10 @@ impl Extension for LimitsExtension {
             .run(ctx, query, variables)
             .await
             .map_err(|e| ensure_code(e, GRAPHQL_PARSE_FAILED))?;
-        check_depth(&document, &self.0)?;
+        check_depth(&document, &self.limits)?;
+        if let Ok(mut asked) = self.asked.lock() {
+            *asked = Some((document.clone(), variables.clone()));
+        }
         Ok(document)
     }
 
@@ -49,7 +65,7 @@ impl Extension for LimitsExtension {
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
-                .map(|e| coded_validation_error(e, &self.0))
+                .map(|e| coded_validation_error(e, &self.limits))
                 .collect()
         })
     }
@@ -61,10 +77,19 @@ impl Extension for LimitsExtension {
         next: NextExecute<'_>,
     ) -> Response {
         let mut response = next.run(ctx, operation_name).await;
+        if response.errors.is_empty() {
+            return response;
+        }
+        let kept = self.asked.lock().ok().and_then(|mut asked| asked.take());
+        let asked = kept.as_ref().map(|(document, variables)| Asked {
+            types: &self.types,
+            document,
+            operation_name,
+            variables,
+        });
         response.errors = std::mem::take(&mut response.errors)
             .into_iter()
-            // The extension sees no arguments here: such errors keep their code, no field.
-            .map(|e| coded_execution_error(e, None))
+            .map(|e| coded_execution_error(e, asked.as_ref()))
             .collect();
         response
     }

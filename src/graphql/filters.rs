@@ -73,13 +73,19 @@ fn list_bind<T>(
     values: Vec<T>,
     each: impl Fn(T) -> AppResult<Bind>,
 ) -> AppResult<Vec<Bind>> {
-    if values.len() > MAX_LIST {
+    check_list(field, values.len())?;
+    values.into_iter().map(each).collect()
+}
+
+/// An `in` / `notIn` list holds at most [`MAX_LIST`] values.
+fn check_list(field: &str, len: usize) -> AppResult<()> {
+    if len > MAX_LIST {
         return Err(AppError::bad_input(
             field,
             format!("at most {MAX_LIST} values in a list"),
         ));
     }
-    values.into_iter().map(each).collect()
+    Ok(())
 }
 
 /// Collects the conditions of one field filter.
@@ -113,12 +119,7 @@ impl<F: Clone> Conditions<F> {
     ) -> AppResult<()> {
         for (op, values) in [(Op::In, in_), (Op::NotIn, not_in)] {
             if let Some(values) = values {
-                if values.len() > MAX_LIST {
-                    return Err(AppError::bad_input(
-                        field,
-                        format!("at most {MAX_LIST} values in a list"),
-                    ));
-                }
+                check_list(field, values.len())?;
                 self.add(op, Some(array(values)));
             }
         }

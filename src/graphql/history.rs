@@ -11,7 +11,7 @@ use super::users::User;
 use crate::auth::UserId;
 use crate::crm::events::RecordEvent as Event;
 use crate::crm::{companies, contacts, leads, opportunities, tasks};
-use crate::error::AppError;
+use crate::pagination::size_within;
 
 /// A kind of CRM record.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -98,16 +98,7 @@ impl HistoryQuery {
     ) -> async_graphql::Result<Vec<RecordEvent>> {
         let viewer = viewer(ctx)?;
         let id = parse_id("id", &id).gql()?;
-        let limit = match first.unwrap_or(50) {
-            n @ 1..=200 => i64::from(n),
-            _ => {
-                return Err(AppError::bad_input(
-                    "first",
-                    "first must be between 1 and 200",
-                ))
-                .gql()
-            }
-        };
+        let limit = size_within("first", i64::from(first.unwrap_or(50)), 200).gql()?;
         let crm = &app(ctx).crm;
         let events = match entity {
             RecordKind::Lead => crm.record_history::<leads::Lead>(viewer, id, limit).await,

@@ -1,5 +1,5 @@
 //! Naming the input field behind errors async-graphql raises itself, so that every bad input
-//! answers BAD_USER_INPUT with a `field`, as our own checks do.
+//! answers BAD_USER_INPUT with a `field`, as our own checks do, over HTTP and WebSocket alike.
 //!
 //! Two kinds of error need this:
 //! - validation refusing an argument value (an unknown enumeration value, a missing required
@@ -10,8 +10,8 @@
 //!   object, so the field is found by walking the field's arguments with their declared types
 //!   (read once from the schema's SDL) to the first value of that scalar that does not parse.
 //!
-//! A field is given as the path inside the argument, without the conventional `input.` of
-//! mutations: `expectedCloseDate`, `filter.dueAt.lt`, `first`.
+//! A field is named as our own checks name it (see [`field_path`]): `expectedCloseDate`,
+//! `doNotDisturb.start`, `dueAt` for a condition on it in a filter, `first`.
 
 use std::collections::HashMap;
 
@@ -199,13 +199,22 @@ pub fn field_of_validation_error(message: &str) -> Option<String> {
     ))
 }
 
-/// The path as clients name fields: mutations' `input.` left out.
+/// The field as our own checks name it: inside an `input` or `patch`, the path below it
+/// (`stage`, `doNotDisturb.start`); inside a list `filter`, the record field the condition is
+/// on, past `and`/`or`/`not` and list positions (`filter.and.1.dueAt.lt` → `dueAt`, as a
+/// too-long `in` list on `dueAt` is named); any other argument, its own path (`first`).
 fn field_path(path: &[String]) -> String {
-    let inner = match path {
-        [first, rest @ ..] if first == "input" && !rest.is_empty() => rest,
-        all => all,
-    };
-    inner.join(".")
+    match path {
+        [first, rest @ ..] if (first == "input" || first == "patch") && !rest.is_empty() => {
+            rest.join(".")
+        }
+        [first, rest @ ..] if first == "filter" => rest
+            .iter()
+            .find(|s| !matches!(s.as_str(), "and" | "or" | "not") && s.parse::<usize>().is_err())
+            .unwrap_or(first)
+            .clone(),
+        all => all.join("."),
+    }
 }
 
 /// Whether the scalar named `scalar` refuses `value` (only the scalars whose parse can fail on
@@ -335,7 +344,7 @@ mod tests {
                 "tasks",
                 "Date",
             ),
-            Some("filter.and.1.due.in.1".into())
+            Some("due".into())
         );
         // Nothing of that scalar refused: no field rather than a wrong one.
         assert_eq!(

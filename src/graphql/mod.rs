@@ -34,6 +34,8 @@ pub mod users;
 pub mod watch;
 pub mod workflows;
 
+use std::sync::Arc;
+
 use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::config::GraphqlLimits;
@@ -94,10 +96,12 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// Where a schema's operations come from: the HTTP handler applies the limits around
 /// execution itself (`limits::admit`, `limits::code_errors`); WebSocket operations are executed
 /// by async-graphql-axum, so that schema applies them in an extension.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Transport {
     Http,
-    WebSocket,
+    /// With the declared types of the schema's arguments, to name the field of input errors
+    /// (`input_errors::InputTypes::of_sdl(&sdl())`).
+    WebSocket(Arc<input_errors::InputTypes>),
 }
 
 /// Builds the schema. Request data (app, caller, loaders) is attached per request by
@@ -111,8 +115,8 @@ pub fn build_schema(limits: &GraphqlLimits, transport: Transport) -> AppSchema {
     .limit_complexity(limits.max_complexity);
     match transport {
         Transport::Http => builder.finish(),
-        Transport::WebSocket => builder
-            .extension(extension::Limits(limits.clone()))
+        Transport::WebSocket(types) => builder
+            .extension(extension::Limits(limits.clone(), types))
             .finish(),
     }
 }

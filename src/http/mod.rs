@@ -49,10 +49,13 @@ pub struct AppState {
 impl AppState {
     pub fn new(app: Arc<App>, shutdown: CancellationToken) -> Self {
         let schema = build_schema(&app.config.graphql, Transport::Http);
-        let ws_schema = build_schema(&app.config.graphql, Transport::WebSocket);
+        let input_types = Arc::new(InputTypes::of_sdl(&schema.sdl()));
+        let ws_schema = build_schema(
+            &app.config.graphql,
+            Transport::WebSocket(input_types.clone()),
+        );
         // Requests trust recently checked sessions only while the live feed listens.
         app.live.start();
-        let input_types = Arc::new(InputTypes::of_sdl(&schema.sdl()));
         AppState {
             app,
             schema,

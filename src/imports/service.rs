@@ -15,6 +15,8 @@ use crate::pagination::Page;
 
 /// Upload bytes stored per chunk row.
 const CHUNK_BYTES: usize = 1024 * 1024;
+/// Most imports one page of `imports` lists.
+pub const MAX_IMPORTS_PAGE: i64 = 100;
 
 #[derive(Clone)]
 pub struct ImportService {
@@ -141,19 +143,15 @@ impl ImportService {
         store::get(&mut *self.db.get().await?, viewer, id).await
     }
 
-    /// A page of the caller's visible imports, newest first, after the import `after`.
+    /// A page of the caller's visible imports, newest first, after the import `after`
+    /// (at most [`MAX_IMPORTS_PAGE`]).
     pub async fn imports(
         &self,
         viewer: &Viewer,
         first: i64,
         after: Option<i64>,
     ) -> AppResult<Page<ImportRow>> {
-        if !(1..=100).contains(&first) {
-            return Err(AppError::bad_input(
-                "first",
-                "page size must be between 1 and 100",
-            ));
-        }
+        let first = crate::pagination::size_within("first", first, MAX_IMPORTS_PAGE)?;
         let mut conn = self.db.get().await?;
         let mut items = store::list(&mut conn, viewer, after, first + 1).await?;
         let has_next_page = items.len() as i64 > first;
@@ -188,7 +186,11 @@ impl ImportService {
         if undo::size(&mut conn, id).await? as u64 <= self.config.inline_rows {
             undo::run(&mut conn, viewer, id).await?;
         } else {
-            let mut job = job_for(viewer, &UndoImport { import_id: id });
+            let undo = UndoImport {
+                import_id: id,
+                requested_by: Some(viewer.user_id.0),
+            };
+            let mut job = job_for(viewer, &undo);
             job.unique_key = Some(format!("{}:{id}", UndoImport::KIND));
             queue::enqueue_in(&mut conn, &job).await?;
         }
@@ -225,6 +227,10 @@ impl Job for RunImport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UndoImport {
     pub import_id: i64,
+    /// Who asked for this run of the undo: the job acts for them, as an inline undo acts for
+    /// its caller (absent in jobs queued before it was recorded).
+    #[serde(default)]
+    pub requested_by: Option<i64>,
 }
 
 impl Job for UndoImport {
@@ -235,7 +241,11 @@ impl Job for UndoImport {
         let attempt = async {
             let mut conn = ctx.app.db.get().await?;
             let row = store::load(&mut conn, self.import_id).await?;
-            let user = crate::auth::UserId(row.undone_by.unwrap_or(row.created_by));
+            let user = crate::auth::UserId(
+                self.requested_by
+                    .or(row.undone_by)
+                    .unwrap_or(row.created_by),
+            );
             let viewer = match crate::auth::viewer::acting_for(&mut conn, user).await {
                 Ok(viewer) => viewer,
                 Err(err) => {

@@ -146,12 +146,7 @@ impl NotificationService {
         older_than: Option<OlderThan>,
         first: i64,
     ) -> AppResult<Page<TimelineItem>> {
-        if !(1..=MAX_TIMELINE).contains(&first) {
-            return Err(AppError::bad_input(
-                "first",
-                format!("first must be between 1 and {MAX_TIMELINE}"),
-            ));
-        }
+        crate::pagination::size_within("first", first, MAX_TIMELINE)?;
         let record = RecordRef::of(entity, record_id).ok_or(AppError::NotFound("record"))?;
         let start = |kind| older_than.as_ref().map(|o| o.for_kind(kind));
         // One more than the page from each source tells whether older entries remain.

@@ -405,8 +405,14 @@ async fn large_files_import_in_the_background_with_progress() {
     ));
     let job_query = "query($id: ID!) { job(id: $id) { state progress progressMessage result } }";
     let mut seen: Vec<i64> = Vec::new();
-    // Part way: two batches committed and reported, the third waiting for the lock.
+    // Part way: two batches committed and reported, the third waiting for the lock. (A
+    // bound on the wait, so a changed progress message fails the test instead of hanging it.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let partway = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the import never reported its second batch; seen {seen:?}"
+        );
         let answer = app
             .gql(Some(&admin), job_query, json!({ "id": job_id }))
             .await;

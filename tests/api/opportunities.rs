@@ -153,7 +153,7 @@ async fn schema_refusals_name_the_field() {
         (
             "{ opportunities(filter: {expectedCloseDate: {lt: \"next week\"}}) { totalCount } }".to_string(),
             json!({}),
-            "filter.expectedCloseDate.lt",
+            "expectedCloseDate",
         ),
     ];
     for (query, variables, field) in cases {

@@ -247,7 +247,17 @@ async fn contact_and_task_statistics_and_deleted_records() {
         })
     );
 
-    // Tasks: the day is today's UTC day; each due time sits strictly inside its window.
+    // Tasks: the day is today's UTC day; each due time sits strictly inside its window. Too
+    // close to midnight the window could close before the counts are read: start the day over.
+    let until_midnight = (Utc::now() + Duration::days(1))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        - Utc::now();
+    if until_midnight < Duration::minutes(2) {
+        tokio::time::sleep((until_midnight + Duration::seconds(1)).to_std().unwrap()).await;
+    }
     let now = Utc::now();
     let start = now.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc();
     let end = start + Duration::days(1);

@@ -198,8 +198,18 @@ async fn websocket_operations_have_the_same_limits_and_codes() {
         ),
         ("subscription { heartbeat(", "GRAPHQL_PARSE_FAILED"),
         ("subscription { heartbeat { shoeSize } }", "GRAPHQL_VALIDATION_FAILED"),
+        // Values the schema refuses name their field, as over HTTP.
+        (
+            "mutation { createTask(input: {title: \"x\", dueAt: \"tomorrow\"}) { task { id } } }",
+            "BAD_USER_INPUT dueAt",
+        ),
+        (
+            "mutation { createTask(input: {title: \"x\", priority: SUPER}) { task { id } } }",
+            "BAD_USER_INPUT priority",
+        ),
     ];
-    for (n, (query, code)) in cases.iter().enumerate() {
+    for (n, (query, expected)) in cases.iter().enumerate() {
+        let (code, field) = expected.split_once(' ').unwrap_or((expected, ""));
         let id = n.to_string();
         send(
             &mut socket,
@@ -218,8 +228,12 @@ async fn websocket_operations_have_the_same_limits_and_codes() {
         } else {
             &answer["payload"]["errors"]
         };
-        assert_eq!(errors[0]["extensions"]["code"], *code, "{query}: {answer}");
+        assert_eq!(errors[0]["extensions"]["code"], code, "{query}: {answer}");
+        if !field.is_empty() {
+            assert_eq!(errors[0]["extensions"]["field"], field, "{query}: {answer}");
+        }
     }
+    assert_eq!(app.count("tasks").await, 0);
 }
 
 #[tokio::test]
