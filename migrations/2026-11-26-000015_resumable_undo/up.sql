@@ -13,6 +13,9 @@ ALTER TABLE imports ADD COLUMN undo_failure TEXT;
 -- the undo has finished. `undo_result` holds the totals so far.
 ALTER TABLE imports ADD COLUMN undo_created_seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE imports ADD COLUMN undo_updated_id BIGINT NOT NULL DEFAULT 0;
+-- An undo a version without checkpoints left `undoing` resumes from the start: fields it had
+-- already put back no longer hold what the import wrote, so they are reported as conflicts
+-- (and left as they are), never written twice.
 
 -- The batches of created IDs get an order to resume in.
 ALTER TABLE import_created ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY;
