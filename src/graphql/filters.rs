@@ -68,26 +68,6 @@ impl ScalarType for Date {
     }
 }
 
-fn list_bind<T>(
-    field: &str,
-    values: Vec<T>,
-    each: impl Fn(T) -> AppResult<Bind>,
-) -> AppResult<Vec<Bind>> {
-    check_list(field, values.len())?;
-    values.into_iter().map(each).collect()
-}
-
-/// An `in` / `notIn` list holds at most [`MAX_LIST`] values.
-fn check_list(field: &str, len: usize) -> AppResult<()> {
-    if len > MAX_LIST {
-        return Err(AppError::bad_input(
-            field,
-            format!("at most {MAX_LIST} values in a list"),
-        ));
-    }
-    Ok(())
-}
-
 /// Collects the conditions of one field filter.
 struct Conditions<F> {
     target: Target<F>,
@@ -115,12 +95,17 @@ impl<F: Clone> Conditions<F> {
         field: &str,
         in_: Option<Vec<T>>,
         not_in: Option<Vec<T>>,
-        array: impl Fn(Vec<T>) -> Bind,
+        array: impl Fn(Vec<T>) -> AppResult<Bind>,
     ) -> AppResult<()> {
         for (op, values) in [(Op::In, in_), (Op::NotIn, not_in)] {
             if let Some(values) = values {
-                check_list(field, values.len())?;
-                self.add(op, Some(array(values)));
+                if values.len() > MAX_LIST {
+                    return Err(AppError::bad_input(
+                        field,
+                        format!("at most {MAX_LIST} values in a list"),
+                    ));
+                }
+                self.add(op, Some(array(values)?));
             }
         }
         Ok(())
@@ -134,30 +119,6 @@ impl<F: Clone> Conditions<F> {
     }
 }
 
-/// Wraps a list of binds of one kind into one list bind.
-fn texts(values: Vec<Bind>) -> Bind {
-    Bind::Texts(
-        values
-            .into_iter()
-            .filter_map(|b| match b {
-                Bind::Text(t) => Some(t),
-                _ => None,
-            })
-            .collect(),
-    )
-}
-
-fn ints(values: Vec<Bind>) -> Bind {
-    Bind::Ints(
-        values
-            .into_iter()
-            .filter_map(|b| match b {
-                Bind::Int(v) => Some(v),
-                _ => None,
-            })
-            .collect(),
-    )
-}
 
 /// Conditions on a text field. Every condition given must hold.
 #[derive(InputObject, Default)]
@@ -203,18 +164,7 @@ impl StringFilter {
         c.add(Op::Gte, text(self.gte));
         c.add(Op::Contains, text(self.contains));
         c.add(Op::StartsWith, text(self.starts_with));
-        if let Some(values) = self.in_ {
-            c.add(
-                Op::In,
-                Some(texts(list_bind(field, values, |v| Ok(Bind::Text(v)))?)),
-            );
-        }
-        if let Some(values) = self.not_in {
-            c.add(
-                Op::NotIn,
-                Some(texts(list_bind(field, values, |v| Ok(Bind::Text(v)))?)),
-            );
-        }
+        c.lists(field, self.in_, self.not_in, |v| Ok(Bind::Texts(v)))?;
         c.null(self.is_null);
         Ok(c.out)
     }
@@ -258,22 +208,9 @@ impl IntFilter {
         c.add(Op::Lte, int(self.lte));
         c.add(Op::Gt, int(self.gt));
         c.add(Op::Gte, int(self.gte));
-        if let Some(values) = self.in_ {
-            c.add(
-                Op::In,
-                Some(ints(list_bind(field, values, |v| {
-                    Ok(Bind::Int(i64::from(v)))
-                })?)),
-            );
-        }
-        if let Some(values) = self.not_in {
-            c.add(
-                Op::NotIn,
-                Some(ints(list_bind(field, values, |v| {
-                    Ok(Bind::Int(i64::from(v)))
-                })?)),
-            );
-        }
+        c.lists(field, self.in_, self.not_in, |v| {
+            Ok(Bind::Ints(v.into_iter().map(i64::from).collect()))
+        })?;
         c.null(self.is_null);
         Ok(c.out)
     }
@@ -318,7 +255,7 @@ impl DecimalFilter {
         c.add(Op::Gt, dec(self.gt));
         c.add(Op::Gte, dec(self.gte));
         c.lists(field, self.in_, self.not_in, |values| {
-            Bind::Decimals(values.into_iter().map(|d| d.0).collect())
+            Ok(Bind::Decimals(values.into_iter().map(|d| d.0).collect()))
         })?;
         c.null(self.is_null);
         Ok(c.out)
@@ -363,7 +300,7 @@ impl DateTimeFilter {
         c.add(Op::Lte, at(self.lte));
         c.add(Op::Gt, at(self.gt));
         c.add(Op::Gte, at(self.gte));
-        c.lists(field, self.in_, self.not_in, Bind::Timestamps)?;
+        c.lists(field, self.in_, self.not_in, |v| Ok(Bind::Timestamps(v)))?;
         c.null(self.is_null);
         Ok(c.out)
     }
@@ -408,7 +345,7 @@ impl DateFilter {
         c.add(Op::Gt, day(self.gt));
         c.add(Op::Gte, day(self.gte));
         c.lists(field, self.in_, self.not_in, |days| {
-            Bind::Dates(days.into_iter().map(|d| d.0).collect())
+            Ok(Bind::Dates(days.into_iter().map(|d| d.0).collect()))
         })?;
         c.null(self.is_null);
         Ok(c.out)
@@ -441,22 +378,10 @@ impl IdFilter {
         let id = |v: Option<ID>| v.map(|i| parse_id(field, &i).map(Bind::Int)).transpose();
         c.add(Op::Eq, id(self.eq)?);
         c.add(Op::Ne, id(self.ne)?);
-        if let Some(values) = self.in_ {
-            c.add(
-                Op::In,
-                Some(ints(list_bind(field, values, |v| {
-                    parse_id(field, &v).map(Bind::Int)
-                })?)),
-            );
-        }
-        if let Some(values) = self.not_in {
-            c.add(
-                Op::NotIn,
-                Some(ints(list_bind(field, values, |v| {
-                    parse_id(field, &v).map(Bind::Int)
-                })?)),
-            );
-        }
+        c.lists(field, self.in_, self.not_in, |v| {
+            let ids = v.iter().map(|i| parse_id(field, i)).collect::<AppResult<_>>()?;
+            Ok(Bind::Ints(ids))
+        })?;
         c.null(self.is_null);
         Ok(c.out)
     }
