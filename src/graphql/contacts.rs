@@ -288,15 +288,8 @@ impl EntityFilter for ContactFilter {
             assigned_to_id => F::AssignedToId, "assignedToId";
             created_at => F::CreatedAt, "createdAt";
             updated_at => F::UpdatedAt, "updatedAt";
-        }
-        macro_rules! plain {
-            ($($name:ident => $field:expr;)*) => {
-                $(if let Some(filter) = self.$name { all.extend(filter.predicates(f($field))); })*
-            };
-        }
-        plain! {
-            contact_type => F::ContactType;
-            status => F::Status;
+            contact_type => F::ContactType, "contactType";
+            status => F::Status, "status";
         }
         if let Some(tags) = self.tags {
             all.push(Predicate::HasTags(tags));

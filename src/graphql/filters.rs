@@ -119,7 +119,6 @@ impl<F: Clone> Conditions<F> {
     }
 }
 
-
 /// Conditions on a text field. Every condition given must hold.
 #[derive(InputObject, Default)]
 pub struct StringFilter {
@@ -379,7 +378,10 @@ impl IdFilter {
         c.add(Op::Eq, id(self.eq)?);
         c.add(Op::Ne, id(self.ne)?);
         c.lists(field, self.in_, self.not_in, |v| {
-            let ids = v.iter().map(|i| parse_id(field, i)).collect::<AppResult<_>>()?;
+            let ids = v
+                .iter()
+                .map(|i| parse_id(field, i))
+                .collect::<AppResult<_>>()?;
             Ok(Bind::Ints(ids))
         })?;
         c.null(self.is_null);
@@ -420,18 +422,22 @@ pub struct EnumFilter<T: InputType> {
 }
 
 impl<T: InputType + StoredAs> EnumFilter<T> {
-    pub fn predicates<F: Clone>(self, target: Target<F>) -> Vec<Predicate<F>> {
+    pub fn predicates<F: Clone>(
+        self,
+        field: &str,
+        target: Target<F>,
+    ) -> AppResult<Vec<Predicate<F>>> {
         let mut c = Conditions::new(target);
         let one = |v: Option<T>| v.map(|e| Bind::Text(e.stored().to_string()));
-        let many = |v: Option<Vec<T>>| {
-            v.map(|list| Bind::Texts(list.iter().map(|e| e.stored().to_string()).collect()))
-        };
         c.add(Op::Eq, one(self.eq));
         c.add(Op::Ne, one(self.ne));
-        c.add(Op::In, many(self.in_));
-        c.add(Op::NotIn, many(self.not_in));
+        c.lists(field, self.in_, self.not_in, |list| {
+            Ok(Bind::Texts(
+                list.iter().map(|e| e.stored().to_string()).collect(),
+            ))
+        })?;
         c.null(self.is_null);
-        c.out
+        Ok(c.out)
     }
 }
 

@@ -370,12 +370,12 @@ impl EntityFilter for LeadFilter {
         use LeadField as F;
         let mut all: Vec<LeadPredicate> = Vec::new();
         let f = |field: F| Target::Field(field);
-        macro_rules! strings {
+        macro_rules! checked {
             ($($name:ident => $field:expr, $label:literal;)*) => {
                 $(if let Some(filter) = self.$name { all.extend(filter.predicates($label, f($field))?); })*
             };
         }
-        strings! {
+        checked! {
             first_name => F::FirstName, "firstName";
             last_name => F::LastName, "lastName";
             email => F::Email, "email";
@@ -398,16 +398,9 @@ impl EntityFilter for LeadFilter {
             converted_at => F::ConvertedAt, "convertedAt";
             created_at => F::CreatedAt, "createdAt";
             updated_at => F::UpdatedAt, "updatedAt";
-        }
-        macro_rules! plain {
-            ($($name:ident => $field:expr;)*) => {
-                $(if let Some(filter) = self.$name { all.extend(filter.predicates(f($field))); })*
-            };
-        }
-        plain! {
-            lead_source => F::LeadSource;
-            status => F::Status;
-            priority => F::Priority;
+            lead_source => F::LeadSource, "leadSource";
+            status => F::Status, "status";
+            priority => F::Priority, "priority";
         }
         if let Some(tags) = self.tags {
             all.push(Predicate::HasTags(tags));

@@ -229,14 +229,7 @@ impl EntityFilter for OpportunityFilter {
             actual_close_date => F::ActualCloseDate, "actualCloseDate";
             created_at => F::CreatedAt, "createdAt";
             updated_at => F::UpdatedAt, "updatedAt";
-        }
-        macro_rules! plain {
-            ($($name:ident => $field:expr;)*) => {
-                $(if let Some(filter) = self.$name { all.extend(filter.predicates(f($field))); })*
-            };
-        }
-        plain! {
-            stage => F::Stage;
+            stage => F::Stage, "stage";
         }
         if let Some(tags) = self.tags {
             all.push(Predicate::HasTags(tags));

@@ -282,16 +282,9 @@ impl EntityFilter for TaskFilter {
             completed_at => F::CompletedAt, "completedAt";
             created_at => F::CreatedAt, "createdAt";
             updated_at => F::UpdatedAt, "updatedAt";
-        }
-        macro_rules! plain {
-            ($($name:ident => $field:expr;)*) => {
-                $(if let Some(filter) = self.$name { all.extend(filter.predicates(f($field))); })*
-            };
-        }
-        plain! {
-            task_type => F::TaskType;
-            status => F::Status;
-            priority => F::Priority;
+            task_type => F::TaskType, "taskType";
+            status => F::Status, "status";
+            priority => F::Priority, "priority";
         }
         if let Some(tags) = self.tags {
             all.push(Predicate::HasTags(tags));

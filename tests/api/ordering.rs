@@ -313,4 +313,15 @@ async fn decimal_date_and_time_filters_take_lists() {
         .await;
     assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{answer}");
     assert_eq!(error_field(&answer), "amount");
+    // The same bound for enumeration lists.
+    let stages = vec!["PROSPECTING"; 1001];
+    let answer = app
+        .gql(
+            Some(&admin),
+            "query($f: OpportunityFilter) { opportunities(filter: $f) { totalCount } }",
+            json!({ "f": { "stage": { "notIn": stages } } }),
+        )
+        .await;
+    assert_eq!(error_code(&answer), "BAD_USER_INPUT", "{answer}");
+    assert_eq!(error_field(&answer), "stage");
 }
