@@ -29,6 +29,14 @@ pub struct Table {
     pub company_column: Option<&'static str>,
 }
 
+/// The rows a list filter covers, before search and paging: its predicate, and whether
+/// deleted rows count (`includeDeleted`). Lists and statistics read it the same way.
+#[derive(Debug, Clone)]
+pub struct Covered<F> {
+    pub filter: Option<Predicate<F>>,
+    pub deleted: Deleted,
+}
+
 /// Soft-deleted rows are hidden unless asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Deleted {

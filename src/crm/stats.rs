@@ -9,7 +9,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use super::contacts::{Contact, ContactField};
 use super::leads::{Lead, LeadField};
 use super::opportunities::{Opportunity, OpportunityField, Stage};
-use super::query::{conditions, is_me, Deleted, ListQuery, Listable, Ordering, Predicate};
+use super::query::{conditions, is_me, Covered, ListQuery, Listable, Ordering, Predicate};
 use super::sql::{Bind, Sql};
 use super::tasks::{due_today, overdue, Task, TaskField};
 use super::CrmService;
@@ -83,24 +83,6 @@ struct KeyCount {
 struct Count {
     #[diesel(sql_type = BigInt)]
     count: i64,
-}
-
-/// What a statistic counts: the records matching a list filter, deleted ones too when the
-/// filter says `includeDeleted` (the same rule as the list).
-#[derive(Debug, Clone)]
-pub struct Covered<F> {
-    pub filter: Option<Predicate<F>>,
-    pub deleted: Deleted,
-}
-
-impl<F> Default for Covered<F> {
-    /// Every live record the caller may see.
-    fn default() -> Self {
-        Covered {
-            filter: None,
-            deleted: Deleted::Hide,
-        }
-    }
 }
 
 /// The rows a statistic covers: scope plus filter (and `extra`), no paging.

@@ -40,11 +40,19 @@ impl<T> GqlResultExt<T> for Result<T, AppError> {
     }
 }
 
+/// Whether an error already carries its code.
+pub fn has_code(err: &ServerError) -> bool {
+    err.extensions
+        .as_ref()
+        .is_some_and(|ext| ext.get("code").is_some())
+}
+
 /// Adds `code` to an error that has none.
 pub fn ensure_code(mut err: ServerError, code: &str) -> ServerError {
-    let ext = err.extensions.get_or_insert_with(Default::default);
-    if ext.get("code").is_none() {
-        ext.set("code", code);
+    if !has_code(&err) {
+        err.extensions
+            .get_or_insert_with(Default::default)
+            .set("code", code);
     }
     err
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use super::ids::parse_id;
 use crate::auth::Viewer;
-use crate::crm::query::{self, Deleted, ListQuery, Op, Ordering, Predicate, Target};
+use crate::crm::query::{self, Covered, Deleted, ListQuery, Op, Ordering, Predicate, Target};
 use crate::crm::sql::Bind;
 use crate::crm::Sort;
 use crate::error::{AppError, AppResult};
@@ -555,13 +555,21 @@ pub trait EntityFilter: Sized {
     fn predicate(self, viewer: &Viewer) -> AppResult<Predicate<Self::Field>>;
 }
 
-/// Whether a filter takes deleted records in (`includeDeleted: true` at its top level).
-pub fn deleted_of<Fi: EntityFilter>(filter: Option<&Fi>) -> Deleted {
-    if filter.is_some_and(EntityFilter::include_deleted) {
+/// The rows a list filter covers, for lists and statistics alike: its predicate, and the
+/// deleted rows too when it says `includeDeleted: true` at its top level.
+pub fn covered<Fi: EntityFilter>(
+    viewer: &Viewer,
+    filter: Option<Fi>,
+) -> AppResult<Covered<Fi::Field>> {
+    let deleted = if filter.as_ref().is_some_and(EntityFilter::include_deleted) {
         Deleted::Include
     } else {
         Deleted::Hide
-    }
+    };
+    Ok(Covered {
+        filter: filter.map(|f| f.predicate(viewer)).transpose()?,
+        deleted,
+    })
 }
 
 /// Adds the `and`, `or` and `not` parts of an entity filter to `all`.
@@ -620,9 +628,9 @@ where
             "search text must have at most 200 characters",
         ));
     }
-    let deleted = deleted_of(filter.as_ref());
+    let Covered { filter, deleted } = covered(viewer, filter)?;
     Ok(ListQuery {
-        filter: filter.map(|f| f.predicate(viewer)).transpose()?,
+        filter,
         search,
         ordering: ordering(order_by, default_desc)?,
         page,

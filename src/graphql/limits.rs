@@ -21,8 +21,8 @@ use async_graphql::{Request, Response, ServerError, Variables};
 
 use super::documents::DocumentCache;
 use super::errors::{
-    ensure_code, server_error, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, QUERY_TOO_COMPLEX,
-    QUERY_TOO_DEEP,
+    ensure_code, has_code, server_error, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
+    QUERY_TOO_COMPLEX, QUERY_TOO_DEEP,
 };
 use super::input_errors::{field_of_validation_error, InputTypes};
 use crate::config::GraphqlLimits;
@@ -96,11 +96,7 @@ pub fn coded_validation_error(error: ServerError, limits: &GraphqlLimits) -> Ser
 /// (`errors::to_graphql_error`); what is left is async-graphql rejecting an argument value,
 /// i.e. the client's input, whose field `asked` can name.
 pub fn coded_execution_error(error: ServerError, asked: Option<&Asked<'_>>) -> ServerError {
-    let coded = error
-        .extensions
-        .as_ref()
-        .is_some_and(|e| e.get("code").is_some());
-    if coded {
+    if has_code(&error) {
         return error;
     }
     let field = asked.and_then(|asked| {

@@ -6,18 +6,15 @@ use async_graphql::{Context, Object, OutputType, SimpleObject};
 use super::contacts::{ContactFilter, ContactStatusValue, ContactTypeValue};
 use super::context::{app, viewer};
 use super::errors::GqlResultExt;
-use super::filters::{deleted_of, Date, Decimal, EntityFilter};
+use super::filters::{covered, Date, Decimal};
 use super::leads::{LeadFilter, LeadSourceValue, LeadStatusValue, PriorityValue};
 use super::opportunities::{OpportunityFilter, StageValue};
 use super::tasks::{TaskFilter, TaskStatusValue};
-use crate::auth::Viewer;
 use crate::crm::contacts::{ContactStatus, ContactType};
 use crate::crm::leads::{LeadSource, LeadStatus};
 
-use crate::crm::stats::Covered;
 use crate::crm::tasks::TaskStatus;
 use crate::crm::Priority;
-use crate::error::AppResult;
 
 /// How many records have a value.
 #[derive(SimpleObject)]
@@ -47,15 +44,6 @@ fn counts<D, T: OutputType + From<D>>(
             })
         })
         .collect()
-}
-
-/// What a statistic counts: the list's filter, `includeDeleted` included.
-fn covered<Fi: EntityFilter>(viewer: &Viewer, filter: Option<Fi>) -> AppResult<Covered<Fi::Field>> {
-    let deleted = deleted_of(filter.as_ref());
-    Ok(Covered {
-        filter: filter.map(|f| f.predicate(viewer)).transpose()?,
-        deleted,
-    })
 }
 
 /// Lead statistics.

@@ -232,6 +232,19 @@ fn expect(answer: &Value, allowed: bool, what: &str) {
     }
 }
 
+/// One cell of the matrix: a caller, a kind of record, and whose record it is to them.
+struct Case<'a> {
+    kind: &'a Kind,
+    token: &'a str,
+    /// The caller's user ID.
+    me: &'a str,
+    whose: Whose,
+    /// Whether the caller may see and change it.
+    allowed: bool,
+    /// How failures name the cell.
+    label: String,
+}
+
 #[tokio::test]
 async fn everyone_sees_and_changes_exactly_their_scope() {
     let world = World::new().await;
@@ -246,24 +259,31 @@ async fn everyone_sees_and_changes_exactly_their_scope() {
                 if whose == Whose::AssignedToMe && !kind.assignable {
                     continue;
                 }
-                let allowed = whose.visible_to(*role);
-                let case = format!("{} {role:?} {whose:?}", kind.one);
-                check_reads(&world, kind, token, me, whose, allowed, &case).await;
-                check_changes(&world, kind, token, me, whose, allowed, &case).await;
+                let case = Case {
+                    kind,
+                    token,
+                    me,
+                    whose,
+                    allowed: whose.visible_to(*role),
+                    label: format!("{} {role:?} {whose:?}", kind.one),
+                };
+                check_reads(&world, &case).await;
+                check_changes(&world, &case).await;
             }
         }
     }
 }
 
-async fn check_reads(
-    world: &World,
-    kind: &Kind,
-    token: &str,
-    me: &str,
-    whose: Whose,
-    allowed: bool,
-    case: &str,
-) {
+async fn check_reads(world: &World, case: &Case<'_>) {
+    let &Case {
+        kind,
+        token,
+        me,
+        whose,
+        allowed,
+        ref label,
+    } = case;
+    let case = label;
     let id = world.record(kind, whose, token, me).await;
     let read = world
         .gql(
@@ -344,15 +364,16 @@ async fn check_reads(
     }
 }
 
-async fn check_changes(
-    world: &World,
-    kind: &Kind,
-    token: &str,
-    me: &str,
-    whose: Whose,
-    allowed: bool,
-    case: &str,
-) {
+async fn check_changes(world: &World, case: &Case<'_>) {
+    let &Case {
+        kind,
+        token,
+        me,
+        whose,
+        allowed,
+        ref label,
+    } = case;
+    let case = label;
     let t = kind.type_name;
     let one = kind.one;
     let id = world.record(kind, whose, token, me).await;
