@@ -74,6 +74,7 @@ async fn contacts_with_companies() {
     assert_eq!(nodes[1]["contacts"][0]["firstName"], "Cy");
 
     // One live contact per email.
+    let live = app.count("contacts").await;
     let duplicate = contact(
         &app,
         &admin,
@@ -82,6 +83,7 @@ async fn contacts_with_companies() {
     .await;
     assert_eq!(error_code(&duplicate), "CONFLICT");
     assert_eq!(error_field(&duplicate), "email");
+    assert_eq!(app.count("contacts").await, live, "nothing written");
     // A deleted contact frees its email; restoring it then conflicts.
     app.gql(
         Some(&admin),
