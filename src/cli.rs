@@ -207,9 +207,14 @@ struct ServeArgs {
     /// Whether `signUp` may create new workspaces.
     #[arg(long, env = "MYCRM_ALLOW_SIGN_UP", default_value_t = true, action = ArgAction::Set)]
     allow_sign_up: bool,
-    /// Failed logins per account within the window before logins are refused.
+    /// Failed logins on one account from one address within the window, before that address
+    /// may not try the account again (other addresses are not affected).
     #[arg(long, env = "MYCRM_LOGIN_MAX_FAILURES", default_value_t = 5)]
     login_max_failures: u32,
+    /// Failed logins on one account from all addresses within the window, past which only
+    /// addresses that have not failed on it may try.
+    #[arg(long, env = "MYCRM_LOGIN_MAX_ACCOUNT_FAILURES", default_value_t = 100)]
+    login_max_account_failures: u32,
     /// Failed logins per client address within the window.
     #[arg(long, env = "MYCRM_LOGIN_MAX_FAILURES_PER_IP", default_value_t = 50)]
     login_max_failures_per_ip: u32,
@@ -232,6 +237,24 @@ struct ServeArgs {
     /// Highest complexity score a GraphQL query may have.
     #[arg(long, env = "MYCRM_MAX_QUERY_COMPLEXITY", default_value_t = 20_000)]
     max_query_complexity: usize,
+    /// Most fields one GraphQL operation may select once its fragments are expanded.
+    #[arg(long, env = "MYCRM_MAX_QUERY_SELECTIONS", default_value_t = 2_000)]
+    max_query_selections: usize,
+    /// Most aliased fields in one GraphQL operation.
+    #[arg(long, env = "MYCRM_MAX_QUERY_ALIASES", default_value_t = 100)]
+    max_query_aliases: usize,
+    /// Most fields reading lists or statistics in one GraphQL operation.
+    #[arg(long, env = "MYCRM_MAX_QUERY_READS", default_value_t = 30)]
+    max_query_reads: usize,
+    /// Most top-level mutation fields in one GraphQL operation.
+    #[arg(long, env = "MYCRM_MAX_ROOT_MUTATIONS", default_value_t = 20)]
+    max_root_mutations: usize,
+    /// Seconds a GraphQL request may run before it is answered TIMEOUT.
+    #[arg(long, env = "MYCRM_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// PostgreSQL statement_timeout for the server's statements, in seconds (0: none).
+    #[arg(long, env = "MYCRM_STATEMENT_TIMEOUT_SECS", default_value_t = 20)]
+    statement_timeout_secs: u64,
     /// Email of the admin created on first start.
     #[arg(long, env = "MYCRM_ADMIN_EMAIL")]
     admin_email: Option<String>,
@@ -285,6 +308,12 @@ struct DemoArgs {
     conversions: i64,
 }
 
+/// Stack of each runtime thread. Requests are parsed, validated and executed on these, and
+/// async-graphql recurses over nested input values; `graphql::screen` bounds that nesting
+/// (`MAX_INPUT_NESTING`), and this leaves ample headroom above it (about 25 KB a level in a
+/// release build). Only pages actually touched are committed, so it costs address space.
+pub const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(&text.to_lowercase()).ok_or_else(|| "expected admin, manager or member".to_string())
 }
@@ -309,6 +338,7 @@ impl ServeArgs {
             refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_days.max(1) * 24 * 3600),
             allow_sign_up: self.allow_sign_up,
             max_login_failures_per_account: self.login_max_failures.max(1),
+            max_login_failures_per_account_total: self.login_max_account_failures.max(1),
             max_login_failures_per_ip: self.login_max_failures_per_ip.max(1),
             login_failure_window: Duration::from_secs(self.login_failure_window_secs.max(1)),
         };
@@ -316,6 +346,7 @@ impl ServeArgs {
             bind: self.bind,
             body_limit_bytes: self.body_limit_bytes.max(1024),
             trust_forwarded_for: self.trust_forwarded_for,
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             cors_origins: self
                 .cors_origins
                 .iter()
@@ -326,7 +357,12 @@ impl ServeArgs {
         config.graphql = GraphqlLimits {
             max_depth: self.max_query_depth.max(1),
             max_complexity: self.max_query_complexity.max(1),
+            max_selections: self.max_query_selections.max(1),
+            max_aliases: self.max_query_aliases,
+            max_reads: self.max_query_reads.max(1),
+            max_root_mutations: self.max_root_mutations.max(1),
         };
+        config.database.statement_timeout = Duration::from_secs(self.statement_timeout_secs);
         config.bootstrap = BootstrapConfig {
             admin_email: self.admin_email.clone().filter(|e| !e.trim().is_empty()),
             admin_password: self.admin_password.clone().filter(|p| !p.is_empty()),
@@ -356,6 +392,7 @@ pub fn main() -> ExitCode {
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK_BYTES)
         .build()
     {
         Ok(runtime) => runtime,

@@ -12,6 +12,9 @@ pub struct DatabaseConfig {
     pub url: Option<String>,
     /// Connections kept by the pool of one process.
     pub pool_size: usize,
+    /// PostgreSQL's `statement_timeout` for the statements of requests (jobs and streams set
+    /// their own). Zero: none.
+    pub statement_timeout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -22,8 +25,12 @@ pub struct AuthConfig {
     pub refresh_token_ttl: Duration,
     /// Whether `signUp` may create new workspaces.
     pub allow_sign_up: bool,
-    /// Failed logins for one account within `login_failure_window` before further attempts are refused.
+    /// Failed logins on one account from one client address within `login_failure_window`
+    /// before that address may not try the account again (`auth::rate_limit`).
     pub max_login_failures_per_account: u32,
+    /// Failed logins on one account from all addresses within the window, past which only
+    /// addresses that have not failed on it may try.
+    pub max_login_failures_per_account_total: u32,
     /// Failed logins from one client address within `login_failure_window`.
     pub max_login_failures_per_ip: u32,
     pub login_failure_window: Duration,
@@ -37,6 +44,7 @@ impl Default for AuthConfig {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             allow_sign_up: true,
             max_login_failures_per_account: 5,
+            max_login_failures_per_account_total: 100,
             max_login_failures_per_ip: 50,
             login_failure_window: Duration::from_secs(15 * 60),
         }
@@ -53,6 +61,9 @@ pub struct HttpConfig {
     /// Browser origins (`https://app.example.com`) allowed to call the API cross-origin;
     /// `*` allows any. Empty: same origin only.
     pub cors_origins: Vec<String>,
+    /// Longest a GraphQL request or REST call may run before it is answered TIMEOUT (streams
+    /// such as CSV exports and WebSocket subscriptions are not bounded by it).
+    pub request_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -62,14 +73,28 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             trust_forwarded_for: false,
             cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(30),
         }
     }
 }
 
+/// Bounds on one GraphQL operation, checked before it runs (`graphql::screen`). README's
+/// "Limits" section lists them with the fixed bounds.
 #[derive(Clone, Debug)]
 pub struct GraphqlLimits {
+    /// Deepest field nesting (introspection not counted).
     pub max_depth: usize,
+    /// async-graphql's complexity score (a list field costs its page size × its selection).
     pub max_complexity: usize,
+    /// Fields selected once fragments are expanded.
+    pub max_selections: usize,
+    /// Fields with an alias, once fragments are expanded.
+    pub max_aliases: usize,
+    /// Fields that read lists or statistics (every top-level query field, every connection and
+    /// every nested list of records).
+    pub max_reads: usize,
+    /// Top-level fields of a mutation (each one writes).
+    pub max_root_mutations: usize,
 }
 
 impl Default for GraphqlLimits {
@@ -77,6 +102,10 @@ impl Default for GraphqlLimits {
         GraphqlLimits {
             max_depth: 12,
             max_complexity: 20_000,
+            max_selections: 2_000,
+            max_aliases: 100,
+            max_reads: 30,
+            max_root_mutations: 20,
         }
     }
 }
@@ -206,6 +235,7 @@ impl Config {
             database: DatabaseConfig {
                 url: None,
                 pool_size: 16,
+                statement_timeout: Duration::from_secs(20),
             },
             auth: AuthConfig::default(),
             http: HttpConfig::default(),

@@ -106,6 +106,11 @@ pub async fn load(
     let size = options.size;
 
     let mut conn = app.db.get().await?;
+    // Each step is one large INSERT ... SELECT: the request path's statement timeout does
+    // not apply to generating a demo workspace.
+    diesel::sql_query("SET statement_timeout = 0")
+        .execute(&mut conn)
+        .await?;
     diesel::sql_query("SELECT setseed(0.42)")
         .execute(&mut conn)
         .await?;

@@ -15,6 +15,12 @@ pub enum ErrorCode {
     BadUserInput,
     Conflict,
     RateLimited,
+    /// The request ran past its time (`MYCRM_REQUEST_TIMEOUT_SECS`, or PostgreSQL's
+    /// `statement_timeout`): try a narrower request.
+    Timeout,
+    /// The database (or another dependency) cannot be reached: retry later. Never an auth
+    /// code, so clients keep their tokens through an outage.
+    ServiceUnavailable,
     Internal,
 }
 
@@ -27,6 +33,8 @@ impl ErrorCode {
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::Timeout => "TIMEOUT",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -59,6 +67,12 @@ pub enum AppError {
         message: String,
         retry_after_secs: u64,
     },
+    /// The request ran out of time; the message says which bound.
+    #[error("{0}")]
+    Timeout(String),
+    /// A dependency (the database) is unreachable. The cause is logged.
+    #[error("the service is temporarily unavailable; try again shortly")]
+    Unavailable(#[source] anyhow::Error),
     /// Anything the client cannot act on. The cause is logged, the client sees "internal error".
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -75,6 +89,8 @@ impl AppError {
             AppError::BadUserInput { .. } => ErrorCode::BadUserInput,
             AppError::Conflict { .. } => ErrorCode::Conflict,
             AppError::RateLimited { .. } => ErrorCode::RateLimited,
+            AppError::Timeout(_) => ErrorCode::Timeout,
+            AppError::Unavailable(_) => ErrorCode::ServiceUnavailable,
             AppError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -121,11 +137,60 @@ impl AppError {
         AppError::Internal(cause.into())
     }
 
-    /// Logs the cause of an internal error; called by the layer that turns it into a response.
+    /// Logs the cause of an internal error or an outage; called by the layer that turns it
+    /// into a response.
     pub fn log_if_internal(&self) {
-        if let AppError::Internal(cause) = self {
-            tracing::error!(error = format!("{cause:#}"), "internal error");
+        match self {
+            AppError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "internal error")
+            }
+            AppError::Unavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "dependency unavailable")
+            }
+            _ => {}
         }
+    }
+
+    /// Seconds a client should wait before retrying, for refusals that say so.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            AppError::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+}
+
+/// What an outage answer suggests as `Retry-After`.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+/// PostgreSQL's message when `statement_timeout` cancels a statement (SQLSTATE 57014; diesel
+/// does not expose the state, so the server's message, English by default, is matched).
+const STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
+
+/// Whether a database error means the server could not be reached or dropped the connection,
+/// as opposed to refusing the statement.
+fn is_connection_failure(err: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match err {
+        // diesel-async reports a failure without a SQLSTATE (the socket broke, the server
+        // went away mid-statement) as "unable to send command".
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        Error::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            let message = info.message();
+            // What tokio-postgres reports for a socket that broke mid-statement, and the
+            // server's own words while it shuts down or starts.
+            message.contains("connection closed")
+                || message.contains("terminating connection")
+                || message.contains("the database system is")
+                || message.contains("error communicating with")
+        }
+        _ => false,
     }
 }
 
@@ -133,6 +198,18 @@ impl From<diesel::result::Error> for AppError {
     fn from(err: diesel::result::Error) -> Self {
         match err {
             diesel::result::Error::NotFound => AppError::NotFound("record"),
+            diesel::result::Error::DatabaseError(_, ref info)
+                if info.message().contains(STATEMENT_TIMEOUT) =>
+            {
+                AppError::Timeout(
+                    "the request ran longer than the database allows a statement to run \
+                     (statement timeout); narrow it, for example with a filter or a smaller page"
+                        .into(),
+                )
+            }
+            other if is_connection_failure(&other) => {
+                AppError::Unavailable(anyhow::Error::new(other).context("database connection"))
+            }
             other => AppError::Internal(anyhow::Error::new(other).context("database query failed")),
         }
     }
@@ -140,7 +217,15 @@ impl From<diesel::result::Error> for AppError {
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
     fn from(err: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        AppError::Internal(anyhow::Error::new(err).context("database pool"))
+        use diesel_async::pooled_connection::deadpool::PoolError;
+        match err {
+            // No connection could be made or none came free in time: the database is down,
+            // unreachable or overwhelmed. Clients should retry, not re-authenticate.
+            PoolError::Backend(_) | PoolError::Timeout(_) => {
+                AppError::Unavailable(anyhow::Error::new(err).context("database pool"))
+            }
+            other => AppError::Internal(anyhow::Error::new(other).context("database pool")),
+        }
     }
 }
 

@@ -37,7 +37,10 @@ where
 
 /// Builds the app for a migrated database: pool, signing secret, services.
 pub fn build_app(config: &Config, database_url: &str) -> anyhow::Result<Arc<App>> {
-    let pool = db::build_pool(database_url, config.database.pool_size)?;
+    let pool = db::build_pool(
+        &db::with_statement_timeout(database_url, config.database.statement_timeout),
+        config.database.pool_size,
+    )?;
     let secret = secret::load_or_create(config.auth.jwt_secret.as_deref(), &config.data_dir)?;
     Ok(App::new(config.clone(), pool, database_url, &secret))
 }

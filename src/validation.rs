@@ -5,6 +5,20 @@ use crate::error::{AppError, AppResult};
 pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_NAME_CHARS: usize = 200;
 
+/// The text rule every input passes through, before any other: no NUL character. PostgreSQL
+/// cannot store U+0000 in text or JSON, so a NUL that got through would fail the statement
+/// (an INTERNAL error) instead of naming the field. GraphQL applies it to every string of a
+/// request (`graphql::screen`), the REST routes to their fields.
+pub fn reject_nul(field: &str, text: &str) -> AppResult<()> {
+    if text.contains('\0') {
+        return Err(AppError::bad_input(field, NUL_MESSAGE));
+    }
+    Ok(())
+}
+
+/// What a NUL refusal says.
+pub const NUL_MESSAGE: &str = "text must not contain the NUL character (U+0000)";
+
 /// Trims and lower-cases an email address and checks its shape (`local@domain`, no spaces).
 /// Deliverability is not checked: `admin@localhost` is a valid login.
 pub fn normalize_email(field: &str, raw: &str) -> AppResult<String> {

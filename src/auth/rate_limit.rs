@@ -1,9 +1,19 @@
-//! Failed-login throttling per account and per client address.
+//! Failed-login throttling. The policy (README, "Limits"), within a sliding window:
+//!
+//! - **per account and address** (`max_login_failures_per_account`, 5): an address that got
+//!   an account's password wrong that often may not try that account again. Other addresses
+//!   are not affected, so nobody can lock someone else out by failing on purpose;
+//! - **per address** (`max_login_failures_per_ip`, 50): an address guessing across many
+//!   accounts is stopped;
+//! - **per account, all addresses** (`max_login_failures_per_account_total`, 100): against
+//!   guessing spread over many addresses. Past it, only addresses that have not failed on the
+//!   account in the window may try (so its owner, from their own address, still gets in), and
+//!   each such address fails at most once before it is refused too.
 //!
 //! Failures are rows in `login_failures`, so every mycrm process shares the counts. Each
 //! attempt is recorded as a failure *before* the password is checked and cleared when it
-//! succeeds, so parallel guesses count at once. An account or address over its limit is refused
-//! before its password is even checked, until the oldest failure in the window ages out.
+//! succeeds, so parallel guesses count at once. A refused attempt is refused before its
+//! password is even checked, until the oldest failure in the window ages out.
 
 use chrono::{DateTime, Utc};
 use diesel::{ExpressionMethods, QueryDsl};
@@ -47,16 +57,22 @@ pub async fn begin_attempt(
     .await
 }
 
-/// The attempt succeeded: the account's failures are forgotten (not the address's: one good
-/// password must not reset an attacker's count against other accounts).
+/// The attempt succeeded: this address's failures on the account are forgotten. Not the
+/// other addresses' (an attacker's count must not reset when the owner logs in), nor this
+/// address's failures on other accounts.
 pub async fn succeed(
     conn: &mut AsyncPgConnection,
     _attempt: Attempt,
     email: &str,
+    client_ip: &str,
 ) -> AppResult<()> {
-    diesel::delete(login_failures::table.filter(login_failures::email.eq(email)))
-        .execute(conn)
-        .await?;
+    diesel::delete(
+        login_failures::table
+            .filter(login_failures::email.eq(email))
+            .filter(login_failures::client_ip.eq(client_ip)),
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -69,22 +85,33 @@ async fn check(
     let window =
         chrono::Duration::from_std(config.login_failure_window).map_err(AppError::internal)?;
     let since = Utc::now() - window;
-    let limits = [
-        (
-            Key::Email(email),
-            config.max_login_failures_per_account,
-            "this account",
-        ),
-        (
-            Key::Address(client_ip),
-            config.max_login_failures_per_ip,
-            "your address",
-        ),
-    ];
-    for (key, limit, whom) in limits {
-        let recent = recent_failures(conn, key, since, limit).await?;
-        if recent.len() as u32 >= limit {
-            return Err(limited(&recent, window, whom));
+    let here = recent_failures(
+        conn,
+        Key::EmailFrom(email, client_ip),
+        since,
+        config.max_login_failures_per_account,
+    )
+    .await?;
+    if here.len() as u32 >= config.max_login_failures_per_account {
+        return Err(limited(&here, window, "this account from your address"));
+    }
+    let address = recent_failures(
+        conn,
+        Key::Address(client_ip),
+        since,
+        config.max_login_failures_per_ip,
+    )
+    .await?;
+    if address.len() as u32 >= config.max_login_failures_per_ip {
+        return Err(limited(&address, window, "your address"));
+    }
+    // Spread guessing: past the account-wide limit, an address that has failed on the
+    // account waits; one that has not (the owner's, say) still gets its attempt.
+    if !here.is_empty() {
+        let total = config.max_login_failures_per_account_total;
+        let everywhere = recent_failures(conn, Key::Email(email), since, total).await?;
+        if everywhere.len() as u32 >= total {
+            return Err(limited(&here, window, "this account from your address"));
         }
     }
     Ok(())
@@ -92,6 +119,7 @@ async fn check(
 
 enum Key<'a> {
     Email(&'a str),
+    EmailFrom(&'a str, &'a str),
     Address(&'a str),
 }
 
@@ -110,6 +138,9 @@ async fn recent_failures(
         .into_boxed();
     query = match key {
         Key::Email(email) => query.filter(login_failures::email.eq(email.to_string())),
+        Key::EmailFrom(email, ip) => query
+            .filter(login_failures::email.eq(email.to_string()))
+            .filter(login_failures::client_ip.eq(ip.to_string())),
         Key::Address(ip) => query.filter(login_failures::client_ip.eq(ip.to_string())),
     };
     Ok(query.load(conn).await?)

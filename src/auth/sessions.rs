@@ -287,7 +287,7 @@ impl AuthService {
             return Err(AppError::unauthenticated("this account is deactivated"));
         }
         let mut conn = self.db.get().await?;
-        rate_limit::succeed(&mut conn, attempt, &email).await?;
+        rate_limit::succeed(&mut conn, attempt, &email, client_ip).await?;
         let user = diesel::update(users::table.find(credentials.id))
             .set(users::last_login_at.eq(diesel::dsl::now))
             .returning(User::as_returning())
@@ -430,7 +430,7 @@ impl AuthService {
         let hash = passwords::hash(new_password).await?;
         let user_id = viewer.user_id;
         let mut conn = self.db.get().await?;
-        rate_limit::succeed(&mut conn, attempt, &viewer.email).await?;
+        rate_limit::succeed(&mut conn, attempt, &viewer.email, client_ip).await?;
         let session = conn
             .transaction::<_, AppError, _>(async move |conn| {
                 let user = diesel::update(users::table.find(user_id))

@@ -226,10 +226,61 @@ pub enum Predicate<F> {
     Not(Box<Predicate<F>>),
 }
 
+/// Deepest nesting of `and`/`or`/`not` in one filter.
+pub const MAX_FILTER_NESTING: usize = 10;
+/// Most conditions (comparisons, null checks, tag sets) in one filter. Each is a clause the
+/// planner must handle: 20,000 of them took PostgreSQL 12 s to plan and run.
+pub const MAX_FILTER_CONDITIONS: usize = 200;
+
 impl<F> Predicate<F> {
     pub fn field(field: F, op: Op, value: Bind) -> Self {
         Predicate::Compare(Target::Field(field), op, value)
     }
+
+    /// Refuses a filter past [`MAX_FILTER_NESTING`] or [`MAX_FILTER_CONDITIONS`] (walked
+    /// with an explicit stack; the input's own nesting is already bounded by the GraphQL
+    /// screen). Lists, statistics, bulk operations and exports all build their filters
+    /// through this.
+    pub fn check_size(&self, field: &str) -> AppResult<()> {
+        // Each and/or/not level of a filter input is two levels here: the list or the
+        // negation, and the filter object inside it (an `All` of its conditions).
+        const MAX_DEPTH: usize = 2 * MAX_FILTER_NESTING + 1;
+        let mut stack: Vec<(&Predicate<F>, usize)> = vec![(self, 0)];
+        let mut conditions = 0usize;
+        while let Some((predicate, depth)) = stack.pop() {
+            match predicate {
+                Predicate::All(items) | Predicate::Any(items) => {
+                    if depth >= MAX_DEPTH {
+                        return Err(too_nested(field));
+                    }
+                    stack.extend(items.iter().map(|p| (p, depth + 1)));
+                }
+                Predicate::Not(inner) => {
+                    if depth >= MAX_DEPTH {
+                        return Err(too_nested(field));
+                    }
+                    stack.push((inner, depth + 1));
+                }
+                _ => {
+                    conditions += 1;
+                    if conditions > MAX_FILTER_CONDITIONS {
+                        return Err(AppError::bad_input(
+                            field,
+                            format!("a filter may hold at most {MAX_FILTER_CONDITIONS} conditions"),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn too_nested(field: &str) -> AppError {
+    AppError::bad_input(
+        field,
+        format!("a filter may nest and/or/not at most {MAX_FILTER_NESTING} levels deep"),
+    )
 }
 
 /// "Assigned to me" / "owned by me", the one rule behind GraphQL's `assignedToMe` /

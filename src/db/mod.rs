@@ -81,6 +81,20 @@ pub fn build_pool_counted(
         .context("building the database pool")
 }
 
+/// `url` with PostgreSQL's `statement_timeout` set for every connection made from it (as a
+/// connection option: no extra round trip). Work that may legitimately run longer (the demo
+/// generator) lifts it for its own connection; CSV exports stream on connections of their own.
+pub fn with_statement_timeout(url: &str, timeout: std::time::Duration) -> String {
+    if timeout.is_zero() {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{url}{separator}options=-c%20statement_timeout%3D{}",
+        timeout.as_millis()
+    )
+}
+
 /// The database this process uses: an operator-given URL, or the private cluster we run.
 pub struct Database {
     pub url: String,

@@ -436,6 +436,7 @@ diesel::table! {
         reason -> Text,
         job_id -> Nullable<Int8>,
         created_at -> Timestamptz,
+        workspace_id -> Nullable<Int8>,
     }
 }
 

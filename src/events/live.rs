@@ -483,8 +483,11 @@ async fn listen(inner: Arc<Inner>) {
             Ok((_client, mut messages)) => {
                 retry = Duration::from_millis(200);
                 if lost {
-                    // Announcements made while down are gone: every feed may have a gap.
-                    close_where(&inner, CloseReason::Missed, |_| true);
+                    // Announcements made while down are gone: every live feed may have a gap,
+                    // so its connection is told to reconnect and refetch. A connection with
+                    // no live feed (a heartbeat only) missed nothing and stays open; session
+                    // ends announced meanwhile are caught by the sweep just below.
+                    close_where(&inner, CloseReason::Missed, |c| !c.subscriptions.is_empty());
                 }
                 inner.sessions.set_listening(true);
                 inner.ready.send_replace(true);

@@ -28,6 +28,12 @@ pub enum AuthState {
     /// A token was sent but refused (expired, bad signature, revoked session...). Public
     /// fields such as `login` or `refreshToken` still work, so a client can recover.
     Rejected(String),
+    /// The token could not be checked: the database is unreachable (or failed). Fields that
+    /// need the caller answer SERVICE_UNAVAILABLE (or INTERNAL), never an auth code, so a
+    /// client keeps its tokens through an outage.
+    Unchecked {
+        unavailable: bool,
+    },
 }
 
 impl AuthState {
@@ -37,6 +43,12 @@ impl AuthState {
         match self {
             AuthState::Authenticated(viewer) => Ok(viewer),
             AuthState::Rejected(reason) => Err(AppError::unauthenticated(reason.clone())),
+            AuthState::Unchecked { unavailable: true } => Err(AppError::Unavailable(
+                anyhow::anyhow!("the access token could not be checked"),
+            )),
+            AuthState::Unchecked { unavailable: false } => Err(AppError::Internal(
+                anyhow::anyhow!("the access token could not be checked"),
+            )),
             AuthState::Anonymous => Err(Self::authentication_required()),
         }
     }

@@ -17,6 +17,9 @@ use async_graphql::parser::parse_query;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::ServerError;
 
+use super::errors::{ensure_code, GRAPHQL_PARSE_FAILED};
+use super::screen::screen_text;
+
 /// Most documents remembered.
 pub const MAX_ENTRIES: usize = 512;
 /// Longest document text remembered.
@@ -36,7 +39,10 @@ impl DocumentCache {
                 return Ok(document.clone());
             }
         }
-        let document = Arc::new(parse_query(query)?);
+        // Nesting is checked on the text first: the parser recurses over it.
+        screen_text(query)?;
+        let document =
+            Arc::new(parse_query(query).map_err(|e| ensure_code(e.into(), GRAPHQL_PARSE_FAILED))?);
         if cacheable {
             let mut parsed = self.lock();
             if parsed.len() >= MAX_ENTRIES {

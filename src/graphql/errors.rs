@@ -19,11 +19,8 @@ pub fn to_graphql_error(err: AppError) -> async_graphql::Error {
     if let Some(field) = err.field() {
         ext.set("field", field);
     }
-    if let AppError::RateLimited {
-        retry_after_secs, ..
-    } = &err
-    {
-        ext.set("retryAfterSeconds", *retry_after_secs);
+    if let Some(seconds) = err.retry_after_secs() {
+        ext.set("retryAfterSeconds", seconds);
     }
     gql.extensions = Some(ext);
     gql

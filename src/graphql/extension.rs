@@ -10,19 +10,23 @@ use async_graphql::extensions::{
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
 
+use super::context::AuthState;
 use super::errors::{ensure_code, GRAPHQL_PARSE_FAILED};
 use super::input_errors::InputTypes;
-use super::limits::{check_depth, coded_execution_error, coded_validation_error, Asked};
+use super::limits::{coded_execution_error, coded_validation_error, Asked};
+use super::screen::{screen_document, screen_text, FieldTypes};
 use crate::config::GraphqlLimits;
 
-/// The limits, and every argument's declared type (to name the field of input errors).
-pub struct Limits(pub GraphqlLimits, pub Arc<InputTypes>);
+/// The limits, every argument's declared type (to name the field of input errors) and every
+/// field's type (to count the fields that read lists).
+pub struct Limits(pub GraphqlLimits, pub Arc<InputTypes>, pub Arc<FieldTypes>);
 
 impl ExtensionFactory for Limits {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(LimitsExtension {
             limits: self.0.clone(),
             types: self.1.clone(),
+            fields: self.2.clone(),
             asked: Mutex::new(None),
         })
     }
@@ -32,6 +36,7 @@ impl ExtensionFactory for Limits {
 struct LimitsExtension {
     limits: GraphqlLimits,
     types: Arc<InputTypes>,
+    fields: Arc<FieldTypes>,
     /// The operation's document and variables, kept from parsing to name the field of an
     /// input error after execution.
     asked: Mutex<Option<(ExecutableDocument, Variables)>>,
@@ -46,11 +51,16 @@ impl Extension for LimitsExtension {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        let document = next
-            .run(ctx, query, variables)
-            .await
-            .map_err(|e| ensure_code(e, GRAPHQL_PARSE_FAILED))?;
-        check_depth(&document, &self.limits)?;
+        // The same screens as over HTTP (`limits::admit`): nesting on the text before the
+        // parser recurses over it, then the document's cost and its input values. The
+        // document is parsed here rather than by `next`: async-graphql's own step after
+        // parsing (`check_recursive_depth`) walks every fragment spread anew, which is
+        // exponential in a chain of fragments; the screen bounds the same depth linearly.
+        let _ = (ctx, next);
+        screen_text(query)?;
+        let document = async_graphql::parser::parse_query(query)
+            .map_err(|e| ensure_code(e.into(), GRAPHQL_PARSE_FAILED))?;
+        screen_document(&document, variables, &self.limits, &self.fields)?;
         if let Ok(mut asked) = self.asked.lock() {
             *asked = Some((document.clone(), variables.clone()));
         }
@@ -62,10 +72,14 @@ impl Extension for LimitsExtension {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
+        let anonymous = !matches!(
+            ctx.data_opt::<AuthState>(),
+            Some(AuthState::Authenticated(_))
+        );
         next.run(ctx).await.map_err(|errors| {
             errors
                 .into_iter()
-                .map(|e| coded_validation_error(e, &self.limits))
+                .map(|e| coded_validation_error(e, &self.limits, anonymous))
                 .collect()
         })
     }

@@ -566,10 +566,11 @@ pub fn covered<Fi: EntityFilter>(
     } else {
         Deleted::Hide
     };
-    Ok(Covered {
-        filter: filter.map(|f| f.predicate(viewer)).transpose()?,
-        deleted,
-    })
+    let filter = filter.map(|f| f.predicate(viewer)).transpose()?;
+    if let Some(predicate) = &filter {
+        predicate.check_size("filter")?;
+    }
+    Ok(Covered { filter, deleted })
 }
 
 /// Adds the `and`, `or` and `not` parts of an entity filter to `all`.
@@ -661,7 +662,11 @@ pub fn selection<Fi: EntityFilter>(
                 .map(|id| parse_id("ids", id))
                 .collect::<AppResult<_>>()?,
         )),
-        (None, Some(filter)) => Ok(Selection::Filter(filter.predicate(viewer)?)),
+        (None, Some(filter)) => {
+            let predicate = filter.predicate(viewer)?;
+            predicate.check_size("filter")?;
+            Ok(Selection::Filter(predicate))
+        }
         _ => Err(AppError::bad_input("ids", "give either ids or filter")),
     }
 }

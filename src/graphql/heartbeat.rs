@@ -33,7 +33,8 @@ pub struct HeartbeatSubscription;
 #[Subscription]
 impl HeartbeatSubscription {
     /// Beats at once and then every `intervalSeconds` (1-300, default 15) while the session is
-    /// valid; ends with UNAUTHENTICATED when it is not.
+    /// valid; ends with UNAUTHENTICATED when it is not. While the database is unreachable,
+    /// beats are skipped (the subscription goes on and beats again once it is back).
     async fn heartbeat(
         &self,
         ctx: &Context<'_>,
@@ -69,17 +70,28 @@ fn async_stream_beats(
                 if ended {
                     return None;
                 }
-                ticker.tick().await;
-                match app.auth.recheck(&viewer).await {
-                    Ok(user) => {
-                        let beat = Heartbeat {
-                            at: Utc::now(),
-                            sequence: sequence + 1,
-                            user: User(user),
-                        };
-                        Some((Ok(beat), (ticker, sequence + 1, false)))
+                loop {
+                    ticker.tick().await;
+                    match app.auth.recheck(&viewer).await {
+                        Ok(user) => {
+                            let beat = Heartbeat {
+                                at: Utc::now(),
+                                sequence: sequence + 1,
+                                user: User(user),
+                            };
+                            return Some((Ok(beat), (ticker, sequence + 1, false)));
+                        }
+                        // The database is unreachable for a moment: the session cannot be
+                        // re-checked, but nothing says it ended. Skip this beat and try at the
+                        // next one, so a blip does not end the subscription.
+                        Err(err @ (AppError::Unavailable(_) | AppError::Timeout(_))) => {
+                            err.log_if_internal();
+                            continue;
+                        }
+                        Err(err) => {
+                            return Some((Err(to_graphql_error(err)), (ticker, sequence, true)))
+                        }
                     }
-                    Err(err) => Some((Err(to_graphql_error(err)), (ticker, sequence, true))),
                 }
             }
         },

@@ -10,6 +10,7 @@ use super::ids::{decode_after, parse_id};
 use super::leads::load_user;
 use super::users::User;
 use crate::auth::UserId;
+use crate::error::AppError;
 use crate::imports::store::ImportRow;
 use crate::imports::undo::{stored_result, UndoResult};
 
@@ -89,17 +90,22 @@ impl Import {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Rows to return (1-1000, default 100).")] first: Option<i32>,
-        #[graphql(desc = "Only rows after this line.")] after_line: Option<i64>,
+        #[graphql(desc = "Only rows after this line (0 or more).")] after_line: Option<i32>,
     ) -> async_graphql::Result<Vec<ImportError>> {
         let viewer = viewer(ctx)?;
+        let first =
+            crate::pagination::size_within("first", i64::from(first.unwrap_or(100)), 1000).gql()?;
+        let after_line = after_line.unwrap_or(0);
+        if after_line < 0 {
+            return Err(AppError::bad_input(
+                "afterLine",
+                "afterLine must be 0 or more",
+            ))
+            .gql();
+        }
         let rows = app(ctx)
             .imports
-            .failed_rows(
-                viewer,
-                self.0.id,
-                after_line.unwrap_or(0).max(0) as u64,
-                i64::from(first.unwrap_or(100).clamp(1, 1000)),
-            )
+            .failed_rows(viewer, self.0.id, after_line as u64, first)
             .await
             .gql()?;
         Ok(rows

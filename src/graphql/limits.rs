@@ -13,36 +13,38 @@
 //! so GraphiQL's deep introspection query is not refused while data queries are. Complexity is
 //! async-graphql's own (`SchemaBuilder::limit_complexity`), which knows each field's cost.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Request, Response, ServerError, Variables};
 
 use super::documents::DocumentCache;
 use super::errors::{
-    ensure_code, has_code, server_error, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
-    QUERY_TOO_COMPLEX, QUERY_TOO_DEEP,
+    ensure_code, has_code, server_error, GRAPHQL_VALIDATION_FAILED, QUERY_TOO_COMPLEX,
 };
 use super::input_errors::{field_of_validation_error, InputTypes};
+use super::screen::{screen_document, FieldTypes};
 use crate::config::GraphqlLimits;
 use crate::error::ErrorCode;
+
+/// Where async-graphql's suggestion starts in a validation message.
+const SUGGESTION: &str = " Did you mean";
 
 /// What async-graphql says when `limit_complexity` refuses a document.
 const LIBRARY_TOO_COMPLEX: &str = "Query is too complex.";
 
 /// Gives the request its parsed document (remembered across requests, see
-/// [`super::documents`]) and checks its depth: the checks that need no schema. Returns the
+/// [`super::documents`]) and screens it ([`super::screen`]: nesting, depth, cost, input
+/// values), before async-graphql validates it. Returns the
 /// document, to name the fields of input errors afterwards ([`Asked`]).
 pub fn admit(
     request: &mut Request,
     limits: &GraphqlLimits,
     documents: &DocumentCache,
+    types: &FieldTypes,
 ) -> Result<Arc<ExecutableDocument>, ServerError> {
-    let document = documents
-        .parse(&request.query)
-        .map_err(|e| ensure_code(e, GRAPHQL_PARSE_FAILED))?;
-    check_depth(&document, limits)?;
+    let document = documents.parse(&request.query)?;
+    screen_document(&document, &request.variables, limits, types)?;
     request.set_parsed_query(ExecutableDocument::clone(&document));
     Ok(document)
 }
@@ -56,26 +58,21 @@ pub struct Asked<'a> {
     pub variables: &'a Variables,
 }
 
-/// Refuses a document nested deeper than the limit.
-pub fn check_depth(
-    document: &ExecutableDocument,
-    limits: &GraphqlLimits,
-) -> Result<(), ServerError> {
-    if document_depth(document, limits.max_depth + 1) > limits.max_depth {
-        return Err(server_error(
-            format!(
-                "query is nested too deeply: it exceeds the depth limit of {}",
-                limits.max_depth
-            ),
-            QUERY_TOO_DEEP,
-        ));
-    }
-    Ok(())
-}
-
 /// A validation error with its code; the complexity refusal gets its own code and says the
 /// limit.
-pub fn coded_validation_error(error: ServerError, limits: &GraphqlLimits) -> ServerError {
+///
+/// For an anonymous caller, async-graphql's suggestions ("Did you mean "email"?") are cut:
+/// they would map the schema for someone who may not use it. Signed-in developers keep them.
+pub fn coded_validation_error(
+    mut error: ServerError,
+    limits: &GraphqlLimits,
+    anonymous: bool,
+) -> ServerError {
+    if anonymous {
+        if let Some(at) = error.message.find(SUGGESTION) {
+            error.message.truncate(at);
+        }
+    }
     if error.message == LIBRARY_TOO_COMPLEX {
         return server_error(
             format!(
@@ -117,12 +114,17 @@ pub fn coded_execution_error(error: ServerError, asked: Option<&Asked<'_>>) -> S
 /// Codes the errors of a response the extension-free schema produced. Errors of the document
 /// as a whole (validation, an unknown operation name) have no path; errors of a field have
 /// one.
-pub fn code_errors(response: &mut Response, limits: &GraphqlLimits, asked: Option<&Asked<'_>>) {
+pub fn code_errors(
+    response: &mut Response,
+    limits: &GraphqlLimits,
+    asked: Option<&Asked<'_>>,
+    anonymous: bool,
+) {
     response.errors = std::mem::take(&mut response.errors)
         .into_iter()
         .map(|error| {
             if error.path.is_empty() {
-                coded_validation_error(error, limits)
+                coded_validation_error(error, limits, anonymous)
             } else {
                 coded_execution_error(error, asked)
             }
@@ -136,79 +138,4 @@ fn with_field(mut error: ServerError, field: &str) -> ServerError {
         ext.set("field", field);
     }
     error
-}
-
-/// The deepest field nesting of any operation, not counting introspection, capped at `cap`
-/// (which also stops fragment cycles, rejected later by validation anyway).
-fn document_depth(document: &ExecutableDocument, cap: usize) -> usize {
-    document
-        .operations
-        .iter()
-        .map(|(_, op)| {
-            set_depth(
-                document,
-                &op.node.selection_set.node,
-                0,
-                cap,
-                &mut HashSet::new(),
-            )
-        })
-        .max()
-        .unwrap_or(0)
-}
-
-fn set_depth<'a>(
-    document: &'a ExecutableDocument,
-    set: &'a SelectionSet,
-    current: usize,
-    cap: usize,
-    visiting: &mut HashSet<&'a str>,
-) -> usize {
-    if current >= cap {
-        return current;
-    }
-    let mut deepest = current;
-    for selection in &set.items {
-        let depth = match &selection.node {
-            Selection::Field(field) => {
-                if field.node.name.node.starts_with("__") {
-                    continue;
-                }
-                set_depth(
-                    document,
-                    &field.node.selection_set.node,
-                    current + 1,
-                    cap,
-                    visiting,
-                )
-            }
-            Selection::InlineFragment(fragment) => set_depth(
-                document,
-                &fragment.node.selection_set.node,
-                current,
-                cap,
-                visiting,
-            ),
-            Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) else {
-                    continue;
-                };
-                if !visiting.insert(name) {
-                    continue;
-                }
-                let depth = set_depth(
-                    document,
-                    &fragment.node.selection_set.node,
-                    current,
-                    cap,
-                    visiting,
-                );
-                visiting.remove(name);
-                depth
-            }
-        };
-        deepest = deepest.max(depth);
-    }
-    deepest
 }

@@ -28,6 +28,7 @@ pub mod prefetch;
 pub mod record_api;
 pub mod schedules;
 pub mod scoring;
+pub mod screen;
 pub mod stats;
 pub mod tasks;
 pub mod users;
@@ -101,7 +102,7 @@ pub enum Transport {
     Http,
     /// With the declared types of the schema's arguments, to name the field of input errors
     /// (`input_errors::InputTypes::of_sdl(&sdl())`).
-    WebSocket(Arc<input_errors::InputTypes>),
+    WebSocket(Arc<input_errors::InputTypes>, Arc<screen::FieldTypes>),
 }
 
 /// Builds the schema. Request data (app, caller, loaders) is attached per request by
@@ -115,8 +116,8 @@ pub fn build_schema(limits: &GraphqlLimits, transport: Transport) -> AppSchema {
     .limit_complexity(limits.max_complexity);
     match transport {
         Transport::Http => builder.finish(),
-        Transport::WebSocket(types) => builder
-            .extension(extension::Limits(limits.clone(), types))
+        Transport::WebSocket(types, fields) => builder
+            .extension(extension::Limits(limits.clone(), types, fields))
             .finish(),
     }
 }

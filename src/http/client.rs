@@ -68,11 +68,13 @@ pub async fn auth_state(app: &App, credential: Credential<'_>) -> AuthState {
             Ok(viewer) => AuthState::Authenticated(viewer),
             Err(err) => {
                 err.log_if_internal();
-                let message = match err {
-                    AppError::Internal(_) => "internal error".to_string(),
-                    other => other.to_string(),
-                };
-                AuthState::Rejected(message)
+                match err {
+                    AppError::Unavailable(_) => AuthState::Unchecked { unavailable: true },
+                    AppError::Internal(_) | AppError::Timeout(_) => {
+                        AuthState::Unchecked { unavailable: false }
+                    }
+                    other => AuthState::Rejected(other.to_string()),
+                }
             }
         },
     }

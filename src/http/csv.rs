@@ -84,6 +84,9 @@ async fn start_export(
 ) -> AppResult<Response> {
     let viewer = rest_viewer(app, headers).await?;
     let resource = resource(segment)?;
+    for (name, value) in params {
+        crate::validation::reject_nul(name, value)?;
+    }
     // A COPY holds its own connection until the client has read the last row.
     let slot = app
         .export_slots

@@ -19,6 +19,7 @@ use crate::app::App;
 use crate::auth::Viewer;
 use crate::error::{AppError, AppResult};
 use crate::imports::columns::Resource;
+use crate::imports::decode;
 use crate::imports::export::neutralise;
 use crate::imports::service::Upload;
 use crate::imports::store::{FailedRow, ImportRow, MatchOn, Options};
@@ -29,10 +30,14 @@ const MAX_DETAILS: i64 = 1000;
 const MAX_FIELD_BYTES: usize = 256 * 1024;
 /// Failed rows per page of errors.csv.
 const ERROR_PAGE: i64 = 5000;
+/// The file's first bytes kept to tell its encoding (and its first line's NUL bytes).
+const HEAD_BYTES: usize = 4096;
 
 /// Why an upload request failed.
 enum Refusal {
     TooLarge(u64),
+    /// The file is not text this server can read (compressed, a workbook, binary): 415.
+    NotText(String),
     App(AppError),
 }
 
@@ -50,6 +55,13 @@ impl IntoResponse for Refusal {
                 format!("the upload is larger than the limit of {limit} bytes"),
                 Some("file"),
             ),
+            Refusal::NotText(message) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Json(json!({ "error": {
+                    "code": "UNSUPPORTED_MEDIA_TYPE", "field": "file", "message": message
+                } })),
+            )
+                .into_response(),
         }
     }
 }
@@ -104,16 +116,22 @@ async fn run_import(
     let outcome = match read {
         Ok(()) => match upload.take() {
             None => Err(AppError::bad_input("file", "the form has no `file` field").into()),
-            Some(file) => match form.options(resource) {
-                Ok(options) => app
-                    .imports
-                    .submit(&viewer, file, options)
-                    .await
-                    .map_err(Refusal::App),
-                Err(err) => {
+            Some(file) => match decode::detect(&form.head) {
+                Err(message) => {
                     app.imports.discard(file).await?;
-                    Err(err.into())
+                    Err(Refusal::NotText(message))
                 }
+                Ok(_) => match form.options(resource) {
+                    Ok(options) => app
+                        .imports
+                        .submit(&viewer, file, options)
+                        .await
+                        .map_err(Refusal::App),
+                    Err(err) => {
+                        app.imports.discard(file).await?;
+                        Err(err.into())
+                    }
+                },
             },
         },
         Err(refusal) => {
@@ -142,9 +160,10 @@ async fn run_import(
     Ok((status, Json(body)).into_response())
 }
 
-/// The form's fields other than the file.
+/// The form's fields other than the file, and the file's first bytes (to tell its encoding).
 #[derive(Default)]
 struct Form {
+    head: Vec<u8>,
     mapping: Option<String>,
     update_existing: Option<String>,
     match_on: Option<String>,
@@ -217,6 +236,8 @@ async fn read_form(
                 if file.bytes() + chunk.len() as u64 > limit {
                     return Err(Refusal::TooLarge(limit));
                 }
+                let room = HEAD_BYTES.saturating_sub(form.head.len());
+                form.head.extend_from_slice(&chunk[..room.min(chunk.len())]);
                 app.imports.append(file, &chunk).await?;
             }
             continue;

@@ -17,6 +17,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
         ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -30,11 +32,8 @@ impl IntoResponse for AppError {
             error["field"] = json!(field);
         }
         let mut response = (status_of(code), Json(json!({ "error": error }))).into_response();
-        if let AppError::RateLimited {
-            retry_after_secs, ..
-        } = self
-        {
-            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        if let Some(seconds) = self.retry_after_secs() {
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
                 response.headers_mut().insert("retry-after", value);
             }
         }

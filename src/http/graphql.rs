@@ -4,12 +4,11 @@
 
 use std::net::SocketAddr;
 
-use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Request};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
@@ -17,8 +16,9 @@ use super::body::{read_json, BodyError};
 use super::client::{auth_state, bearer, client_info};
 use super::playground;
 use super::AppState;
-use crate::graphql::context::{request_data, Lifetime};
-use crate::graphql::limits;
+use crate::error::ErrorCode;
+use crate::graphql::context::{request_data, AuthState, Lifetime};
+use crate::graphql::{limits, screen};
 
 /// Most operations one batched POST may carry.
 pub const MAX_BATCH: usize = 10;
@@ -66,7 +66,7 @@ pub async fn post_graphql(
             );
         }
     }
-    execute(&state, &headers, peer, batch).await
+    execute_in_time(&state, &headers, peer, batch).await
 }
 
 pub async fn get_graphql(
@@ -82,7 +82,7 @@ pub async fn get_graphql(
         .is_some_and(|v| v.contains("text/html"));
     if query.is_empty() {
         if wants_html {
-            return Html(playground::INDEX_HTML).into_response();
+            return playground::graphiql();
         }
         return transport_error(
             StatusCode::BAD_REQUEST,
@@ -104,21 +104,40 @@ pub async fn get_graphql(
             "mutations and subscriptions must be sent with POST",
         );
     }
-    execute(&state, &headers, peer, BatchRequest::Single(request)).await
+    execute_in_time(&state, &headers, peer, BatchRequest::Single(request)).await
 }
 
-/// Whether the document holds a mutation or subscription. Unparsable documents pass: execution
-/// reports the syntax error with its code.
+/// Executes within the request timeout. When it passes, the work is dropped where it stands
+/// (a statement in flight is also bounded by PostgreSQL's `statement_timeout`), and the
+/// client is told TIMEOUT. A client that disconnects drops the work the same way.
+async fn execute_in_time(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    batch: BatchRequest,
+) -> Response {
+    let limit = state.app.config.http.request_timeout;
+    match tokio::time::timeout(limit, execute(state, headers, peer, batch)).await {
+        Ok(response) => response,
+        Err(_) => transport_error(
+            StatusCode::OK,
+            ErrorCode::Timeout.as_str(),
+            format!(
+                "the request took longer than {} seconds and was stopped; narrow it (a filter, \
+                 a smaller page) or split it",
+                limit.as_secs()
+            ),
+        ),
+    }
+}
+
+/// Whether the document holds a mutation or subscription. Documents that do not parse (or
+/// are refused by the text screen) pass: execution reports them with their code.
 fn changes_state(state: &AppState, request: &Request) -> bool {
     state
         .documents
         .parse(&request.query)
-        .map(|doc| {
-            doc.operations
-                .iter()
-                .any(|(_, op)| op.node.ty != OperationType::Query)
-        })
-        .unwrap_or(false)
+        .is_ok_and(|document| screen::changes_state(&document))
 }
 
 async fn execute(
@@ -129,6 +148,7 @@ async fn execute(
 ) -> Response {
     let auth = auth_state(&state.app, bearer(headers)).await;
     let client = client_info(headers, peer, state.app.config.http.trust_forwarded_for);
+    let anonymous = !matches!(auth, AuthState::Authenticated(_));
     let run = |mut request: Request| {
         request.data = request_data(
             state.app.clone(),
@@ -136,7 +156,7 @@ async fn execute(
             client.clone(),
             Lifetime::Request,
         );
-        execute_one(state, request)
+        execute_one(state, request, anonymous)
     };
     let response = match batch {
         BatchRequest::Single(request) => BatchResponse::Single(run(request).await),
@@ -154,9 +174,13 @@ async fn execute(
 
 /// One operation through the extension-free schema, with the limits and error codes applied
 /// around it (`graphql::limits`).
-async fn execute_one(state: &AppState, mut request: Request) -> async_graphql::Response {
+async fn execute_one(
+    state: &AppState,
+    mut request: Request,
+    anonymous: bool,
+) -> async_graphql::Response {
     let limits = &state.app.config.graphql;
-    let document = match limits::admit(&mut request, limits, &state.documents) {
+    let document = match limits::admit(&mut request, limits, &state.documents, &state.field_types) {
         Ok(document) => document,
         Err(error) => return async_graphql::Response::from_errors(vec![error]),
     };
@@ -171,6 +195,6 @@ async fn execute_one(state: &AppState, mut request: Request) -> async_graphql::R
         operation_name: operation_name.as_deref(),
         variables: &variables,
     };
-    limits::code_errors(&mut response, limits, Some(&asked));
+    limits::code_errors(&mut response, limits, Some(&asked), anonymous);
     response
 }

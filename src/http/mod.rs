@@ -28,6 +28,7 @@ use tracing::Level;
 use crate::app::App;
 use crate::graphql::documents::DocumentCache;
 use crate::graphql::input_errors::InputTypes;
+use crate::graphql::screen::FieldTypes;
 use crate::graphql::{build_schema, AppSchema, Transport};
 
 /// Shared by every handler.
@@ -42,6 +43,8 @@ pub struct AppState {
     pub documents: Arc<DocumentCache>,
     /// Every argument's declared type, to name the field of input errors.
     pub input_types: Arc<InputTypes>,
+    /// Every field's type, to count the fields of a document that read lists.
+    pub field_types: Arc<FieldTypes>,
     /// Cancelled when the server shuts down; long-lived WebSocket connections end on it.
     pub shutdown: CancellationToken,
 }
@@ -49,10 +52,12 @@ pub struct AppState {
 impl AppState {
     pub fn new(app: Arc<App>, shutdown: CancellationToken) -> Self {
         let schema = build_schema(&app.config.graphql, Transport::Http);
-        let input_types = Arc::new(InputTypes::of_sdl(&schema.sdl()));
+        let sdl = schema.sdl();
+        let input_types = Arc::new(InputTypes::of_sdl(&sdl));
+        let field_types = Arc::new(FieldTypes::of_sdl(&sdl));
         let ws_schema = build_schema(
             &app.config.graphql,
-            Transport::WebSocket(input_types.clone()),
+            Transport::WebSocket(input_types.clone(), field_types.clone()),
         );
         // Requests trust recently checked sessions only while the live feed listens.
         app.live.start();
@@ -62,6 +67,7 @@ impl AppState {
             ws_schema,
             documents: Arc::new(DocumentCache::default()),
             input_types,
+            field_types,
             shutdown,
         }
     }
@@ -99,6 +105,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
         .route("/api/v1/export/{resource}/", get(csv::export))
         // Handlers read bodies themselves with this limit (http::body); this covers the rest.
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::map_response(no_sniffing))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()
@@ -139,6 +146,16 @@ pub async fn serve(
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await?;
     Ok(())
+}
+
+/// Every answer says its content type is to be believed (JSON, CSV and assets alike), so no
+/// browser renders one as HTML.
+async fn no_sniffing(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .entry(axum::http::header::X_CONTENT_TYPE_OPTIONS)
+        .or_insert(axum::http::HeaderValue::from_static("nosniff"));
+    response
 }
 
 /// Uploads are read a little at a time (see `body::paced`).

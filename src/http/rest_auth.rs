@@ -18,6 +18,7 @@ use super::errors::rest_body_error;
 use super::AppState;
 use crate::auth::User;
 use crate::error::AppError;
+use crate::validation;
 
 #[derive(Deserialize)]
 pub struct LoginBody {
@@ -63,6 +64,11 @@ pub async fn login(
     let Some(password) = body.password else {
         return AppError::bad_input("password", "password is required").into_response();
     };
+    for (field, text) in [("email", &email), ("password", &password)] {
+        if let Err(err) = validation::reject_nul(field, text) {
+            return err.into_response();
+        }
+    }
     let client = client_info(&headers, peer, state.app.config.http.trust_forwarded_for);
     match state.app.auth.login(&email, password, &client.ip).await {
         Ok(session) => Json(json!({
@@ -84,6 +90,9 @@ pub async fn refresh(State(state): State<AppState>, body: Body) -> Response {
     let Some(token) = body.refresh.filter(|t| !t.trim().is_empty()) else {
         return AppError::bad_input("refresh", "refresh is required").into_response();
     };
+    if let Err(err) = validation::reject_nul("refresh", &token) {
+        return err.into_response();
+    }
     match state.app.auth.refresh(&token).await {
         Ok(session) => Json(json!({
             "access": session.access_token,

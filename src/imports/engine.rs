@@ -17,7 +17,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::{Map, Value as Json};
 
 use super::columns::{Resource, Type};
-use super::decode::{sniff_delimiter, strip_bom};
+use super::decode::{detect, sniff_delimiter, strip_bom, Transcode};
 use super::mapping::Plan;
 use super::parse::{self, ChunkReader, Parsed, ParsedRow, Problem, ReadSpec};
 use super::records::Importable;
@@ -117,19 +117,33 @@ impl Run<'_> {
             let message = "line 1: the file is empty; it needs a header line and rows";
             return store::finish(&mut conn, id, "failed", Some(message)).await;
         };
+        let encoding = match detect(&first) {
+            Ok(encoding) => encoding,
+            Err(message) => return store::finish(&mut conn, id, "failed", Some(&message)).await,
+        };
+        let delimiter = if encoding.transcodes() {
+            sniff_delimiter(&encoding.head_text(&first))
+        } else {
+            sniff_delimiter(strip_bom(&first))
+        };
         let expected = expected_rows(self.row.file_bytes as u64, &first);
         let (chunks, chunk_rx) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
         let feeder = tokio::spawn(feed_chunks(self.db.clone(), id, chunks));
         let (batches, mut parsed) = tokio::sync::mpsc::channel(2);
         let spec = ReadSpec {
             resource: R::RESOURCE,
-            delimiter: sniff_delimiter(strip_bom(&first)),
+            delimiter,
             mapping: options.mapping.clone(),
             users: active_users(&mut conn, self.viewer.workspace_id.0).await?,
             committed_line: self.row.committed_line as u64,
         };
         let reader = tokio::task::spawn_blocking(move || {
-            parse::read(ChunkReader::new(first, chunk_rx), spec, batches)
+            let chunks = ChunkReader::new(first, chunk_rx);
+            if encoding.transcodes() {
+                parse::read(Transcode::new(chunks, encoding), spec, batches)
+            } else {
+                parse::read(chunks, spec, batches)
+            }
         });
         let plan = match parsed.recv().await {
             Some(Parsed::Plan(Ok(plan))) => plan,
@@ -904,7 +918,7 @@ fn camel_to_snake(field: &str) -> String {
 }
 
 /// The kind a reference column points at: its table and name.
-fn referenced(column: &str) -> (Table, &'static str) {
+pub(crate) fn referenced(column: &str) -> (Table, &'static str) {
     match column {
         "company_id" => (Company::TABLE, Company::WHAT),
         "contact_id" => (Contact::TABLE, Contact::WHAT),

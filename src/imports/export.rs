@@ -31,8 +31,10 @@ const MAX_CUSTOM_COLUMNS: i64 = 200;
 pub struct Export {
     pub resource: Resource,
     pub header: Vec<String>,
-    /// The cells, comma-separated, with their binds (custom-field keys).
+    /// The cells, comma-separated, with their binds (custom-field keys), named `c0`, `c1`...
     cells: Sql,
+    /// The names of the cells COPY must always quote (free text).
+    quoted: Vec<String>,
     /// `LEFT JOIN users ...` for the user columns (a join per page beats a lookup per row).
     joins: String,
     /// Scope, filters and search.
@@ -124,11 +126,19 @@ impl Export {
             return Err(AppError::bad_input("fields", "name at least one field"));
         }
         let mut cells = Sql::new("");
+        let mut quoted = Vec::new();
         for (i, column) in selected.iter().enumerate() {
             if i > 0 {
                 cells.push(", ");
             }
             column.cell(t, &mut cells);
+            cells.push(&format!(" AS c{i}"));
+            // Free text is always quoted: COPY quotes only cells holding a comma, a quote or
+            // a line break, and a spreadsheet set to `;` as its separator (most of Europe)
+            // would split an unquoted `a;b`.
+            if column.may_start_a_formula() {
+                quoted.push(format!("c{i}"));
+            }
         }
         let joins = selected
             .iter()
@@ -148,6 +158,7 @@ impl Export {
             resource,
             header: selected.iter().map(Selected::header).collect(),
             cells,
+            quoted,
             joins,
             conditions,
         })
@@ -174,7 +185,13 @@ impl Export {
         let select = select.inline().map_err(|e| {
             AppError::internal(anyhow::anyhow!("export statement not inlined: {e}"))
         })?;
-        Ok(format!("COPY ({select}) TO STDOUT (FORMAT csv)"))
+        if self.quoted.is_empty() {
+            return Ok(format!("COPY ({select}) TO STDOUT (FORMAT csv)"));
+        }
+        Ok(format!(
+            "COPY ({select}) TO STDOUT (FORMAT csv, FORCE_QUOTE ({}))",
+            self.quoted.join(", ")
+        ))
     }
 
     /// `leads_export_20261124_093000.csv`.

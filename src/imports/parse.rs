@@ -192,6 +192,16 @@ pub fn read(source: impl Read, spec: ReadSpec, out: Sender<Parsed>) {
     let header_line = lines
         .borrow_mut()
         .at(record.position().map_or(0, |p| p.byte()));
+    if headers.iter().any(|h| h.contains('\0')) {
+        let _ = out.blocking_send(Parsed::Plan(Err(AppError::bad_input(
+            "file",
+            format!(
+                "line {header_line}: the header contains a NUL character; the file is not \
+                 plain text (save it as CSV, UTF-8)"
+            ),
+        ))));
+        return;
+    }
     let plan = match plan(spec.resource, headers, header_line, &spec.mapping) {
         Ok(plan) => plan,
         Err(err) => {
@@ -263,6 +273,15 @@ fn parse_row(plan: &Plan, spec: &ReadSpec, raw: Vec<String>, line: u64) -> Parse
     } else {
         for ((header, target), raw_cell) in plan.headers.iter().zip(&plan.targets).zip(&raw) {
             let Some(target) = target else { continue };
+            // PostgreSQL text cannot hold NUL: the row is refused with its line, the others go on.
+            if raw_cell.contains('\0') {
+                problems.push(Problem {
+                    column: Some(header.clone()),
+                    value: Some(raw_cell.replace('\0', "\\0")),
+                    error: "the cell contains a NUL character".into(),
+                });
+                continue;
+            }
             let cell = values::clean(raw_cell);
             if cell.is_empty() {
                 continue;
@@ -288,6 +307,13 @@ fn parse_row(plan: &Plan, spec: &ReadSpec, raw: Vec<String>, line: u64) -> Parse
             }
         }
     }
+    // The line is kept as written for errors.csv, with any NUL shown as `\0` (text columns
+    // cannot store it).
+    let raw = if raw.iter().any(|c| c.contains('\0')) {
+        raw.into_iter().map(|c| c.replace('\0', "\\0")).collect()
+    } else {
+        raw
+    };
     ParsedRow {
         line,
         raw,

@@ -119,29 +119,42 @@ pub fn builtin() -> Vec<Schedule> {
     ]
 }
 
-/// The slot a schedule's job was made for, unless an admin triggered it by hand (then
-/// `None`: "now, for everyone"). Lets a job that serves many timezones from one UTC tick
-/// pick who is due at that slot.
-pub async fn ticked_slot(
-    conn: &mut AsyncPgConnection,
-    job_id: i64,
-) -> AppResult<Option<DateTime<Utc>>> {
+/// What a schedule's job was made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ticked {
+    /// A tick (or a catch-up) for this slot: a job that serves many timezones from one UTC
+    /// tick picks who is due at it.
+    Slot(DateTime<Utc>),
+    /// An admin's trigger: now, for their workspace only (`None`: a run made without one,
+    /// for every workspace).
+    Manual { workspace: Option<i64> },
+}
+
+/// What the schedule run that made job `job_id` was for (`Manual` for every workspace when
+/// no run made it).
+pub async fn ticked(conn: &mut AsyncPgConnection, job_id: i64) -> AppResult<Ticked> {
     #[derive(QueryableByName)]
     struct Run {
         #[diesel(sql_type = Text)]
         reason: String,
         #[diesel(sql_type = Timestamptz)]
         slot: DateTime<Utc>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+        workspace_id: Option<i64>,
     }
     let run: Option<Run> =
-        diesel::sql_query("SELECT reason, slot FROM schedule_runs WHERE job_id = $1")
+        diesel::sql_query("SELECT reason, slot, workspace_id FROM schedule_runs WHERE job_id = $1")
             .bind::<BigInt, _>(job_id)
             .get_result(conn)
             .await
             .optional()?;
-    Ok(run
-        .filter(|r| r.reason != Reason::Manual.as_str())
-        .map(|r| r.slot))
+    Ok(match run {
+        Some(run) if run.reason != Reason::Manual.as_str() => Ticked::Slot(run.slot),
+        Some(run) => Ticked::Manual {
+            workspace: run.workspace_id,
+        },
+        None => Ticked::Manual { workspace: None },
+    })
 }
 
 /// Why a run was made.
@@ -254,7 +267,7 @@ impl Scheduler {
         reason: Reason,
     ) -> AppResult<Fired> {
         let mut conn = self.db.get().await?;
-        fire_in(&mut conn, schedule, slot, reason).await
+        fire_in(&mut conn, schedule, slot, reason, None).await
     }
 
     /// An admin's "run now". CONFLICT when the previous run is still waiting or running.
@@ -267,7 +280,8 @@ impl Scheduler {
         let mut conn = self.db.get().await?;
         let outcome = conn
             .transaction::<_, AppError, _>(async move |conn| {
-                match fire_in(conn, schedule, now, Reason::Manual).await? {
+                let workspace = Some(viewer.workspace_id.0);
+                match fire_in(conn, schedule, now, Reason::Manual, workspace).await? {
                     // Roll the run back: a refused trigger leaves no trace.
                     Fired::Skipped => Err(AppError::conflict_on(
                         "name",
@@ -341,6 +355,7 @@ async fn fire_in(
     schedule: &Schedule,
     slot: DateTime<Utc>,
     reason: Reason,
+    workspace: Option<i64>,
 ) -> AppResult<Fired> {
     #[derive(QueryableByName)]
     struct Made {
@@ -350,12 +365,13 @@ async fn fire_in(
     }
     conn.transaction::<_, AppError, _>(async move |conn| {
         let made: Option<Made> = diesel::sql_query(
-            "INSERT INTO schedule_runs (schedule, slot, reason) VALUES ($1, $2, $3) \
-             ON CONFLICT (schedule, slot) DO NOTHING RETURNING slot",
+            "INSERT INTO schedule_runs (schedule, slot, reason, workspace_id) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (schedule, slot) DO NOTHING RETURNING slot",
         )
         .bind::<Text, _>(schedule.name)
         .bind::<Timestamptz, _>(slot)
         .bind::<Text, _>(reason.as_str())
+        .bind::<diesel::sql_types::Nullable<BigInt>, _>(workspace)
         .get_result(conn)
         .await
         .optional()?;

@@ -12,6 +12,7 @@ use super::model::NotEnoughData;
 use super::store;
 use crate::events::{Consumer, RecordEvent};
 use crate::jobs::queue::{enqueue_in, NewJob};
+use crate::jobs::schedule::Ticked;
 use crate::jobs::{new_job, Job, JobContext};
 
 pub use crate::jobs::job_for;
@@ -141,8 +142,9 @@ impl Job for RetrainAll {
 
     async fn run(self, ctx: JobContext) -> Result<serde_json::Value, String> {
         let mut conn = ctx.app.db.get().await.map_err(|e| e.to_string())?;
-        // A tick retrains the workspaces whose Monday 02:00 it is; a manual trigger, all.
-        let slot = crate::jobs::schedule::ticked_slot(&mut conn, ctx.job_id)
+        // A tick retrains the workspaces whose Monday 02:00 it is; an admin's trigger, their
+        // own workspace only.
+        let ticked = crate::jobs::schedule::ticked(&mut conn, ctx.job_id)
             .await
             .map_err(|e| e.to_string())?;
         let zones = store::workspace_timezones(&mut conn)
@@ -153,9 +155,12 @@ impl Job for RetrainAll {
             .map_err(|e| e.to_string())?;
         let mut workspaces = 0;
         for c in counts {
-            let due = match slot {
-                None => true,
-                Some(slot) => {
+            let due = match ticked {
+                Ticked::Manual { workspace: None } => true,
+                Ticked::Manual {
+                    workspace: Some(workspace),
+                } => c.workspace_id == workspace,
+                Ticked::Slot(slot) => {
                     let tz = zones.get(&c.workspace_id).copied().unwrap_or_default();
                     is_retrain_hour(slot, tz)
                 }

@@ -49,6 +49,10 @@ impl From<crate::error::AppError> for StepError {
                 err.log_if_internal();
                 StepError::Retry("an internal error; retrying".into())
             }
+            AppError::Unavailable(_) | AppError::Timeout(_) => {
+                err.log_if_internal();
+                StepError::Retry(format!("{err}; retrying"))
+            }
             other => StepError::Fail(other.to_string()),
         }
     }

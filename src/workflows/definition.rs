@@ -109,6 +109,9 @@ pub enum Trigger {
     Manual,
 }
 
+/// Deepest nesting of `all`/`any` groups in a workflow's conditions.
+pub const MAX_CONDITION_NESTING: usize = 10;
+
 /// A condition tree: groups of all/any, nestable, of rules.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
@@ -173,6 +176,18 @@ impl Condition {
     /// Parses `{"all": [...]}`, `{"any": [...]}` or `{"field", "operator", "value"}`;
     /// problems are reported at `path`.
     pub fn parse(value: &Value, path: &str) -> AppResult<Condition> {
+        Condition::parse_within(value, path, 0)
+    }
+
+    /// `parse`, `depth` groups down: refused past [`MAX_CONDITION_NESTING`] before going
+    /// deeper, so a stored or sent tree can never exhaust the stack.
+    fn parse_within(value: &Value, path: &str, depth: usize) -> AppResult<Condition> {
+        if depth > MAX_CONDITION_NESTING {
+            return Err(bad(
+                path,
+                format!("condition groups nest at most {MAX_CONDITION_NESTING} levels deep"),
+            ));
+        }
         let object = value.as_object().ok_or_else(|| {
             bad(
                 path,
@@ -190,7 +205,9 @@ impl Condition {
                 let parsed = items
                     .iter()
                     .enumerate()
-                    .map(|(i, item)| Condition::parse(item, &format!("{path}.{group}[{i}]")))
+                    .map(|(i, item)| {
+                        Condition::parse_within(item, &format!("{path}.{group}[{i}]"), depth + 1)
+                    })
                     .collect::<AppResult<Vec<_>>>()?;
                 return Ok(if group == "all" {
                     Condition::All(parsed)

@@ -53,6 +53,10 @@ impl Job for RunWorkflow {
                     e.log_if_internal();
                     "an internal error".to_string()
                 }
+                AppError::Unavailable(_) => {
+                    e.log_if_internal();
+                    e.to_string()
+                }
                 other => other.to_string(),
             })?
     }

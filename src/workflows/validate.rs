@@ -5,7 +5,8 @@
 
 use std::collections::HashMap;
 
-use diesel_async::AsyncPgConnection;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
 
 use super::context::{self, Target, USER_FIELDS};
 use super::definition::{bad, parse_duration, Action, Condition, Definition, Entity, Trigger};
@@ -114,10 +115,99 @@ pub async fn check(
         check_conditions(&fields, conditions, "conditions")?;
     }
     let mut emails = Vec::new();
+    let mut records = Vec::new();
     for (path, action) in definition.steps() {
         check_action(&fields, &path, action, &mut emails)?;
+        match action {
+            Action::UpdateField { field, value } => literal_reference(
+                fields.entity,
+                field,
+                value,
+                &format!("{path}.value"),
+                &mut emails,
+                &mut records,
+            )?,
+            Action::CreateRecord {
+                entity,
+                fields: values,
+            } => {
+                for (name, value) in values {
+                    let at = format!("{path}.fields.{name}");
+                    literal_reference(*entity, name, value, &at, &mut emails, &mut records)?;
+                }
+            }
+            _ => {}
+        }
     }
-    check_users(conn, workspace_id, &emails).await
+    check_users(conn, workspace_id, &emails).await?;
+    check_records(conn, workspace_id, &records).await
+}
+
+/// A literal value set on a user or reference field (`update_field`, `create_record`): the
+/// user's email goes to `emails` and the record's ID to `records`, to be checked against the
+/// workspace when the workflow is saved rather than failing every run. Templates are checked
+/// when they run.
+fn literal_reference(
+    entity: Entity,
+    field: &str,
+    value: &Value,
+    at: &str,
+    emails: &mut Vec<(String, String)>,
+    records: &mut Vec<(String, i64, String)>,
+) -> AppResult<()> {
+    use crate::imports::columns::Type;
+    let Some(column) = entity.resource().column(field) else {
+        return Ok(());
+    };
+    let literal = match value {
+        Value::String(text) if text.contains("{{") => return Ok(()),
+        Value::String(text) => text.trim().to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => return Ok(()),
+    };
+    match column.ty {
+        Type::User if !literal.is_empty() => emails.push((literal.to_lowercase(), at.into())),
+        Type::Reference if !literal.is_empty() => {
+            let id = literal
+                .parse::<i64>()
+                .map_err(|_| bad(at, format!("{field} takes a record ID")))?;
+            let (table, _) = crate::imports::engine::referenced(column.name);
+            records.push((table.name.to_string(), id, at.into()));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Every literal record ID must be a live record of the workspace.
+async fn check_records(
+    conn: &mut AsyncPgConnection,
+    workspace_id: i64,
+    records: &[(String, i64, String)],
+) -> AppResult<()> {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
+    for (table, id, at) in records {
+        // `table` comes from the column registry, never from the input.
+        let found: Found = diesel::sql_query(format!(
+            "SELECT EXISTS (SELECT 1 FROM {table} WHERE id = $1 AND workspace_id = $2 \
+             AND deleted_at IS NULL) AS found"
+        ))
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .bind::<diesel::sql_types::BigInt, _>(workspace_id)
+        .get_result(conn)
+        .await?;
+        if !found.found {
+            return Err(bad(
+                at,
+                format!("no record of this workspace has the ID {id}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A relative time trigger's field is a date or time of the record; a date (no time) moves

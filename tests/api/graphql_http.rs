@@ -287,10 +287,13 @@ async fn readiness_fails_without_a_database() {
         200
     );
 
-    // A database failure is an INTERNAL error without its cause.
+    // An unreachable database is SERVICE_UNAVAILABLE (retry later), without its cause.
     let answer = app.try_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_eq!(error_code(&answer), "INTERNAL");
-    assert_eq!(answer["errors"][0]["message"], "internal error");
+    assert_eq!(error_code(&answer), "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        answer["errors"][0]["message"],
+        "the service is temporarily unavailable; try again shortly"
+    );
 }
 
 #[tokio::test]

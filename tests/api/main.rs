@@ -17,6 +17,7 @@ mod events;
 mod feed;
 mod graphql_http;
 mod history;
+mod hostile;
 mod jobs;
 mod leads;
 mod live;
