@@ -521,6 +521,34 @@ fn screen_inputs(document: &ExecutableDocument, variables: &Variables) -> Result
         };
         screen_variable(argument, above, value)?;
     }
+    // A variable declared `Int` holds a 32-bit integer (GraphQL's Int); async-graphql refuses
+    // a larger one only as a document-level error without the field.
+    for (_, operation) in document.operations.iter() {
+        for definition in &operation.node.variable_definitions {
+            let definition = &definition.node;
+            if named_type(&definition.var_type.node).0 != "Int" {
+                continue;
+            }
+            let name = definition.name.node.as_str();
+            let Some(value) = variables.get(&definition.name.node) else {
+                continue;
+            };
+            let mut stack = vec![value];
+            while let Some(value) = stack.pop() {
+                match value {
+                    ConstValue::Number(n) if n.as_i64().and_then(|v| i32::try_from(v).ok()).is_none() => {
+                        let field = uses.get(name).map_or(name, |(argument, _)| argument);
+                        return Err(bad_input(
+                            field,
+                            "an Int is a whole number from -2147483648 to 2147483647",
+                        ));
+                    }
+                    ConstValue::List(items) => stack.extend(items),
+                    _ => {}
+                }
+            }
+        }
+    }
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod csv_import;
 mod demo;
 mod events;
 mod feed;
+mod fuzz;
 mod graphql_http;
 mod history;
 mod hostile;
