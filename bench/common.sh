@@ -25,7 +25,7 @@ trap cleanup EXIT
 build_release() {
     log "building the release binary"
     (cd "$ROOT" && cargo build --release --locked -q)
-    MYCRM="$ROOT/target/release/mycrm"
+    MYCRM="${CARGO_TARGET_DIR:-$ROOT/target}/release/mycrm"
 }
 
 # Starts the cluster in $WORK/pg (created on first use) with `shared_buffers=1GB` plus any

@@ -204,8 +204,8 @@ struct ServeArgs {
     /// Refresh token lifetime in days.
     #[arg(long, env = "MYCRM_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
     refresh_token_ttl_days: u64,
-    /// Whether `signUp` may create new workspaces.
-    #[arg(long, env = "MYCRM_ALLOW_SIGN_UP", default_value_t = true, action = ArgAction::Set)]
+    /// Whether `signUp` may create new workspaces (off: admins invite their users).
+    #[arg(long, env = "MYCRM_ALLOW_SIGN_UP", default_value_t = false, action = ArgAction::Set)]
     allow_sign_up: bool,
     /// Failed logins on one account from one address within the window, before that address
     /// may not try the account again (other addresses are not affected).

@@ -23,7 +23,8 @@ pub struct AuthConfig {
     pub jwt_secret: Option<String>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
-    /// Whether `signUp` may create new workspaces.
+    /// Whether `signUp` may create new workspaces (off by default: a self-hosted install's
+    /// admins invite their users).
     pub allow_sign_up: bool,
     /// Failed logins on one account from one client address within `login_failure_window`
     /// before that address may not try the account again (`auth::rate_limit`).
@@ -42,7 +43,7 @@ impl Default for AuthConfig {
             jwt_secret: None,
             access_token_ttl: Duration::from_secs(30 * 60),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
-            allow_sign_up: true,
+            allow_sign_up: false,
             max_login_failures_per_account: 5,
             max_login_failures_per_account_total: 100,
             max_login_failures_per_ip: 50,

@@ -1,14 +1,24 @@
 //! Workspaces (tenants): sign-up creates one with its first admin.
+//!
+//! Open sign-up (an instance setting, off by default: admins invite) never says whether an
+//! email has an account: `signUp` answers the same for a free and a taken email and tells the
+//! outcome by email. A free email gets a link (a one-time token, valid a day) that
+//! `confirmSignUp` turns into the workspace and a session; a taken one gets a note saying an
+//! account exists. One email per address per [`SIGN_UP_RESEND`], so the form cannot be used
+//! to flood someone's inbox.
 
 use chrono::{DateTime, Utc};
-use diesel::{ExpressionMethods, QueryDsl, Queryable, Selectable, SelectableHelper};
+use diesel::{
+    ExpressionMethods, OptionalExtension, QueryDsl, Queryable, Selectable, SelectableHelper,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::sessions::Session;
+use super::tokens::{digest, random_token};
 use super::users::{insert_user, NewUser, User};
 use super::viewer::{Role, WorkspaceId};
 use super::{passwords, AuthService};
-use crate::db::schema::workspaces;
+use crate::db::schema::{sign_up_requests, users, workspaces};
 use crate::error::{AppError, AppResult};
 use crate::validation::{normalize_email, validate_name};
 
@@ -93,15 +103,157 @@ impl NewWorkspaceWithAdmin {
     }
 }
 
+/// How long a sign-up link works.
+pub const SIGN_UP_VALID: chrono::Duration = chrono::Duration::hours(24);
+/// At most one sign-up email per address in this time.
+pub const SIGN_UP_RESEND: chrono::Duration = chrono::Duration::minutes(10);
+
+/// What `signUp` did. The caller is told the same either way; this is for the email.
+pub enum SignUpRequested {
+    /// The email is free: send it the confirmation token.
+    Confirm { email: String, token: String },
+    /// The email has an account: tell its owner, who may not have asked.
+    AlreadyRegistered { email: String },
+    /// An email went to this address a moment ago: send nothing.
+    Throttled,
+}
+
+impl SignUpRequested {
+    /// (to, subject, body) of the email to send, if any.
+    pub fn email(&self) -> Option<(&str, &'static str, String)> {
+        match self {
+            SignUpRequested::Confirm { email, token } => Some((
+                email,
+                "Confirm your MyCRM workspace",
+                format!(
+                    "Someone (we hope you) asked for a MyCRM workspace with this address.\n\n\
+                     To finish, send this token to the API within 24 hours:\n\n\
+                     mutation {{ confirmSignUp(token: \"{token}\") {{ accessToken }} }}\n\n\
+                     If it was not you, ignore this email: nothing is created without it.\n"
+                ),
+            )),
+            SignUpRequested::AlreadyRegistered { email } => Some((
+                email,
+                "Your MyCRM account",
+                "Someone (perhaps you) tried to sign up for MyCRM with this address, which \
+                 already has an account. Log in with it instead; if you forgot the password, ask \
+                 your workspace's admin. If it was not you, you can ignore this email.\n"
+                    .to_string(),
+            )),
+            SignUpRequested::Throttled => None,
+        }
+    }
+}
+
 impl AuthService {
-    /// Creates a workspace and its admin, and logs the admin in.
-    pub async fn sign_up(&self, input: SignUp) -> AppResult<Session> {
+    /// Asks for a workspace with its admin: validates the input (those errors name the field),
+    /// then stores the request for a free email or notes a taken one. Nothing the caller sees
+    /// differs between the two.
+    pub async fn request_sign_up(&self, input: SignUp) -> AppResult<SignUpRequested> {
+        if !self.config.allow_sign_up {
+            return Err(AppError::forbidden(
+                "sign-up is disabled on this server; ask an admin of your workspace to invite you",
+            ));
+        }
+        // Hashes the password whatever the email, so both answers take the same time.
+        let new = NewWorkspaceWithAdmin::validate(input).await?;
+        let token = random_token(32);
+        let mut conn = self.db.get().await?;
+        conn.transaction::<_, AppError, _>(async move |conn| {
+            diesel::delete(
+                sign_up_requests::table.filter(sign_up_requests::expires_at.lt(diesel::dsl::now)),
+            )
+            .execute(conn)
+            .await?;
+            let recent: i64 = sign_up_requests::table
+                .filter(sign_up_requests::email.eq(&new.email))
+                .filter(sign_up_requests::created_at.gt(Utc::now() - SIGN_UP_RESEND))
+                .count()
+                .get_result(conn)
+                .await?;
+            // Every request is kept (a taken email's too, with the hash) so the throttle sees
+            // it; confirming a taken email is refused then.
+            diesel::insert_into(sign_up_requests::table)
+                .values((
+                    sign_up_requests::token_digest.eq(digest(&token)),
+                    sign_up_requests::workspace_name.eq(&new.workspace_name),
+                    sign_up_requests::name.eq(&new.name),
+                    sign_up_requests::email.eq(&new.email),
+                    sign_up_requests::password_hash.eq(&new.password_hash),
+                    sign_up_requests::expires_at.eq(Utc::now() + SIGN_UP_VALID),
+                ))
+                .execute(conn)
+                .await?;
+            if recent > 0 {
+                return Ok(SignUpRequested::Throttled);
+            }
+            let taken: i64 = users::table
+                .filter(users::email.eq(&new.email))
+                .count()
+                .get_result(conn)
+                .await?;
+            Ok(if taken > 0 {
+                SignUpRequested::AlreadyRegistered { email: new.email }
+            } else {
+                SignUpRequested::Confirm {
+                    email: new.email,
+                    token,
+                }
+            })
+        })
+        .await
+    }
+
+    /// Turns a sign-up request into its workspace and admin, and logs the admin in. The token
+    /// works once, within [`SIGN_UP_VALID`].
+    pub async fn confirm_sign_up(&self, token: &str) -> AppResult<Session> {
         if !self.config.allow_sign_up {
             return Err(AppError::forbidden("sign-up is disabled on this server"));
         }
-        let new = NewWorkspaceWithAdmin::validate(input).await?;
+        let refused = || {
+            AppError::bad_input(
+                "token",
+                "this sign-up link is unknown, used or expired; sign up again",
+            )
+        };
+        let token_digest = digest(token.trim());
         let mut conn = self.db.get().await?;
         conn.transaction::<_, AppError, _>(async move |conn| {
+            let request: Option<(String, String, String, String)> = diesel::delete(
+                sign_up_requests::table
+                    .filter(sign_up_requests::token_digest.eq(&token_digest))
+                    .filter(sign_up_requests::expires_at.gt(diesel::dsl::now)),
+            )
+            .returning((
+                sign_up_requests::workspace_name,
+                sign_up_requests::name,
+                sign_up_requests::email,
+                sign_up_requests::password_hash,
+            ))
+            .get_result(conn)
+            .await
+            .optional()?;
+            let Some((workspace_name, name, email, password_hash)) = request else {
+                return Err(refused());
+            };
+            let new = NewWorkspaceWithAdmin {
+                workspace_name,
+                name,
+                email,
+                password_hash,
+            };
+            // The token proves the address: saying it is taken tells its owner nothing new.
+            let taken: i64 = users::table
+                .filter(users::email.eq(&new.email))
+                .count()
+                .get_result(conn)
+                .await?;
+            if taken > 0 {
+                return Err(AppError::conflict_on(
+                    "token",
+                    "this email already has an account; log in instead",
+                ));
+            }
             let admin = new.insert(conn).await?;
             self.start_session(conn, admin).await
         })

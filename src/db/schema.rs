@@ -441,6 +441,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    sign_up_requests (token_digest) {
+        token_digest -> Text,
+        workspace_name -> Text,
+        name -> Text,
+        email -> Text,
+        password_hash -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     tasks (id) {
         id -> Int8,
         workspace_id -> Int8,
@@ -664,6 +676,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     record_followers,
     refresh_tokens,
     schedule_runs,
+    sign_up_requests,
     tasks,
     users,
     workflow_counters,

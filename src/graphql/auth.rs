@@ -46,6 +46,15 @@ pub struct LogoutPayload {
     pub revoked_sessions: i32,
 }
 
+/// The answer to `signUp`: the same whether or not the email has an account.
+#[derive(SimpleObject)]
+pub struct SignUpPayload {
+    /// Always true: the request was taken (input errors are errors instead).
+    pub accepted: bool,
+    /// What happens next.
+    pub message: &'static str,
+}
+
 /// Input of `signUp`.
 #[derive(InputObject)]
 pub struct SignUpInput {
@@ -85,20 +94,66 @@ pub struct AuthMutation;
 
 #[Object]
 impl AuthMutation {
-    /// Creates a new workspace with you as its admin, and logs you in. The server may turn
-    /// sign-up off (`MYCRM_ALLOW_SIGN_UP=false`).
+    /// Asks for a new workspace with you as its admin, when the server allows open sign-up
+    /// (`MYCRM_ALLOW_SIGN_UP`, off by default: admins invite; FORBIDDEN otherwise). The answer
+    /// is the same whether or not the email has an account; the outcome comes by email (a
+    /// token for `confirmSignUp`, or a note that the address is registered).
     async fn sign_up(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The workspace and its admin.")] input: SignUpInput,
-    ) -> async_graphql::Result<AuthPayload> {
+    ) -> async_graphql::Result<SignUpPayload> {
         let input = auth::SignUp {
             workspace_name: input.workspace_name,
             name: input.name,
             email: input.email,
             password: input.password,
         };
-        app(ctx).auth.sign_up(input).await.map(Into::into).gql()
+        let app = app(ctx).clone();
+        let requested = app.auth.request_sign_up(input).await.gql()?;
+        if let Some((to, subject, body)) = requested.email() {
+            let (to, body) = (to.to_string(), body);
+            // Sent in the background, so the answer takes the same time whatever the outcome
+            // (and a slow mail server does not hold the request).
+            tokio::spawn(async move {
+                let sent = match app.mail.get() {
+                    Ok(mailer) => mailer
+                        .send(crate::mail::Email {
+                            to: &to,
+                            cc: None,
+                            subject,
+                            body: &body,
+                            message_id: None,
+                        })
+                        .await
+                        .map_err(|e| e.message),
+                    Err(e) => Err(e),
+                };
+                if let Err(error) = sent {
+                    tracing::warn!(%error, "the sign-up email could not be sent");
+                }
+            });
+        }
+        Ok(SignUpPayload {
+            accepted: true,
+            message: "check your email to finish signing up",
+        })
+    }
+
+    /// Finishes a sign-up with the token from its email: creates the workspace with you as
+    /// its admin and logs you in. BAD_USER_INPUT (`token`) for an unknown, used or expired
+    /// token.
+    async fn confirm_sign_up(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The token from the sign-up email.")] token: String,
+    ) -> async_graphql::Result<AuthPayload> {
+        app(ctx)
+            .auth
+            .confirm_sign_up(&token)
+            .await
+            .map(Into::into)
+            .gql()
     }
 
     /// Logs in with email and password. Repeated failures are throttled per account and per

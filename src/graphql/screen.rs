@@ -536,7 +536,9 @@ fn screen_inputs(document: &ExecutableDocument, variables: &Variables) -> Result
             let mut stack = vec![value];
             while let Some(value) = stack.pop() {
                 match value {
-                    ConstValue::Number(n) if n.as_i64().and_then(|v| i32::try_from(v).ok()).is_none() => {
+                    ConstValue::Number(n)
+                        if n.as_i64().and_then(|v| i32::try_from(v).ok()).is_none() =>
+                    {
                         let field = uses.get(name).map_or(name, |(argument, _)| argument);
                         return Err(bad_input(
                             field,

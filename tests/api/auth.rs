@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::harness::*;
+use crate::sinks::SmtpSink;
 
 const ME: &str = "{ me { id email role workspace { id name } } }";
 const REFRESH: &str =
@@ -288,35 +289,108 @@ async fn change_password() {
     app.login(ADMIN_EMAIL, "brand-new-password").await;
 }
 
-const SIGN_UP: &str = "mutation($i: SignUpInput!) { signUp(input: $i) { accessToken user { email role workspace { name } } } }";
+const SIGN_UP: &str = "mutation($i: SignUpInput!) { signUp(input: $i) { accepted message } }";
+const CONFIRM: &str = "mutation($t: String!) { confirmSignUp(token: $t) { accessToken user { email role workspace { name } } } }";
+
+/// An email's text with quoted-printable soft line breaks and escapes undone.
+fn unfolded(data: &str) -> String {
+    let bytes = data.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            if bytes[i + 1..].starts_with(b"\r\n") {
+                i += 3;
+                continue;
+            }
+            if bytes[i + 1..].starts_with(b"\n") {
+                i += 2;
+                continue;
+            }
+            if let Some(hex) = data.get(i + 1..i + 3) {
+                if let Ok(byte) = u8::from_str_radix(hex, 16) {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The token in the newest sign-up email to `to`.
+fn sign_up_token(sink: &SmtpSink, to: &str) -> Option<String> {
+    let mail = sink.received();
+    let data = unfolded(
+        &mail
+            .iter()
+            .rev()
+            .find(|m| m.to.iter().any(|t| t.contains(to)))?
+            .data,
+    );
+    let start = data.find("confirmSignUp(token: \"")? + "confirmSignUp(token: \"".len();
+    Some(data[start..].split('"').next()?.to_string())
+}
+
+/// Waits for the emails sent in the background.
+async fn mail_to(sink: &SmtpSink, to: &str, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let found: Vec<String> = sink
+            .received()
+            .into_iter()
+            .filter(|m| m.to.iter().any(|t| t.contains(to)))
+            .map(|m| unfolded(&m.data))
+            .collect();
+        if found.len() >= count {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {count} emails to {to}: {:?}", sink.received());
+}
 
 #[tokio::test]
-async fn sign_up_creates_an_isolated_workspace() {
-    let app = TestApp::spawn().await;
+async fn sign_up_creates_an_isolated_workspace_after_the_email_confirms_it() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(move |c| {
+        c.auth.allow_sign_up = true;
+        c.mail.smtp_url = Some(url);
+    })
+    .await;
     let answer = app
         .gql(None, SIGN_UP, json!({ "i": { "workspaceName": "Acme", "name": "Ann", "email": "ann@acme.test", "password": "ann-password-1" } }))
         .await;
-    let payload = &answer["data"]["signUp"];
-    assert_eq!(payload["user"]["role"], "ADMIN", "{answer}");
+    assert_eq!(answer["data"]["signUp"]["accepted"], true, "{answer}");
+    // Nothing exists until the email's token comes back.
+    assert_eq!(app.count("workspaces").await, 1);
+    mail_to(&sink, "ann@acme.test", 1).await;
+    let token = sign_up_token(&sink, "ann@acme.test").unwrap();
+    let confirmed = app.gql(None, CONFIRM, json!({ "t": token })).await;
+    let payload = &confirmed["data"]["confirmSignUp"];
+    assert_eq!(payload["user"]["role"], "ADMIN", "{confirmed}");
     assert_eq!(payload["user"]["workspace"]["name"], "Acme");
-    let token = token_of(payload);
+    let access = token_of(payload);
     let users = app
         .gql(
-            Some(&token),
+            Some(&access),
             "{ users { totalCount nodes { email } } }",
             json!({}),
         )
         .await;
     assert_eq!(users["data"]["users"]["totalCount"], 1);
     assert_eq!(users["data"]["users"]["nodes"][0]["email"], "ann@acme.test");
+    // The token works once.
+    let again = app.gql(None, CONFIRM, json!({ "t": token })).await;
+    assert_eq!(error_code(&again), "BAD_USER_INPUT");
+    assert_eq!(error_field(&again), "token");
+    assert_eq!(app.count("workspaces").await, 2);
 
     // Bad input: the error names the field and nothing is written.
-    let workspaces = app.count("workspaces").await;
-    let duplicate = app
-        .gql(None, SIGN_UP, json!({ "i": { "workspaceName": "Copy", "name": "X", "email": ADMIN_EMAIL, "password": "a-password-1" } }))
-        .await;
-    assert_eq!(error_code(&duplicate), "CONFLICT");
-    assert_eq!(error_field(&duplicate), "email");
+    let requests = app.count("sign_up_requests").await;
     let bad_email = app
         .gql(None, SIGN_UP, json!({ "i": { "workspaceName": "Copy", "name": "X", "email": "not-an-email", "password": "a-password-1" } }))
         .await;
@@ -326,17 +400,54 @@ async fn sign_up_creates_an_isolated_workspace() {
         .gql(None, SIGN_UP, json!({ "i": { "workspaceName": "  ", "name": "X", "email": "x@y.test", "password": "a-password-1" } }))
         .await;
     assert_eq!(error_field(&blank_workspace), "workspaceName");
-    assert_eq!(app.count("workspaces").await, workspaces);
+    assert_eq!(app.count("sign_up_requests").await, requests);
+    assert_eq!(app.count("workspaces").await, 2);
 }
 
 #[tokio::test]
-async fn sign_up_can_be_switched_off() {
-    let app = TestApp::spawn_with(|c| c.auth.allow_sign_up = false).await;
+async fn sign_up_answers_the_same_for_a_taken_email_and_tells_its_owner_by_email() {
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(move |c| {
+        c.auth.allow_sign_up = true;
+        c.mail.smtp_url = Some(url);
+    })
+    .await;
+    let taken = app
+        .gql(None, SIGN_UP, json!({ "i": { "workspaceName": "Copy", "name": "X", "email": ADMIN_EMAIL, "password": "a-password-1" } }))
+        .await;
+    let free = app
+        .gql(None, SIGN_UP, json!({ "i": { "workspaceName": "New", "name": "N", "email": "new@new.test", "password": "a-password-1" } }))
+        .await;
+    assert_eq!(
+        taken, free,
+        "the answer must not tell a taken email from a free one"
+    );
+    let note = mail_to(&sink, ADMIN_EMAIL, 1).await;
+    assert!(note[0].contains("already has an account"), "{}", note[0]);
+    assert!(!note[0].contains("confirmSignUp"));
+    mail_to(&sink, "new@new.test", 1).await;
+    // A second request for the same address within minutes sends nothing more.
+    let again = app
+        .gql(None, SIGN_UP, json!({ "i": { "workspaceName": "New", "name": "N", "email": "new@new.test", "password": "a-password-1" } }))
+        .await;
+    assert_eq!(again, free);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(mail_to(&sink, "new@new.test", 1).await.len(), 1);
+    assert_eq!(app.count("workspaces").await, 1);
+}
+
+#[tokio::test]
+async fn sign_up_is_off_unless_the_instance_allows_it() {
+    // The default of a self-hosted install: admins invite.
+    assert!(!mycrm::config::AuthConfig::default().allow_sign_up);
+    let app = TestApp::spawn().await;
     let answer = app
         .gql(None, SIGN_UP, json!({ "i": { "workspaceName": "Acme", "name": "Ann", "email": "ann@acme.test", "password": "ann-password-1" } }))
         .await;
     assert_eq!(error_code(&answer), "FORBIDDEN");
     assert_eq!(app.count("workspaces").await, 1);
+    assert_eq!(app.count("sign_up_requests").await, 0);
 }
 
 #[tokio::test]

@@ -234,13 +234,9 @@ async fn members_export_only_their_records_and_other_workspaces_never_appear() {
     app.create_lead(&member, json!({ "email": "mine@acme.test" }))
         .await;
     let other = app
-        .gql(
-            None,
-            "mutation { signUp(input: {workspaceName: \"Other\", name: \"O\", email: \"o@other.test\", password: \"other-password\"}) { accessToken } }",
-            json!({}),
-        )
+        .other_workspace("Other", "o@other.test", "other-password")
         .await;
-    let other_token = token_of(&other["data"]["signUp"]);
+    let other_token = token_of(&other);
     app.create_lead(&other_token, json!({ "email": "secret@other.test" }))
         .await;
 

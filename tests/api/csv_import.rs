@@ -637,13 +637,9 @@ async fn members_import_for_themselves_and_see_only_their_imports() {
 
     // Another workspace sees none of it, and a reference into it is refused.
     let signup = app
-        .gql(
-            None,
-            "mutation { signUp(input: {workspaceName: \"Other\", email: \"o@other.test\", name: \"O\", password: \"other-password-1\"}) { accessToken } }",
-            json!({}),
-        )
+        .other_workspace("Other", "o@other.test", "other-password-1")
         .await;
-    let other = token_of(&signup["data"]["signUp"]);
+    let other = token_of(&signup);
     let list = app
         .gql(Some(&other), "{ imports { totalCount } }", json!({}))
         .await;
@@ -744,13 +740,9 @@ async fn export_then_import_round_trips_without_loss() {
         .await
         .unwrap();
     let signup = app
-        .gql(
-            None,
-            "mutation { signUp(input: {workspaceName: \"Copy\", email: \"c@copy.test\", name: \"C\", password: \"copy-password-1\"}) { accessToken } }",
-            json!({}),
-        )
+        .other_workspace("Copy", "c@copy.test", "copy-password-1")
         .await;
-    let other = token_of(&signup["data"]["signUp"]);
+    let other = token_of(&signup);
     // The owner is a user of the first workspace, so the copy leaves that column out.
     let (_, answer) = upload(
         &app,

@@ -76,7 +76,10 @@ impl Gen {
     fn filter(&mut self, depth: usize, width: usize) -> String {
         let leaf = |g: &mut Gen| {
             let op = ["eq", "contains", "ne", "startsWith"][g.rng.gen_range(0..4)];
-            format!("{{id: {{eq: \"1\"}}, custom: [{{key: \"k\", {op}: {}}}]}}", Gen::literal(&g.text()))
+            format!(
+                "{{id: {{eq: \"1\"}}, custom: [{{key: \"k\", {op}: {}}}]}}",
+                Gen::literal(&g.text())
+            )
         };
         let mut filter = leaf(self);
         for _ in 0..depth {
@@ -103,7 +106,10 @@ impl Gen {
                 let depth = [0, 5, 11, 31, 33, 200, 20_000][self.rng.gen_range(0..7)];
                 let width = [1, 50, 201, 3000][self.rng.gen_range(0..4)];
                 let filter = self.filter(depth, width);
-                (format!("{{ {root}(filter: {filter}) {{ totalCount }} }}"), json!({}))
+                (
+                    format!("{{ {root}(filter: {filter}) {{ totalCount }} }}"),
+                    json!({}),
+                )
             }
             // Nested filters as a variable.
             1 => {
@@ -131,7 +137,12 @@ impl Gen {
                 let levels = self.rng.gen_range(1..40);
                 let mut doc = String::from("query{me{...F0}}");
                 for n in 0..levels {
-                    let _ = write!(doc, " fragment F{n} on User{{id ...F{} ...F{}}}", n + 1, n + 1);
+                    let _ = write!(
+                        doc,
+                        " fragment F{n} on User{{id ...F{} ...F{}}}",
+                        n + 1,
+                        n + 1
+                    );
                 }
                 let _ = write!(doc, " fragment F{levels} on User{{id}}");
                 (doc, json!({}))
@@ -171,12 +182,16 @@ impl Gen {
                     "[" => "]",
                     _ => ")",
                 };
-                (format!("{{{}{}}}", open.repeat(n), close.repeat(n)), json!({}))
+                (
+                    format!("{{{}{}}}", open.repeat(n), close.repeat(n)),
+                    json!({}),
+                )
             }
             // Out-of-range numbers and mutation floods.
             _ => {
                 if self.rng.gen_bool(0.5) {
-                    let n: i64 = [i64::MAX, -2_147_483_649, 2_147_483_648, -1][self.rng.gen_range(0..4)];
+                    let n: i64 =
+                        [i64::MAX, -2_147_483_649, 2_147_483_648, -1][self.rng.gen_range(0..4)];
                     (
                         format!("query($n: Int) {{ {root}(first: $n) {{ totalCount }} }}"),
                         json!({ "n": n }),
@@ -185,7 +200,11 @@ impl Gen {
                     let n = [5, 21, 300][self.rng.gen_range(0..3)];
                     let mut doc = String::from("mutation {");
                     for i in 0..n {
-                        let _ = write!(doc, " m{i}: createTask(input: {{title: {}}}) {{ task {{ id }} }}", Gen::literal(&self.text()));
+                        let _ = write!(
+                            doc,
+                            " m{i}: createTask(input: {{title: {}}}) {{ task {{ id }} }}",
+                            Gen::literal(&self.text())
+                        );
                     }
                     (doc + "}", json!({}))
                 }

@@ -272,6 +272,23 @@ impl TestApp {
         (id, token)
     }
 
+    /// A second workspace with its admin, made the way an operator does (`mycrm demo`), and
+    /// that admin's login payload (`accessToken`, `user { id email role }`). Tests of other
+    /// tenants use it; `signUp` itself (a confirmation by email) is tested in `auth`.
+    pub async fn other_workspace(&self, workspace: &str, email: &str, password: &str) -> Value {
+        self.app
+            .auth
+            .create_workspace(mycrm::auth::SignUp {
+                workspace_name: workspace.into(),
+                name: "Other Admin".into(),
+                email: email.into(),
+                password: password.into(),
+            })
+            .await
+            .expect("creating another workspace");
+        self.login(email, password).await
+    }
+
     /// Runs SQL scalars for "nothing was written" checks.
     pub async fn count(&self, table: &str) -> i64 {
         use diesel_async::RunQueryDsl;

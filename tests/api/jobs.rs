@@ -504,13 +504,9 @@ async fn job_api_scopes_lists_cancels_and_retries() {
     let (_, mia) = app.user_with_role("mia@example.com", "MEMBER").await;
     let (mia_id, _) = whoami(&app, &mia).await;
     let other = app
-        .gql(
-            None,
-            "mutation { signUp(input: {workspaceName: \"Other\", name: \"O\", email: \"o@other.test\", password: \"other-password-1\"}) { accessToken } }",
-            json!({}),
-        )
+        .other_workspace("Other", "o@other.test", "other-password-1")
         .await;
-    let other = token_of(&other["data"]["signUp"]);
+    let other = token_of(&other);
     let (other_id, other_ws) = whoami(&app, &other).await;
 
     let mias = enqueue_for(&app, workspace, mia_id, new_job(&Echo { value: 1 })).await;

@@ -110,12 +110,9 @@ async fn bad_input_names_the_field_and_writes_nothing() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let other = app
-        .gql(None, "mutation { signUp(input: {workspaceName: \"Other\", name: \"O\", email: \"o@other.test\", password: \"other-password\"}) { user { id } } }", json!({}))
+        .other_workspace("Other", "o@other.test", "other-password")
         .await;
-    let foreign_user = other["data"]["signUp"]["user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let foreign_user = other["user"]["id"].as_str().unwrap().to_string();
     let cases = [
         (
             json!({ "firstName": "A", "email": "not-an-email" }),
@@ -281,9 +278,9 @@ async fn members_see_their_own_managers_see_all_other_workspaces_nothing() {
     assert_eq!(error_code(&give), "FORBIDDEN");
 
     let other = app
-        .gql(None, "mutation { signUp(input: {workspaceName: \"Other\", name: \"O\", email: \"o@other.test\", password: \"other-password\"}) { accessToken } }", json!({}))
+        .other_workspace("Other", "o@other.test", "other-password")
         .await;
-    let outsider = token_of(&other["data"]["signUp"]);
+    let outsider = token_of(&other);
     assert_eq!(list(&app, &outsider, json!({})).await["totalCount"], 0);
     assert_eq!(
         error_code(&app.gql(Some(&outsider), GET, json!({ "id": mias })).await),

@@ -148,7 +148,7 @@ impl World {
         let (member_id, member) = app.user_with_role("mia@example.com", "MEMBER").await;
         let (colleague_id, _) = app.user_with_role("sam@example.com", "MEMBER").await;
         let other = app
-            .gql(None, "mutation { signUp(input: {workspaceName: \"Other\", name: \"O\", email: \"o@other.test\", password: \"other-password\"}) { user { id } } }", json!({}))
+            .other_workspace("Other", "o@other.test", "other-password")
             .await;
         assert!(other["errors"].is_null(), "{other}");
         let foreign = token_of(&app.login("o@other.test", "other-password").await);

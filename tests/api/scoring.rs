@@ -369,12 +369,9 @@ async fn a_trained_model_scores_explains_rolls_back_and_survives_corruption() {
 
     // Another workspace cannot score this lead.
     let other = app
-        .gql(None, "mutation { signUp(input: {workspaceName: \"Other\", name: \"O\", email: \"o@other.test\", password: \"other-password\"}) { accessToken } }", json!({}))
+        .other_workspace("Other", "o@other.test", "other-password")
         .await;
-    let other = other["data"]["signUp"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let other = other["accessToken"].as_str().unwrap().to_string();
     let answer = app.gql(Some(&other), SCORE, json!({ "id": open })).await;
     assert_eq!(error_code(&answer), "NOT_FOUND", "{answer}");
     let answer = app
@@ -542,7 +539,8 @@ async fn the_weekly_schedule_retrains_every_workspace_with_enough_data() {
     let admin = app.admin_token().await;
     seed_leads(&app, 120, SEED_STATUS).await;
     // A second workspace with too few closed leads is left alone.
-    app.gql(None, "mutation { signUp(input: {workspaceName: \"Small\", name: \"S\", email: \"s@small.test\", password: \"small-password\"}) { accessToken } }", json!({})).await;
+    app.other_workspace("Small", "s@small.test", "small-password")
+        .await;
     sql(&app, "INSERT INTO leads (workspace_id, first_name, status, priority) \
         SELECT (SELECT workspace_id FROM users WHERE email = 's@small.test'), 'S' || i, 'converted', 'low' \
         FROM generate_series(1, 10) AS i").await;

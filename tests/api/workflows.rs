@@ -321,16 +321,9 @@ async fn definitions_are_checked_on_save_naming_the_path() {
         .unwrap()
         .to_string();
     let other = app
-        .gql(
-            None,
-            "mutation { signUp(input: {workspaceName: \"Other\", name: \"Olga\", email: \"olga@other.example\", password: \"other-password-1\"}) { accessToken } }",
-            json!({}),
-        )
+        .other_workspace("Other", "olga@other.example", "other-password-1")
         .await;
-    let other = other["data"]["signUp"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let other = other["accessToken"].as_str().unwrap().to_string();
     let answer = app
         .gql(
             Some(&other),
