@@ -583,41 +583,90 @@ impl Flaw {
     }
 }
 
-fn screen_literal<'a>(
+/// The shape of an input value: argument literals (which may hold variables) and variable
+/// values are walked by the one [`walk`].
+enum Shape<'a, V> {
+    Text(&'a str),
+    Variable(&'a str),
+    List(&'a [V]),
+    Object(&'a async_graphql::indexmap::IndexMap<async_graphql::Name, V>),
+    Leaf,
+}
+
+trait InputValue: Sized {
+    fn shape(&self) -> Shape<'_, Self>;
+}
+
+impl InputValue for Value {
+    fn shape(&self) -> Shape<'_, Self> {
+        match self {
+            Value::String(text) => Shape::Text(text),
+            Value::Variable(name) => Shape::Variable(name),
+            Value::List(items) => Shape::List(items),
+            Value::Object(fields) => Shape::Object(fields),
+            _ => Shape::Leaf,
+        }
+    }
+}
+
+impl InputValue for ConstValue {
+    fn shape(&self) -> Shape<'_, Self> {
+        match self {
+            ConstValue::String(text) => Shape::Text(text),
+            ConstValue::List(items) => Shape::List(items),
+            ConstValue::Object(fields) => Shape::Object(fields),
+            _ => Shape::Leaf,
+        }
+    }
+}
+
+/// Walks one input value with an explicit stack: nesting past [`MAX_INPUT_NESTING`] and NUL
+/// in any text or key are refused; each variable met is handed to `variable` with the input
+/// fields above it. `above` is where the value sits (a variable's place of use).
+fn walk<'a, V: InputValue>(
     argument: &str,
-    value: &'a Value,
-    uses: &mut HashMap<&'a str, (String, Vec<String>)>,
+    value: &'a V,
+    above: Vec<String>,
+    mut variable: impl FnMut(&'a str, &[String]),
 ) -> Result<(), ServerError> {
-    // (value, depth, the input field path to it)
-    let mut stack: Vec<(&Value, usize, Vec<String>)> = vec![(value, 0, Vec::new())];
+    let mut stack: Vec<(&V, usize, Vec<String>)> = vec![(value, above.len(), above)];
     while let Some((value, depth, path)) = stack.pop() {
         if depth > MAX_INPUT_NESTING {
             return Err(Flaw::TooDeep.error(argument, &path));
         }
-        match value {
-            Value::String(text) if text.contains('\0') => {
+        match value.shape() {
+            Shape::Text(text) if text.contains('\0') => {
                 return Err(Flaw::Nul.error(argument, &path))
             }
-            Value::Variable(name) => {
-                uses.entry(name.as_str())
-                    .or_insert_with(|| (argument.to_string(), path.clone()));
+            Shape::Variable(name) => variable(name, &path),
+            Shape::List(items) => {
+                stack.extend(items.iter().map(|item| (item, depth + 1, path.clone())));
             }
-            Value::List(items) => {
-                for item in items {
-                    stack.push((item, depth + 1, path.clone()));
-                }
-            }
-            Value::Object(fields) => {
+            Shape::Object(fields) => {
                 for (key, item) in fields {
+                    if key.contains('\0') {
+                        return Err(Flaw::Nul.error(argument, &path));
+                    }
                     let mut inner = path.clone();
                     inner.push(key.to_string());
                     stack.push((item, depth + 1, inner));
                 }
             }
-            _ => {}
+            Shape::Text(_) | Shape::Leaf => {}
         }
     }
     Ok(())
+}
+
+fn screen_literal<'a>(
+    argument: &str,
+    value: &'a Value,
+    uses: &mut HashMap<&'a str, (String, Vec<String>)>,
+) -> Result<(), ServerError> {
+    walk(argument, value, Vec::new(), |name, path| {
+        uses.entry(name)
+            .or_insert_with(|| (argument.to_string(), path.to_vec()));
+    })
 }
 
 fn screen_variable(
@@ -625,35 +674,7 @@ fn screen_variable(
     above: Vec<String>,
     value: &ConstValue,
 ) -> Result<(), ServerError> {
-    let base_depth = above.len();
-    let mut stack: Vec<(&ConstValue, usize, Vec<String>)> = vec![(value, base_depth, above)];
-    while let Some((value, depth, path)) = stack.pop() {
-        if depth > MAX_INPUT_NESTING {
-            return Err(Flaw::TooDeep.error(argument, &path));
-        }
-        match value {
-            ConstValue::String(text) if text.contains('\0') => {
-                return Err(Flaw::Nul.error(argument, &path))
-            }
-            ConstValue::List(items) => {
-                for item in items {
-                    stack.push((item, depth + 1, path.clone()));
-                }
-            }
-            ConstValue::Object(fields) => {
-                for (key, item) in fields {
-                    let mut inner = path.clone();
-                    if key.contains('\0') {
-                        return Err(Flaw::Nul.error(argument, &inner));
-                    }
-                    inner.push(key.to_string());
-                    stack.push((item, depth + 1, inner));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+    walk(argument, value, above, |_, _| {})
 }
 
 /// The operations of a document that change state (for `GET`, which must not).

@@ -318,6 +318,30 @@ async fn deep_documents_over_websocket_are_refused_and_the_socket_stays_usable()
             answer["payload"]["data"]["__typename"], "QueryRoot",
             "{answer}"
         );
+
+        // Variables nested 10,000 deep: the message is not JSON the server will read (past
+        // 128 levels), and the protocol's answer to an unreadable message is to close the
+        // socket with 1002, saying why.
+        let deep = format!("{}1{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
+        let message = format!(
+            "{{\"id\":\"v\",\"type\":\"subscribe\",\"payload\":{{\"query\":\"{{ __typename }}\",\"variables\":{{\"x\":{deep}}}}}}}"
+        );
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        socket.send(Message::Text(message.into())).await.unwrap();
+        let closed = loop {
+            match tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("an answer within 10 s")
+            {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        let frame = closed.expect("a close frame with a code");
+        assert_eq!(u16::from(frame.code), 1002, "{frame:?}");
+        assert!(frame.reason.contains("recursion limit"), "{frame:?}");
     }
     assert_alive(&app).await;
 }
