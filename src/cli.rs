@@ -31,6 +31,8 @@ pub struct Cli {
     serve: ServeArgs,
 }
 
+// Parsed once at start-up: the size of the largest variant (the server's flags) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the HTTP server (the default): GraphQL, subscriptions, GraphiQL, REST, workers.

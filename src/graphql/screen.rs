@@ -124,11 +124,7 @@ pub fn screen_text(query: &str) -> Result<(), ServerError> {
                 }
                 stack.pop();
             }
-            b':' => {
-                if argument_list_at.last() == Some(&stack.len()) {
-                    argument = last_name;
-                }
-            }
+            b':' if argument_list_at.last() == Some(&stack.len()) => argument = last_name,
             b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
                 let start = i;
                 while i < bytes.len() && (bytes[i] == b'_' || bytes[i].is_ascii_alphanumeric()) {
