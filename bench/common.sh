@@ -23,6 +23,8 @@ cleanup() {
 trap cleanup EXIT
 
 build_release() {
+    # MYCRM_BIN: measure a release binary built beforehand (say, in another target dir).
+    if [ -n "${MYCRM_BIN:-}" ]; then MYCRM=$MYCRM_BIN; return; fi
     log "building the release binary"
     (cd "$ROOT" && cargo build --release --locked -q)
     MYCRM="${CARGO_TARGET_DIR:-$ROOT/target}/release/mycrm"

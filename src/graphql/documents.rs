@@ -19,6 +19,7 @@ use async_graphql::ServerError;
 
 use super::errors::{ensure_code, GRAPHQL_PARSE_FAILED};
 use super::screen::screen_text;
+use crate::config::GraphqlLimits;
 
 /// Most documents remembered.
 pub const MAX_ENTRIES: usize = 512;
@@ -32,7 +33,12 @@ pub struct DocumentCache {
 
 impl DocumentCache {
     /// The parsed `query`, from the cache or parsed now (and remembered when small enough).
-    pub fn parse(&self, query: &str) -> Result<Arc<ExecutableDocument>, ServerError> {
+    /// Documents are screened ([`screen_text`]) before they are parsed; `limits` bound that.
+    pub fn parse(
+        &self,
+        query: &str,
+        limits: &GraphqlLimits,
+    ) -> Result<Arc<ExecutableDocument>, ServerError> {
         let cacheable = query.len() <= MAX_CACHED_QUERY_BYTES;
         if cacheable {
             if let Some(document) = self.lock().get(query) {
@@ -40,7 +46,7 @@ impl DocumentCache {
             }
         }
         // Nesting is checked on the text first: the parser recurses over it.
-        screen_text(query)?;
+        screen_text(query, limits)?;
         let document =
             Arc::new(parse_query(query).map_err(|e| ensure_code(e.into(), GRAPHQL_PARSE_FAILED))?);
         if cacheable {
@@ -77,18 +83,21 @@ mod tests {
     #[test]
     fn remembers_parsed_documents_and_stays_bounded() {
         let cache = DocumentCache::default();
-        let first = cache.parse("{ me { id } }").unwrap();
-        let again = cache.parse("{ me { id } }").unwrap();
+        let limits = GraphqlLimits::default();
+        let first = cache.parse("{ me { id } }", &limits).unwrap();
+        let again = cache.parse("{ me { id } }", &limits).unwrap();
         assert!(Arc::ptr_eq(&first, &again));
-        assert!(cache.parse("{ me { id ").is_err());
+        assert!(cache.parse("{ me { id ", &limits).is_err());
         assert_eq!(cache.len(), 1, "a document that does not parse is not kept");
 
         let long = format!("{{ me {{ id }} }} # {}", "x".repeat(MAX_CACHED_QUERY_BYTES));
-        cache.parse(&long).unwrap();
+        cache.parse(&long, &limits).unwrap();
         assert_eq!(cache.len(), 1, "a long document is parsed, not kept");
 
         for n in 0..MAX_ENTRIES + 10 {
-            cache.parse(&format!("{{ a{n}: me {{ id }} }}")).unwrap();
+            cache
+                .parse(&format!("{{ a{n}: me {{ id }} }}"), &limits)
+                .unwrap();
         }
         assert_eq!(cache.len(), MAX_ENTRIES);
     }

@@ -57,7 +57,7 @@ impl Extension for LimitsExtension {
         // parsing (`check_recursive_depth`) walks every fragment spread anew, which is
         // exponential in a chain of fragments; the screen bounds the same depth linearly.
         let _ = (ctx, next);
-        screen_text(query)?;
+        screen_text(query, &self.limits)?;
         let document = async_graphql::parser::parse_query(query)
             .map_err(|e| ensure_code(e.into(), GRAPHQL_PARSE_FAILED))?;
         screen_document(&document, variables, &self.limits, &self.fields)?;

@@ -43,7 +43,7 @@ pub fn admit(
     documents: &DocumentCache,
     types: &FieldTypes,
 ) -> Result<Arc<ExecutableDocument>, ServerError> {
-    let document = documents.parse(&request.query)?;
+    let document = documents.parse(&request.query, limits)?;
     screen_document(&document, &request.variables, limits, types)?;
     request.set_parsed_query(ExecutableDocument::clone(&document));
     Ok(document)

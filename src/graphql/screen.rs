@@ -6,16 +6,20 @@
 //! 1. [`screen_text`], on the document text before it is parsed: bracket nesting. Inside an
 //!    argument list the bound is [`MAX_INPUT_NESTING`] (answered BAD_USER_INPUT naming the
 //!    argument); elsewhere [`MAX_DOCUMENT_NESTING`] (QUERY_TOO_DEEP). Parsing, validating and
-//!    reading arguments all recurse over the document, so nothing deeper is ever parsed.
+//!    reading arguments all recurse over the document, so nothing deeper is ever parsed. The
+//!    aliases written are counted here too: a document of a thousand aliased fields is
+//!    refused before the parser spends tens of milliseconds on it.
 //! 2. [`screen_document`], on the parsed document: each fragment's cost is computed once and
 //!    reused wherever it is spread (async-graphql's own validation expands every spread, which
 //!    is exponential in a chain of fragments that each spread the next twice), giving per
 //!    operation the depth, the selections after expansion, the aliases, the list and
 //!    statistics fields and the root mutation fields, each with its limit. Fragment cycles are
 //!    refused here too, so nothing below walks one.
-//! 3. The input values, argument literals and variables alike: nesting and the text rule
-//!    (no NUL character: PostgreSQL cannot store one in text), answered BAD_USER_INPUT naming
-//!    the input field. Variables arrive as JSON, whose parser already stops at 128 levels.
+//! 3. The input values, argument literals and variables alike: nesting, their number
+//!    ([`MAX_INPUT_VALUES`]: reading 20,000 filter conditions took async-graphql a third of a
+//!    second before any resolver could refuse them) and the text rule (no NUL character:
+//!    PostgreSQL cannot store one in text), answered BAD_USER_INPUT naming the input field.
+//!    Variables arrive as JSON, whose parser already stops at 128 levels.
 //!
 //! The walks over values use an explicit stack; the walk over selection sets recurses at most
 //! [`MAX_DOCUMENT_NESTING`] levels (the text screen guarantees it).
@@ -40,6 +44,10 @@ pub const MAX_DOCUMENT_NESTING: usize = 64;
 /// Deepest nesting of an input value (objects and lists inside one argument or variable).
 /// The filters' own `and`/`or`/`not` bound (`crm::query::MAX_FILTER_NESTING`) is tighter.
 pub const MAX_INPUT_NESTING: usize = 32;
+/// Most values (each scalar, list and object counts one) in all the inputs of one operation,
+/// literals and variables together. The largest legitimate inputs are an `in` list (1,000
+/// values) or a filter at its bound (200 conditions, a few values each).
+pub const MAX_INPUT_VALUES: usize = 5_000;
 
 /// A refusal of the input: BAD_USER_INPUT naming the field.
 fn bad_input(field: &str, message: impl Into<String>) -> ServerError {
@@ -59,10 +67,13 @@ fn over_limit(code: &str, limit: &str, message: String) -> ServerError {
     error
 }
 
-/// Checks the bracket nesting of a document's text, before it is parsed. Strings, block
-/// strings and comments are skipped; one pass, no allocation beyond the bracket stack (which
-/// never grows past the limit).
-pub fn screen_text(query: &str) -> Result<(), ServerError> {
+/// Checks the bracket nesting of a document's text and the aliases it writes, before it is
+/// parsed. Strings, block strings and comments are skipped; one pass, no allocation beyond the
+/// bracket stack (which never grows past the limit). An alias is a `name:` directly in a
+/// selection set (a `:` inside an argument or variable list is something else); the count
+/// is of aliases as written, a lower bound of the count after fragments are expanded, which
+/// [`screen_document`] checks exactly.
+pub fn screen_text(query: &str, limits: &GraphqlLimits) -> Result<(), ServerError> {
     let bytes = query.as_bytes();
     // Open brackets, with, for `(`, the name of the argument being written inside it.
     let mut stack: Vec<u8> = Vec::new();
@@ -70,6 +81,7 @@ pub fn screen_text(query: &str) -> Result<(), ServerError> {
     let mut argument_list_at: Vec<usize> = Vec::new();
     let mut argument: &str = "";
     let mut last_name: &str = "";
+    let mut aliases = 0usize;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -125,6 +137,12 @@ pub fn screen_text(query: &str) -> Result<(), ServerError> {
                 stack.pop();
             }
             b':' if argument_list_at.last() == Some(&stack.len()) => argument = last_name,
+            b':' if argument_list_at.is_empty() && stack.last() == Some(&b'{') => {
+                aliases += 1;
+                if aliases > limits.max_aliases {
+                    return Err(too_many_aliases(limits));
+                }
+            }
             b'_' | b'a'..=b'z' | b'A'..=b'Z' => {
                 let start = i;
                 while i < bytes.len() && (bytes[i] == b'_' || bytes[i].is_ascii_alphanumeric()) {
@@ -309,6 +327,17 @@ pub fn screen_document(
     screen_inputs(document, variables)
 }
 
+fn too_many_aliases(limits: &GraphqlLimits) -> ServerError {
+    over_limit(
+        QUERY_TOO_COMPLEX,
+        "maxQueryAliases",
+        format!(
+            "query is too complex: it selects more than {} aliased fields",
+            limits.max_aliases
+        ),
+    )
+}
+
 fn check_cost(cost: &Cost, mutation: bool, limits: &GraphqlLimits) -> Result<(), ServerError> {
     if cost.depth > limits.max_depth {
         return Err(over_limit(
@@ -320,18 +349,15 @@ fn check_cost(cost: &Cost, mutation: bool, limits: &GraphqlLimits) -> Result<(),
             ),
         ));
     }
+    if cost.aliases > limits.max_aliases as u64 {
+        return Err(too_many_aliases(limits));
+    }
     let counted = [
         (
             cost.selections,
             limits.max_selections,
             "maxQuerySelections",
             "fields after fragments are expanded",
-        ),
-        (
-            cost.aliases,
-            limits.max_aliases,
-            "maxQueryAliases",
-            "aliased fields",
         ),
         (
             cost.reads,
@@ -489,6 +515,8 @@ fn set_cost(
 fn screen_inputs(document: &ExecutableDocument, variables: &Variables) -> Result<(), ServerError> {
     // Where each variable is used: the argument, and the input fields above the use.
     let mut uses: HashMap<&str, (String, Vec<String>)> = HashMap::new();
+    // Values of all the inputs so far, against MAX_INPUT_VALUES.
+    let mut counted = 0usize;
     let mut sets: Vec<&SelectionSet> = Vec::new();
     for (_, operation) in document.operations.iter() {
         sets.push(&operation.node.selection_set.node);
@@ -501,7 +529,7 @@ fn screen_inputs(document: &ExecutableDocument, variables: &Variables) -> Result
             match &selection.node {
                 Selection::Field(field) => {
                     for (name, value) in &field.node.arguments {
-                        screen_literal(name.node.as_str(), &value.node, &mut uses)?;
+                        screen_literal(name.node.as_str(), &value.node, &mut uses, &mut counted)?;
                     }
                     sets.push(&field.node.selection_set.node);
                 }
@@ -515,7 +543,7 @@ fn screen_inputs(document: &ExecutableDocument, variables: &Variables) -> Result
             Some((argument, above)) => (argument.as_str(), above.clone()),
             None => (name.as_str(), Vec::new()),
         };
-        screen_variable(argument, above, value)?;
+        screen_variable(argument, above, value, &mut counted)?;
     }
     // A variable declared `Int` holds a 32-bit integer (GraphQL's Int); async-graphql refuses
     // a larger one only as a document-level error without the field.
@@ -553,6 +581,7 @@ fn screen_inputs(document: &ExecutableDocument, variables: &Variables) -> Result
 /// A problem found in one input value.
 enum Flaw {
     TooDeep,
+    TooMany,
     Nul,
 }
 
@@ -561,7 +590,7 @@ impl Flaw {
         // A text is named as our own checks name its field: the input field path below the
         // argument (`firstName`, `customFields.note`), or the argument itself when the value
         // is the argument. Nesting is named by the argument it is in (`filter`).
-        let field = if path.is_empty() || matches!(self, Flaw::TooDeep) {
+        let field = if path.is_empty() || matches!(self, Flaw::TooDeep | Flaw::TooMany) {
             argument.to_string()
         } else {
             path.join(".")
@@ -573,6 +602,10 @@ impl Flaw {
                     "input is nested too deeply: at most {MAX_INPUT_NESTING} levels of objects \
                      and lists"
                 ),
+            ),
+            Flaw::TooMany => bad_input(
+                &field,
+                format!("the inputs of one operation may hold at most {MAX_INPUT_VALUES} values"),
             ),
             Flaw::Nul => bad_input(&field, crate::validation::NUL_MESSAGE),
         }
@@ -623,12 +656,17 @@ fn walk<'a, V: InputValue>(
     argument: &str,
     value: &'a V,
     above: Vec<String>,
+    counted: &mut usize,
     mut variable: impl FnMut(&'a str, &[String]),
 ) -> Result<(), ServerError> {
     let mut stack: Vec<(&V, usize, Vec<String>)> = vec![(value, above.len(), above)];
     while let Some((value, depth, path)) = stack.pop() {
         if depth > MAX_INPUT_NESTING {
             return Err(Flaw::TooDeep.error(argument, &path));
+        }
+        *counted += 1;
+        if *counted > MAX_INPUT_VALUES {
+            return Err(Flaw::TooMany.error(argument, &path));
         }
         match value.shape() {
             Shape::Text(text) if text.contains('\0') => {
@@ -658,8 +696,9 @@ fn screen_literal<'a>(
     argument: &str,
     value: &'a Value,
     uses: &mut HashMap<&'a str, (String, Vec<String>)>,
+    counted: &mut usize,
 ) -> Result<(), ServerError> {
-    walk(argument, value, Vec::new(), |name, path| {
+    walk(argument, value, Vec::new(), counted, |name, path| {
         uses.entry(name)
             .or_insert_with(|| (argument.to_string(), path.to_vec()));
     })
@@ -669,8 +708,9 @@ fn screen_variable(
     argument: &str,
     above: Vec<String>,
     value: &ConstValue,
+    counted: &mut usize,
 ) -> Result<(), ServerError> {
-    walk(argument, value, above, |_, _| {})
+    walk(argument, value, above, counted, |_, _| {})
 }
 
 /// The operations of a document that change state (for `GET`, which must not).
@@ -715,12 +755,15 @@ mod tests {
 
     #[test]
     fn text_nesting_is_bounded_inside_and_outside_arguments() {
-        assert!(screen_text(&nested_not(10)).is_ok());
-        let error = screen_text(&nested_not(10_000)).unwrap_err();
+        assert!(screen_text(&nested_not(10), &GraphqlLimits::default()).is_ok());
+        let error = screen_text(&nested_not(10_000), &GraphqlLimits::default()).unwrap_err();
         assert_eq!(code(&error), "BAD_USER_INPUT");
         assert_eq!(field(&error), "filter");
         let deep = format!("{}{}", "{a".repeat(10_000), "}".repeat(10_000));
-        assert_eq!(code(&screen_text(&deep).unwrap_err()), "QUERY_TOO_DEEP");
+        assert_eq!(
+            code(&screen_text(&deep, &GraphqlLimits::default()).unwrap_err()),
+            "QUERY_TOO_DEEP"
+        );
         // Brackets inside strings, block strings and comments do not count.
         let quoted = format!(
             "{{ a(x: \"{}\", y: \"\"\"{}\"\"\") # {}\n }}",
@@ -728,7 +771,18 @@ mod tests {
             "[".repeat(500),
             "(".repeat(500)
         );
-        assert!(screen_text(&quoted).is_ok());
+        assert!(screen_text(&quoted, &GraphqlLimits::default()).is_ok());
+        // Aliases are counted as written, outside argument lists.
+        let aliased = |n: usize| {
+            let fields: String = (0..n).map(|i| format!(" a{i}: me {{ id }}")).collect();
+            format!("query($x: Int) {{{fields} b: me {{ f(x: {{k: 1}}) }} }}")
+        };
+        let limits = GraphqlLimits::default();
+        assert!(screen_text(&aliased(limits.max_aliases - 1), &limits).is_ok());
+        assert_eq!(
+            code(&screen_text(&aliased(limits.max_aliases), &limits).unwrap_err()),
+            "QUERY_TOO_COMPLEX"
+        );
     }
 
     #[test]

@@ -136,7 +136,7 @@ async fn execute_in_time(
 fn changes_state(state: &AppState, request: &Request) -> bool {
     state
         .documents
-        .parse(&request.query)
+        .parse(&request.query, &state.app.config.graphql)
         .is_ok_and(|document| screen::changes_state(&document))
 }
 
