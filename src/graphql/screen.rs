@@ -186,6 +186,50 @@ fn skip_string(bytes: &[u8], start: usize) -> usize {
     i
 }
 
+/// Counts the values of a JSON request body (one operation, or each of a batch) before it is
+/// deserialized, and refuses one whose operation holds more than [`MAX_INPUT_VALUES`]: turning
+/// 20,000 filter conditions into async-graphql's values took 90 ms, a byte scan of the same
+/// 650 KB takes well under one. A value is counted at each `{`, `[` and `,` outside strings
+/// (an upper bound, tight enough: a few more than the variables' values).
+pub fn screen_json_body(bytes: &[u8]) -> Result<(), ServerError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut counted = 0usize;
+    // A batch is a list of operations: each is counted on its own.
+    let batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                counted += 1;
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' if batch && depth == 1 => counted = 0,
+            b',' => counted += 1,
+            _ => {}
+        }
+        // A few values are the request's own (`query`, `variables`, `operationName`).
+        if counted > MAX_INPUT_VALUES + 8 {
+            return Err(bad_input(
+                "variables",
+                format!("the inputs of one operation may hold at most {MAX_INPUT_VALUES} values"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The output side of a schema, read once from its SDL: each field's type, and which fields
 /// read lists or statistics from the database (see [`FieldTypes::reads`]).
 #[derive(Default)]
@@ -783,6 +827,27 @@ mod tests {
             code(&screen_text(&aliased(limits.max_aliases), &limits).unwrap_err()),
             "QUERY_TOO_COMPLEX"
         );
+    }
+
+    #[test]
+    fn json_bodies_are_counted_per_operation_before_they_are_read() {
+        let values = |n: usize| {
+            let list: Vec<String> = (0..n).map(|i| format!("\"{i}\"")).collect();
+            format!(
+                "{{\"query\":\"query($l: [ID!]) {{ leads(filter: {{id: {{in: $l}}}}) {{ totalCount }} }}\",\"variables\":{{\"l\":[{}]}}}}",
+                list.join(",")
+            )
+        };
+        assert!(screen_json_body(values(MAX_INPUT_VALUES).as_bytes()).is_ok());
+        let error = screen_json_body(values(MAX_INPUT_VALUES + 100).as_bytes()).unwrap_err();
+        assert_eq!(code(&error), "BAD_USER_INPUT");
+        assert_eq!(field(&error), "variables");
+        // Commas inside strings are text, not values; a batch counts each operation alone.
+        let text = format!("{{\"query\":\"{}\"}}", ",".repeat(3 * MAX_INPUT_VALUES));
+        assert!(screen_json_body(text.as_bytes()).is_ok());
+        let half = values(MAX_INPUT_VALUES / 2);
+        let batch = format!("[{half},{half},{half}]");
+        assert!(screen_json_body(batch.as_bytes()).is_ok());
     }
 
     #[test]

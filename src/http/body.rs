@@ -35,10 +35,18 @@ pub async fn read_json<T: DeserializeOwned>(
     let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| BodyError::TooLarge { limit })?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| BodyError::Malformed(e.to_string()))?;
-    serde_json::from_value(value)
-        .map_err(|_| BodyError::Unexpected(format!("body must be {expected}")))
+    parse_json(&bytes, expected)
+}
+
+/// `bytes` as `T`, in one pass (no intermediate JSON tree): JSON that does not parse is
+/// `Malformed`, JSON of the wrong shape `Unexpected`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, BodyError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => {
+            BodyError::Unexpected(format!("body must be {expected}"))
+        }
+        _ => BodyError::Malformed(e.to_string()),
+    })
 }
 
 /// Bytes an upload body hands on before it lets the reader's task go round again.

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::body::{read_json, BodyError};
+use super::body::{parse_json, BodyError};
 use super::client::{auth_state, bearer, client_info};
 use super::playground;
 use super::AppState;
@@ -47,13 +47,18 @@ pub async fn post_graphql(
     body: Body,
 ) -> Response {
     let limit = state.app.config.http.body_limit_bytes;
-    let batch: BatchRequest = match read_json(
-        body,
-        limit,
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return body_error(BodyError::TooLarge { limit });
+    };
+    // Counted before deserializing: building async-graphql's values is the costly part.
+    if let Err(error) = screen::screen_json_body(&bytes) {
+        let body = json!({ "errors": [error] });
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+    let batch: BatchRequest = match parse_json(
+        &bytes,
         "a GraphQL request {\"query\", \"variables\", \"operationName\"} or a list of them",
-    )
-    .await
-    {
+    ) {
         Ok(batch) => batch,
         Err(err) => return body_error(err),
     };

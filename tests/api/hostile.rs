@@ -194,10 +194,21 @@ async fn the_deepest_input_the_body_limit_allows_is_refused_for_every_recursive_
             );
         }
     }
-    // As variables: JSON nested past what the JSON reader takes (128 levels) is refused as a
-    // malformed body; nested within it, the screen refuses it naming the field.
+    // As variables: the body's values are counted before it is read (past 5,000 values:
+    // BAD_USER_INPUT on `variables`); JSON nested past what the JSON reader takes (128 levels)
+    // is a malformed body; nested within both, the screen refuses it naming the field.
     let levels = (limit - 300) / 6;
     let deep_variable = format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+    let body = format!(
+        "{{\"query\":\"mutation($i: LeadInput!) {{ createLead(input: $i) {{ lead {{ id }} }} }}\",\"variables\":{{\"i\":{{\"firstName\":\"x\",\"customFields\":{deep_variable}}}}}}}"
+    );
+    let (status, answer) = post_body(&app, Some(&token), body).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(
+        code_and_field(&answer),
+        ("BAD_USER_INPUT".into(), "variables".into())
+    );
+    let deep_variable = format!("{}1{}", "{\"a\":".repeat(1_000), "}".repeat(1_000));
     let body = format!(
         "{{\"query\":\"mutation($i: LeadInput!) {{ createLead(input: $i) {{ lead {{ id }} }} }}\",\"variables\":{{\"i\":{{\"firstName\":\"x\",\"customFields\":{deep_variable}}}}}}}"
     );
@@ -453,9 +464,10 @@ async fn filters_with_too_many_conditions_are_refused_before_reaching_the_databa
             json!({ "f": { "and": and } }),
         )
         .await;
+    // Counted on the body's bytes, before any of it becomes GraphQL values.
     assert_eq!(
         code_and_field(&answer),
-        ("BAD_USER_INPUT".into(), "filter".into()),
+        ("BAD_USER_INPUT".into(), "variables".into()),
         "{}",
         &answer.to_string()[..200.min(answer.to_string().len())]
     );
@@ -472,7 +484,22 @@ async fn filters_with_too_many_conditions_are_refused_before_reaching_the_databa
         .await;
     assert_eq!(
         code_and_field(&answer),
-        ("BAD_USER_INPUT".into(), "filter".into())
+        ("BAD_USER_INPUT".into(), "variables".into())
+    );
+    // Two lists that are each within the bound but together past it.
+    let ids: Vec<Value> = (0..2_600).map(|n| json!(n.to_string())).collect();
+    let answer = app
+        .gql(
+            Some(&token),
+            "query($a: [ID!], $b: [ID!]) { a: leads(filter: {id: {in: $a}}) { totalCount } b: leads(filter: {id: {in: $b}}) { totalCount } }",
+            json!({ "a": ids, "b": ids }),
+        )
+        .await;
+    assert_eq!(
+        code_and_field(&answer).0,
+        "BAD_USER_INPUT",
+        "{}",
+        &answer.to_string()[..200.min(answer.to_string().len())]
     );
     // The same bound for bulk operations and statistics; nothing was changed.
     app.create_lead(&token, json!({ "firstName": "Kept" }))
