@@ -54,6 +54,28 @@ impl LazyMailer {
             .as_ref()
             .map_err(Clone::clone)
     }
+
+    /// Sends one plain email in the background and logs a failure: for mail whose sending
+    /// must neither hold a request nor show in its timing (sign-up). Nothing retries it; mail
+    /// that must arrive goes through a job (`notifications::delivery`).
+    pub fn send_in_background(&self, to: String, subject: &'static str, body: String) {
+        let mailer = match self.get() {
+            Ok(mailer) => mailer.clone(),
+            Err(error) => return tracing::warn!(%error, subject, "mail not sent"),
+        };
+        tokio::spawn(async move {
+            let email = Email {
+                to: &to,
+                cc: None,
+                subject,
+                body: &body,
+                message_id: None,
+            };
+            if let Err(error) = mailer.send(email).await {
+                tracing::warn!(error = %error.message, subject, "mail not sent");
+            }
+        });
+    }
 }
 
 /// Sends mail; cheap to clone (SMTP connections are pooled inside).

@@ -109,30 +109,11 @@ impl AuthMutation {
             email: input.email,
             password: input.password,
         };
-        let app = app(ctx).clone();
+        let app = app(ctx);
         let requested = app.auth.request_sign_up(input).await.gql()?;
+        // In the background, so the answer takes the same time whatever the outcome.
         if let Some((to, subject, body)) = requested.email() {
-            let (to, body) = (to.to_string(), body);
-            // Sent in the background, so the answer takes the same time whatever the outcome
-            // (and a slow mail server does not hold the request).
-            tokio::spawn(async move {
-                let sent = match app.mail.get() {
-                    Ok(mailer) => mailer
-                        .send(crate::mail::Email {
-                            to: &to,
-                            cc: None,
-                            subject,
-                            body: &body,
-                            message_id: None,
-                        })
-                        .await
-                        .map_err(|e| e.message),
-                    Err(e) => Err(e),
-                };
-                if let Err(error) = sent {
-                    tracing::warn!(%error, "the sign-up email could not be sent");
-                }
-            });
+            app.mail.send_in_background(to.to_string(), subject, body);
         }
         Ok(SignUpPayload {
             accepted: true,

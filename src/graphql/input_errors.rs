@@ -44,6 +44,20 @@ impl Default for InputTypes {
     }
 }
 
+/// The query, mutation and subscription type names a `schema { ... }` definition gives, over
+/// the defaults in `roots` (for the SDL readers here and in `screen::FieldTypes`).
+pub(super) fn read_roots(
+    schema: async_graphql::parser::types::SchemaDefinition,
+    roots: &mut [String; 3],
+) {
+    let named = [schema.query, schema.mutation, schema.subscription];
+    for (root, name) in roots.iter_mut().zip(named) {
+        if let Some(name) = name {
+            *root = name.node.to_string();
+        }
+    }
+}
+
 impl InputTypes {
     /// Reads the types from the schema's SDL (once, when the server starts).
     pub fn of_sdl(sdl: &str) -> InputTypes {
@@ -55,13 +69,7 @@ impl InputTypes {
             let definition = match definition {
                 TypeSystemDefinition::Type(definition) => definition,
                 TypeSystemDefinition::Schema(schema) => {
-                    let schema = schema.node;
-                    let named = [schema.query, schema.mutation, schema.subscription];
-                    for (root, name) in types.roots.iter_mut().zip(named) {
-                        if let Some(name) = name {
-                            *root = name.node.to_string();
-                        }
-                    }
+                    read_roots(schema.node, &mut types.roots);
                     continue;
                 }
                 TypeSystemDefinition::Directive(_) => continue,

@@ -257,13 +257,7 @@ impl FieldTypes {
         for definition in document.definitions {
             match definition {
                 TypeSystemDefinition::Schema(schema) => {
-                    let schema = schema.node;
-                    let named = [schema.query, schema.mutation, schema.subscription];
-                    for (root, name) in types.roots.iter_mut().zip(named) {
-                        if let Some(name) = name {
-                            *root = name.node.to_string();
-                        }
-                    }
+                    super::input_errors::read_roots(schema.node, &mut types.roots)
                 }
                 TypeSystemDefinition::Type(definition) => {
                     let definition = definition.node;
@@ -789,6 +783,16 @@ mod tests {
             .unwrap_or_default()
     }
 
+    /// The document screen with the default limits and no schema types.
+    fn screen(document: &ExecutableDocument, variables: &Variables) -> Result<(), ServerError> {
+        screen_document(
+            document,
+            variables,
+            &GraphqlLimits::default(),
+            &FieldTypes::default(),
+        )
+    }
+
     fn nested_not(levels: usize) -> String {
         format!(
             "{{leads(filter:{}{{firstName:{{eq:\"x\"}}}}{}){{totalCount}}}}",
@@ -863,13 +867,7 @@ mod tests {
         query.push_str(" fragment F30 on User{id}");
         let document = async_graphql::parser::parse_query(&query).unwrap();
         let started = std::time::Instant::now();
-        let error = screen_document(
-            &document,
-            &Variables::default(),
-            &GraphqlLimits::default(),
-            &FieldTypes::default(),
-        )
-        .unwrap_err();
+        let error = screen(&document, &Variables::default()).unwrap_err();
         assert_eq!(code(&error), "QUERY_TOO_COMPLEX");
         // Linear, not 2^30 (a loose bound: this is about the shape, not the speed).
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
@@ -881,13 +879,7 @@ mod tests {
             "{me{...A}} fragment A on User{...B} fragment B on User{...A}",
         )
         .unwrap();
-        let error = screen_document(
-            &document,
-            &Variables::default(),
-            &GraphqlLimits::default(),
-            &FieldTypes::default(),
-        )
-        .unwrap_err();
+        let error = screen(&document, &Variables::default()).unwrap_err();
         assert_eq!(code(&error), "GRAPHQL_VALIDATION_FAILED");
     }
 
@@ -897,13 +889,7 @@ mod tests {
             r#"mutation{createLead(input:{firstName:"a\u0000b"}){lead{id}}}"#,
         )
         .unwrap();
-        let error = screen_document(
-            &document,
-            &Variables::default(),
-            &GraphqlLimits::default(),
-            &FieldTypes::default(),
-        )
-        .unwrap_err();
+        let error = screen(&document, &Variables::default()).unwrap_err();
         assert_eq!(code(&error), "BAD_USER_INPUT");
         assert_eq!(field(&error), "firstName");
 
@@ -912,13 +898,7 @@ mod tests {
         )
         .unwrap();
         let variables = Variables::from_json(serde_json::json!({"e": "x\u{0}"}));
-        let error = screen_document(
-            &document,
-            &variables,
-            &GraphqlLimits::default(),
-            &FieldTypes::default(),
-        )
-        .unwrap_err();
+        let error = screen(&document, &variables).unwrap_err();
         assert_eq!(field(&error), "email");
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::harness::*;
-use crate::subscriptions::{connect, next, send};
+use crate::subscriptions::{connect, errors_of, next, operation, send};
 
 /// `{leads(filter:{not:{not:…{firstName:{eq:"x"}}…}}){totalCount}}`, `levels` deep.
 fn nested_not(root: &str, levels: usize) -> String {
@@ -293,38 +293,15 @@ async fn deep_documents_over_websocket_are_refused_and_the_socket_stays_usable()
         ];
         for (n, (query, code)) in cases.iter().enumerate() {
             let id = n.to_string();
-            send(
-                &mut socket,
-                json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
-            )
-            .await;
-            let answer = loop {
-                let message = next(&mut socket)
-                    .await
-                    .expect("an answer, not a closed socket");
-                if message["id"] == id.as_str() && message["type"] != "complete" {
-                    break message;
-                }
-            };
-            let errors = if answer["type"] == "error" {
-                &answer["payload"]
-            } else {
-                &answer["payload"]["errors"]
-            };
-            assert_eq!(errors[0]["extensions"]["code"], *code, "{answer}");
+            let answer = operation(&mut socket, &id, query).await;
+            assert_eq!(
+                errors_of(&answer)[0]["extensions"]["code"],
+                *code,
+                "{answer}"
+            );
         }
         // The socket still works.
-        send(
-            &mut socket,
-            json!({ "id": "ok", "type": "subscribe", "payload": { "query": "{ __typename }" } }),
-        )
-        .await;
-        let answer = loop {
-            let message = next(&mut socket).await.unwrap();
-            if message["id"] == "ok" && message["type"] == "next" {
-                break message;
-            }
-        };
+        let answer = operation(&mut socket, "ok", "{ __typename }").await;
         assert_eq!(
             answer["payload"]["data"]["__typename"], "QueryRoot",
             "{answer}"

@@ -52,6 +52,31 @@ pub async fn next(socket: &mut Socket) -> Option<Value> {
     }
 }
 
+/// Sends `query` as operation `id` and returns the operation's first answer (`next` or
+/// `error`; an earlier operation's `complete` may come first and is skipped).
+pub async fn operation(socket: &mut Socket, id: &str, query: &str) -> Value {
+    send(
+        socket,
+        json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
+    )
+    .await;
+    loop {
+        let message = next(socket).await.expect("an answer, not a closed socket");
+        if message["id"] == id && message["type"] != "complete" {
+            return message;
+        }
+    }
+}
+
+/// The errors of an operation's answer: a protocol `error`'s payload, or a result's `errors`.
+pub fn errors_of(answer: &Value) -> &Value {
+    if answer["type"] == "error" {
+        &answer["payload"]
+    } else {
+        &answer["payload"]["errors"]
+    }
+}
+
 const HEARTBEAT: &str =
     "subscription { heartbeat(intervalSeconds: 1) { sequence at user { email } } }";
 
@@ -211,23 +236,8 @@ async fn websocket_operations_have_the_same_limits_and_codes() {
     for (n, (query, expected)) in cases.iter().enumerate() {
         let (code, field) = expected.split_once(' ').unwrap_or((expected, ""));
         let id = n.to_string();
-        send(
-            &mut socket,
-            json!({ "id": id, "type": "subscribe", "payload": { "query": query } }),
-        )
-        .await;
-        // The answer to this operation (an earlier one's `complete` may come first).
-        let answer = loop {
-            let message = next(&mut socket).await.unwrap();
-            if message["id"] == id.as_str() && message["type"] != "complete" {
-                break message;
-            }
-        };
-        let errors = if answer["type"] == "error" {
-            &answer["payload"]
-        } else {
-            &answer["payload"]["errors"]
-        };
+        let answer = operation(&mut socket, &id, query).await;
+        let errors = errors_of(&answer);
         assert_eq!(errors[0]["extensions"]["code"], code, "{query}: {answer}");
         if !field.is_empty() {
             assert_eq!(errors[0]["extensions"]["field"], field, "{query}: {answer}");
